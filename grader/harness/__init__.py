@@ -1,0 +1,1 @@
+"""In-sandbox harness: runs an assignment's pytest checks against one submission."""

@@ -1,0 +1,389 @@
+"""Checks shared by the assignments: each takes a started server and its story, and either
+returns (pass) or fails with one sentence in terms of what the grader did and saw."""
+
+from __future__ import annotations
+
+import time
+
+from grader.harness.clients import Client, preview
+from grader.harness.plugin import Server, describe_death, fail
+
+REPLY_DEADLINE = 3.0     # a reply that should come: far above loopback latency
+CLOSE_DEADLINE = 3.0     # a descriptor that should be closed after its peer left
+CPU_WINDOW = 0.8         # one observation window of CPU time
+IDLE_CPU_LIMIT = 20.0    # percent; an idle event loop is near 0, a busy loop near 100
+PEER_GONE = ("CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSE")   # the client has closed its end
+ECHO_MESSAGES = [b"ping", b"hello, world\n", bytes(range(32, 127)) * 11,
+                 (b"0123456789abcdef" * 1024), bytes(range(33, 127)) * 697 + b"!" * 2]
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Printable bytes in which every position is recognisable (truncation shows)."""
+    alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return bytes(alphabet[(i * 7 + seed) % len(alphabet)] for i in range(size))
+
+
+def quote(server: Server, site: str | None) -> str:
+    """'server.py:16 (`conn.close()`)' from a trace site, reading the student's own line."""
+    if not site:
+        return "an unknown line"
+    path, _, line = site.rpartition(":")
+    try:
+        with open(server.proc.workdir / path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read().splitlines()[int(line) - 1].strip()
+    except (OSError, ValueError, IndexError):
+        return site
+    return f"{site} (`{text[:80]}`)"
+
+
+def echo_or_fail(server: Server, client: Client, data: bytes, context: str,
+                 quiet: bool = False) -> None:
+    ok, sentence = client.echo(data, REPLY_DEADLINE, quiet=quiet)
+    if not ok:
+        server.require_alive(context)
+        fail(f"{sentence} ({context})")
+
+
+def wait_server_closed(server: Server, clients: list[Client], fds: list[int | None]) -> list[str]:
+    """After clients left, wait (with a deadline) until the server dropped their sockets.
+    Returns the names of those whose server-side socket is still open."""
+    pairs = [(c, fd) for c, fd in zip(clients, fds) if fd is not None]
+
+    def still_open():
+        snap = server.snapshot()
+        gone = {c.fd for c in snap.connections if c.status in PEER_GONE}
+        return [c.name for c, fd in pairs if fd in gone]
+
+    server.wait_until(lambda: not still_open(), CLOSE_DEADLINE)
+    return still_open()
+
+
+# --- the checks -------------------------------------------------------------------------
+
+def check_runs(server: Server) -> None:
+    server.require_alive("it started listening")
+
+
+def check_echo(server: Server) -> None:
+    a = server.connect("A")
+    for data in ECHO_MESSAGES:
+        echo_or_fail(server, a, data, f"message of {len(data)} bytes on one connection")
+    b = server.connect("B")
+    echo_or_fail(server, b, b"a second connection", "a second client")
+    a.close()
+    b.close()
+
+
+def check_disconnect(server: Server, rounds: int = 5) -> None:
+    previous = None
+    for i in range(1, rounds + 1):
+        c = server.connect(f"C{i}")
+        context = f"client C{i - 1} had left" if previous else "the first client connected"
+        echo_or_fail(server, c, b"client %d says hi" % i, context)
+        fd = server.server_fd(c)
+        c.close()
+        # Let the server drop this connection before the next arrives, so that the next
+        # accept() reuses the descriptor number (the stale-registration trap).
+        wait_server_closed(server, [c], [fd])
+        server.require_alive(f"client C{i} left")
+        previous = c
+
+
+def check_concurrency(server: Server, many: int = 20) -> None:
+    a = server.connect("A")
+    server.story.did("client A sends nothing")
+    b = server.connect("B")
+    ok, _ = b.echo(b"ping", REPLY_DEADLINE)
+    if not ok:
+        server.require_alive("client B sent 'ping'")
+        where = server.blocked_on(server.fd_names())
+        fail(f"client A connected and sent nothing; client B sent 'ping' and got no reply in "
+             f"{REPLY_DEADLINE:g} s: the server was {where}")
+    clients = [server.connect(f"M{i}", quiet=True) for i in range(1, many + 1)]
+    server.story.did(f"{many} more clients connected at once")
+    for i, c in enumerate(clients, 1):
+        c.send(b"many-%d;" % i, quiet=True)
+    server.story.did(f"each of the {many} clients sent one message before any reply was read")
+    for i, c in enumerate(clients, 1):
+        want = b"many-%d;" % i
+        got, why = c.recv_exact(len(want), REPLY_DEADLINE)
+        if got != want:
+            server.require_alive(f"{many} clients connected at once")
+            fail(f"with {many} clients connected at once, client M{i} got {preview(got)} "
+                 f"instead of {preview(want)} ({why}); the server was "
+                 f"{server.blocked_on(server.fd_names())}")
+    server.story.saw(f"all {many} clients got their reply")
+    ok, _ = a.echo(b"A speaks at last", REPLY_DEADLINE)
+    if not ok:
+        server.require_alive("client A finally sent")
+        fail("client A, silent until now, got no reply once it spoke")
+
+
+def check_idle_cpu(server: Server) -> None:
+    readings = []
+
+    def window(label: str) -> None:
+        measured = server.cpu(CPU_WINDOW)
+        where = server.blocked_on()
+        readings.append((label, measured.percent, where))
+        server.story.saw(f"{label}: {measured.percent:.0f}% CPU over {measured.seconds:.2f} s, "
+                         f"{where}")
+        server.story.measure(f"cpu_{label.split()[0]}_percent", round(measured.percent, 1))
+
+    window("fresh, no client")
+    silent = [server.connect(f"S{i}", quiet=True) for i in range(1, 6)]
+    server.story.did("5 clients connected and sent nothing")
+    window("silent clients connected")
+    for c in silent:
+        echo_or_fail(server, c, b"bye", "silent clients", quiet=True)
+    fds = [server.server_fd(c) for c in silent]
+    for c in silent:
+        c.close(quiet=True)
+    server.story.did("the 5 clients each sent one message and left")
+    wait_server_closed(server, silent, fds)
+    window("after clients left")
+    server.require_alive("the idle observations")
+    busy = [(label, pct, where) for label, pct, where in readings if pct > IDLE_CPU_LIMIT]
+    if busy:
+        label, pct, where = busy[0]
+        polls = [e for e in server.proc.trace() if e["ev"] == "select"
+                 and isinstance(e.get("timeout"), (int, float)) and e["timeout"] <= 0.001]
+        because = ""
+        if polls:
+            because = (f"; {quote(server, polls[0].get('at'))} calls select(timeout="
+                       f"{polls[0]['timeout']}), which returns at once, so the loop never sleeps")
+        fail(f"the server used {pct:.0f}% CPU while idle ({label}; limit "
+             f"{IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}")
+
+
+def check_single_thread(server: Server) -> None:
+    clients = [server.connect(f"T{i}") for i in range(1, 4)]
+    worst = None
+    for c in clients:
+        echo_or_fail(server, c, b"how many threads?", "three clients connected")
+        snap = server.snapshot()
+        if worst is None or snap.threads + len(snap.children) > worst.threads + len(worst.children):
+            worst = snap
+    server.story.saw(f"the server had {worst.threads} thread(s) and {len(worst.children)} "
+                     f"child process(es) while serving 3 clients")
+    if worst.threads == 1 and not worst.children:
+        return
+    trace = server.proc.trace()
+    sites = [quote(server, e.get("at")) for e in trace if e["ev"] in ("thread", "fork")]
+    because = f"; started at {', '.join(dict.fromkeys(sites))}" if sites else ""
+    fail(f"the server ran {worst.threads} threads and {len(worst.children)} child processes "
+         f"while serving 3 clients; this assignment asks for one thread, no child "
+         f"processes{because}")
+
+
+def check_uses_epoll(server: Server) -> None:
+    a = server.connect("A")
+    b = server.connect("B")
+    echo_or_fail(server, a, b"epoll?", "two clients connected")
+    echo_or_fail(server, b, b"epoll!", "two clients connected")
+    snap = server.snapshot()
+    fa, fb = server.server_fd(a, snap), server.server_fd(b, snap)
+    epolls = snap.epolls()
+    if not epolls:
+        kinds = sorted({e.get("selector") for e in server.proc.trace()
+                        if e["ev"] in ("register", "select") and e.get("selector")})
+        uses = f"; it uses {', '.join(kinds)}" if kinds else ""
+        fail(f"the server holds no epoll instance (no anon_inode:[eventpoll] descriptor) while "
+             f"serving two clients{uses}; it waits {server.blocked_on()}")
+    wanted = {"the listening socket": server.listen_fd, "client A's connection": fa,
+              "client B's connection": fb}
+    for ep in epolls:
+        server.story.saw(f"epoll instance fd {ep.fd} watches fds {list(ep.epoll_targets)}")
+        missing = [name for name, fd in wanted.items() if fd not in ep.epoll_targets]
+        if not missing:
+            return
+    fail(f"no epoll instance of the server watches {', '.join(missing)} "
+         f"(watched: {sorted(snap.watched())}; listening fd {server.listen_fd}, "
+         f"connections {fa} and {fb})")
+
+
+def check_unregister(server: Server) -> None:
+    a, b, c = (server.connect(n) for n in "ABC")
+    for cl in (a, b, c):
+        echo_or_fail(server, cl, b"register me", "three clients connected")
+    snap = server.snapshot()
+    fds = [server.server_fd(cl, snap) for cl in (a, b)]
+    a.close()
+    b.close()
+    open_left = wait_server_closed(server, [a, b], fds)
+    server.require_alive("clients A and B left")
+    snap = server.snapshot()
+    stale = []
+    for conn in snap.connections:
+        if conn.status == "CLOSE_WAIT" and conn.fd in snap.watched():
+            stale.append(conn.fd)
+    if stale:
+        fail(f"clients A and B left, but the server still watches their sockets with epoll "
+             f"(fds {stale}, peer gone, never unregistered nor closed)")
+    # The next connection reuses a descriptor number that was just freed: a selector that
+    # still maps that number to the old socket refuses or misroutes the new one.
+    d = server.connect("D")
+    echo_or_fail(server, d, b"new client on a reused descriptor", "clients A and B left")
+    snap = server.snapshot()
+    fd_d = server.server_fd(d, snap)
+    if snap.epolls() and fd_d is not None and fd_d not in snap.watched():
+        fail(f"client D's connection (fd {fd_d}, a number a departed client had) is not in "
+             f"the epoll interest list: the selector still held a stale registration")
+    trace = server.proc.trace()
+    bad = [e for e in trace if e["ev"] == "close_registered"]
+    if bad:
+        e = bad[0]
+        fail(f"{quote(server, e.get('at'))} closed fd {e.get('fd')} while it was still "
+             f"registered with the selector (registered at {quote(server, e.get('registered_at'))}"
+             f"); call unregister() before close()")
+    if open_left:
+        server.story.saw(f"the sockets of {', '.join(open_left)} stay open but are not watched "
+                         f"(a descriptor leak, judged by 'cleanup')")
+
+
+def check_cleanup(server: Server, cycles: int = 30) -> None:
+    baseline = len(server.snapshot().descriptors)
+    server.story.saw(f"the server holds {baseline} descriptors after start")
+    for i in range(cycles):
+        c = server.connect(f"K{i}", quiet=True)
+        echo_or_fail(server, c, b"cycle %d" % i, f"{i} clients came and went", quiet=True)
+        c.close(quiet=True)
+    server.story.did(f"{cycles} clients connected, were echoed and left, one after another")
+    counts = []
+
+    def back_to_baseline() -> bool:
+        counts.append(len(server.snapshot().descriptors))
+        return counts[-1] <= baseline
+
+    if server.wait_until(back_to_baseline, CLOSE_DEADLINE):
+        server.story.saw(f"descriptors back to {counts[-1]}")
+        return
+    server.require_alive(f"{cycles} clients came and went")
+    snap = server.snapshot()
+    waiting = [c for c in snap.connections if c.status == "CLOSE_WAIT"]
+    extra = counts[-1] - baseline
+    what = (f": {len(waiting)} are sockets whose client has gone (CLOSE_WAIT), never closed"
+            if waiting else "")
+    fail(f"after {cycles} clients came and went the server holds {counts[-1]} descriptors, "
+         f"{extra} more than at start{what}")
+
+
+# --- robustness: beyond the tutorial ---------------------------------------------------------
+
+def died(server: Server, within: float = 1.0) -> str | None:
+    """When a connection ended badly, give the server a moment to finish dying: how it
+    died, or None if it is still alive after `within` seconds."""
+    server.wait_until(lambda: not server.alive(), within)
+    return None if server.alive() else describe_death(server.proc)
+
+
+def _still_serves(server: Server, after: str) -> str | None:
+    f = server.client("F")
+    ok = f.connect()
+    sentence = "a new client could not connect"
+    if ok:
+        ok, sentence = f.echo(b"still there?", REPLY_DEADLINE)
+        f.close()
+    if not ok:
+        death = died(server)
+        return f"after {after}, {death or sentence}"
+    return None
+
+
+def robust_peer_reset(server: Server) -> str | None:
+    r = server.connect("R")
+    echo_or_fail(server, r, b"about to vanish", "a client connected")
+    r.reset()
+    return _still_serves(server, "a client reset its connection (RST)")
+
+
+def robust_non_utf8(server: Server) -> str | None:
+    n = server.connect("N")
+    data = b"\xff\xfe caf\xe9 \x80\x00 bytes"
+    ok, sentence = n.echo(data, REPLY_DEADLINE)
+    if not ok:
+        return died(server) or sentence
+    return _still_serves(server, "a client sent non-UTF-8 bytes")
+
+
+def robust_half_close(server: Server) -> str | None:
+    h = server.connect("H")
+    h.send(b"half")
+    h.shutdown_write()
+    got, why = h.recv_exact(4, REPLY_DEADLINE)
+    if got != b"half":
+        server.require_alive("a client half-closed")
+        return f"a client sent 'half' then half-closed; it got {preview(got)} back ({why})"
+    end = h.wait_closed(REPLY_DEADLINE)
+    if end != "closed":
+        return (f"a client sent 'half' and half-closed; after the echo the server did not "
+                f"close the connection in {REPLY_DEADLINE:g} s ({end})")
+    server.story.saw("client H got 'half' back, then the server closed")
+    return _still_serves(server, "a client half-closed")
+
+
+def robust_slow_reader(server: Server, cap: int = 64 * 1024 * 1024) -> str | None:
+    s = server.connect("S")
+    sock = s.sock
+    sock.setblocking(False)
+    data = pattern(256 * 1024, seed=3)
+    sent = 0
+    stalled_since = None
+    while sent < cap:
+        try:
+            sent += sock.send(data[sent % len(data):] if sent % len(data) else data)
+            stalled_since = None
+        except BlockingIOError:
+            now = time.monotonic()
+            stalled_since = stalled_since or now
+            if now - stalled_since > 0.5:
+                break
+            time.sleep(0.01)
+        except OSError as exc:
+            return f"a client sending without reading saw its connection fail: {exc}"
+    server.story.did(f"client S sent {sent / 1e6:.1f} MB without reading any reply")
+    f = server.client("F")
+    if not f.connect():
+        return "while one client was sending without reading, a new client could not connect"
+    ok, _ = f.echo(b"am I served?", REPLY_DEADLINE)
+    if not ok:
+        server.require_alive("a client sent without reading")
+        return (f"while client S sent {sent / 1e6:.1f} MB without reading, client F got no "
+                f"reply in {REPLY_DEADLINE:g} s: the server was {server.blocked_on(server.fd_names())}")
+    f.close()
+    sock.setblocking(True)
+    expected = b"".join(data for _ in range(sent // len(data) + 1))[:sent]
+    got, why = s.recv_exact(sent, 20.0)
+    if got != expected:
+        return (f"client S then read its replies: {len(got)} of {sent} bytes came back "
+                f"({why})" + ("" if expected.startswith(got) else ", and they differ"))
+    server.story.saw(f"client S got all {sent / 1e6:.1f} MB back once it read")
+    return None
+
+
+ROBUSTNESS = [
+    ("half-close", robust_half_close),
+    ("non-UTF-8 bytes", robust_non_utf8),
+    ("peer reset", robust_peer_reset),
+    ("slow reader", robust_slow_reader),
+]
+
+
+def check_robustness(start_server) -> None:
+    """Each scenario on a fresh server, so that one failure does not hide another."""
+    problems = []
+    for name, scenario in ROBUSTNESS:
+        server = start_server()
+        server.story.did(f"— scenario: {name} (fresh server) —")
+        try:
+            problem = scenario(server)
+        except BaseException as exc:  # a fail() inside the scenario
+            if type(exc).__name__ != "Failed":
+                raise
+            problem = str(exc)
+        if problem:
+            server.story.saw(problem)
+            problems.append(f"{name}: {problem}")
+    if problems:
+        fail("; ".join(problems))
+

@@ -1,0 +1,169 @@
+"""The grader's own clients on loopback, each narrating what it did into the check's story."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+
+def preview(data: bytes, limit: int = 40) -> str:
+    """A short, printable rendering of bytes for a report sentence."""
+    if len(data) <= limit:
+        return repr(data)[1:]
+    return "%s… (%d bytes)" % (repr(data[:limit])[1:], len(data))
+
+
+@dataclass
+class Story:
+    """What a check did and saw, in order, with times relative to the check's start."""
+    start: float = field(default_factory=time.monotonic)
+    lines: list[dict] = field(default_factory=list)
+    measurements: dict = field(default_factory=dict)
+
+    def _add(self, kind: str, text: str) -> None:
+        self.lines.append({"t": round(time.monotonic() - self.start, 3), "kind": kind,
+                           "text": text})
+
+    def did(self, text: str) -> None:
+        self._add("did", text)
+
+    def saw(self, text: str) -> None:
+        self._add("saw", text)
+
+    def measure(self, name: str, value) -> None:
+        self.measurements[name] = value
+
+    def to_json(self) -> dict:
+        return {"lines": list(self.lines), "measurements": dict(self.measurements)}
+
+
+class Client:
+    """A blocking loopback client with a deadline on every wait."""
+
+    def __init__(self, story: Story, name: str, address: tuple):
+        self.story = story
+        self.name = name
+        self.address = address
+        self.sock: socket.socket | None = None
+
+    @property
+    def local_port(self) -> int | None:
+        try:
+            return self.sock.getsockname()[1] if self.sock else None
+        except OSError:
+            return None
+
+    def connect(self, timeout: float = 5.0, quiet: bool = False) -> bool:
+        family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(self.address)
+        except OSError as exc:
+            self.story.saw(f"client {self.name} could not connect: {exc.strerror or exc}")
+            return False
+        if not quiet:
+            self.story.did(f"client {self.name} connected")
+        return True
+
+    def send(self, data: bytes, quiet: bool = False, timeout: float = 5.0) -> bool:
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.story.saw(f"client {self.name} could not send: {exc.strerror or exc}")
+            return False
+        if not quiet:
+            self.story.did(f"client {self.name} sent {preview(data)}")
+        return True
+
+    def recv_exact(self, size: int, timeout: float) -> tuple[bytes, str]:
+        """Read until `size` bytes arrived, the peer closed, or the deadline passed.
+        Returns the bytes and why reading stopped: 'complete', 'closed', 'reset', 'timeout'."""
+        assert self.sock is not None
+        deadline = time.monotonic() + timeout
+        got = bytearray()
+        while len(got) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return bytes(got), "timeout"
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(min(65536, size - len(got)))
+            except socket.timeout:
+                return bytes(got), "timeout"
+            except ConnectionResetError:
+                return bytes(got), "reset"
+            except OSError:
+                return bytes(got), "reset"
+            if not chunk:
+                return bytes(got), "closed"
+            got += chunk
+        return bytes(got), "complete"
+
+    def echo(self, data: bytes, timeout: float, quiet: bool = False) -> tuple[bool, str]:
+        """Send `data`, read the same number of bytes back. Returns (ok, sentence)."""
+        if not self.send(data, quiet=quiet):
+            return False, f"client {self.name} could not send {preview(data)}"
+        got, why = self.recv_exact(len(data), timeout)
+        if got == data:
+            if not quiet:
+                self.story.saw(f"client {self.name} got its {len(data)} bytes back")
+            return True, ""
+        if why == "complete":
+            first = next(i for i, (a, b) in enumerate(zip(got, data)) if a != b)
+            sentence = (f"client {self.name} sent {preview(data)} and got {preview(got)}: "
+                        f"the reply differs from byte {first} on")
+        elif why == "timeout":
+            sentence = (f"client {self.name} sent {len(data)} bytes and got {len(got)} back "
+                        f"within {timeout:g} s" + (f" ({preview(got)})" if got else ""))
+        elif why == "closed":
+            sentence = (f"client {self.name} sent {len(data)} bytes; the server closed the "
+                        f"connection after sending back {len(got)}")
+        else:
+            sentence = (f"client {self.name} sent {len(data)} bytes; the connection was reset "
+                        f"after {len(got)} came back")
+        self.story.saw(sentence)
+        return False, sentence
+
+    def close(self, quiet: bool = False) -> None:
+        """Orderly close: FIN, as a client that is done would."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            if not quiet:
+                self.story.did(f"client {self.name} closed its connection")
+
+    def reset(self, quiet: bool = False) -> None:
+        """Abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN."""
+        if self.sock is not None:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+            if not quiet:
+                self.story.did(f"client {self.name} reset its connection (RST)")
+
+    def shutdown_write(self) -> None:
+        assert self.sock is not None
+        self.sock.shutdown(socket.SHUT_WR)
+        self.story.did(f"client {self.name} half-closed (shutdown SHUT_WR)")
+
+    def wait_closed(self, timeout: float) -> str:
+        """After the server should have closed: 'closed', 'reset', 'timeout' or 'data'."""
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(1)
+        except socket.timeout:
+            return "timeout"
+        except OSError as exc:
+            return "reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "reset"
+        return "closed" if not chunk else "data"

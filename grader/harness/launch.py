@@ -1,0 +1,250 @@
+"""Starts a student's program under the tracer and makes sure all of it is gone afterwards."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+BOOT = Path(__file__).with_name("boot.py")
+HEAD_BYTES = 32 * 1024
+TAIL_BYTES = 8 * 1024
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the student's program (daemons, fork bombs) are re-parented to us, so that
+    killing every descendant really kills everything it started."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class OutputTap:
+    """Drains one pipe in a thread, keeping the head and the tail and counting the rest,
+    so that a program that floods its output neither blocks nor fills our memory."""
+
+    def __init__(self, pipe):
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            room = HEAD_BYTES - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+
+    def join(self, timeout: float = 2.0) -> None:
+        self._thread.join(timeout)
+
+    def text(self) -> str:
+        shown = len(self.head) + len(self.tail)
+        body = bytes(self.head)
+        if self.total > shown:
+            body += b"\n[... %d bytes not shown ...]\n" % (self.total - shown)
+        body += bytes(self.tail)
+        return body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Limits:
+    """rlimits applied to the student's process (the Docker sandbox adds cgroup limits)."""
+    address_space: int = 1024 * 1024 * 1024
+    file_size: int = 16 * 1024 * 1024
+    open_files: int = 1024
+    cpu_seconds: int = 120
+
+    def apply(self) -> None:
+        for res, value in ((resource.RLIMIT_AS, self.address_space),
+                           (resource.RLIMIT_FSIZE, self.file_size),
+                           (resource.RLIMIT_NOFILE, self.open_files),
+                           (resource.RLIMIT_CPU, self.cpu_seconds),
+                           (resource.RLIMIT_CORE, 0)):
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                pass
+
+
+@dataclass
+class StudentProcess:
+    """One run of the student's entry file."""
+    entry: Path
+    workdir: Path
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    user: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    stdout: OutputTap | None = None
+    stderr: OutputTap | None = None
+    trace_path: Path | None = None
+
+    def start(self) -> None:
+        self.trace_path = self.workdir.parent / ("trace-%d.jsonl" % time.monotonic_ns())
+        self.trace_path.touch()
+        if self.user is not None:
+            os.chown(self.trace_path, self.user, self.user)
+        boot = self._boot_copy()
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.workdir),
+            "LANG": "C.UTF-8",
+            "SG_TRACE": str(self.trace_path),
+            "SG_ROOT": str(self.workdir),
+            "SG_PORT_ZERO": "1",
+            **self.env,
+        }
+        user = self.user
+
+        def preexec() -> None:
+            self.limits.apply()
+            if user is not None:
+                os.setgroups([])
+                os.setgid(user)
+                os.setuid(user)
+
+        cmd = [sys.executable, "-I", "-S", "-u", str(boot), str(self.entry), *self.args]
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=preexec, close_fds=True)
+        self.stdout = OutputTap(self.proc.stdout)
+        self.stderr = OutputTap(self.proc.stderr)
+
+    def _boot_copy(self) -> Path:
+        """The launcher must be readable by the student's uid, the kit itself need not be."""
+        if self.user is None:
+            return BOOT
+        target = self.workdir.parent / "boot.py"
+        if not target.exists():
+            shutil.copyfile(BOOT, target)
+            target.chmod(0o444)
+        return target
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def trace(self) -> list[dict]:
+        events = []
+        if self.trace_path is None or not self.trace_path.exists():
+            return events
+        with open(self.trace_path, encoding="utf-8", errors="replace") as fh:
+            for line in fh.read(4 * 1024 * 1024).splitlines():
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("ev"), str):
+                    events.append(event)
+        return events
+
+    def descendants(self) -> list[psutil.Process]:
+        """Every process started by this run, orphans included (we are their subreaper)."""
+        found = {}
+        if self.proc is not None:
+            try:
+                root = psutil.Process(self.proc.pid)
+                found[root.pid] = root
+                for child in root.children(recursive=True):
+                    found[child.pid] = child
+            except psutil.Error:
+                pass
+        try:
+            # The harness starts no process but the student's, so every descendant of
+            # ours that is not yet accounted for is an orphan of the student's program.
+            for child in psutil.Process().children(recursive=True):
+                found.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+        return list(found.values())
+
+    def kill(self) -> None:
+        """Stop every process of this run: freeze them all first, so a fork bomb cannot
+        outrun us, then kill, and repeat until nothing is left."""
+        if self.proc is None:
+            return
+        for _ in range(50):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            procs = [p for p in self.descendants() if p.pid != os.getpid()]
+            live = []
+            for p in procs:
+                try:
+                    if p.status() != psutil.STATUS_ZOMBIE:
+                        live.append(p)
+                except psutil.Error:
+                    pass
+            if not live:
+                break
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for p in live:
+                    try:
+                        p.send_signal(sig)
+                    except psutil.Error:
+                        pass
+            psutil.wait_procs(live, timeout=0.2)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._reap_orphans()
+        for tap in (self.stdout, self.stderr):
+            if tap is not None:
+                tap.join()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    @staticmethod
+    def _reap_orphans() -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return

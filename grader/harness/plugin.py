@@ -1,0 +1,370 @@
+"""The kit's pytest plugin: the fixtures every assignment's checks share."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.harness import procobs
+from grader.harness.clients import Client, Story
+from grader.harness.launch import StudentProcess, become_subreaper
+
+START_TIMEOUT = 10.0        # a server must listen within this bound
+OUTPUT_IN_REPORT = 6000     # characters of the server's output kept per check
+
+
+def fail(reason: str):
+    __tracebackhide__ = True
+    pytest.fail(reason, pytrace=False)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("socketgrade")
+    group.addoption("--sg-submission", help="the submission folder")
+    group.addoption("--sg-entry", default="server.py", help="entry file inside it")
+    group.addoption("--sg-work", help="scratch folder for copies of the submission")
+    group.addoption("--sg-user", type=int, default=None,
+                    help="uid (and gid) the student's code runs as")
+    group.addoption("--sg-checks", default="", help="comma-separated check ids to run")
+    group.addoption("--sg-entry-problem", default="",
+                    help="why no entry file could be chosen (the runs check reports it)")
+
+
+def pytest_configure(config):
+    config._sg_start_failure = None
+    config._sg_runs = 0
+    become_subreaper()
+
+
+def check_id(item) -> str:
+    name = getattr(item, "originalname", None) or item.name
+    return name[5:] if name.startswith("test_") else name
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = [c for c in config.getoption("--sg-checks").split(",") if c]
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if check_id(item) in wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def story(json_metadata):
+    s = Story()
+    yield s
+    json_metadata["story"] = s.to_json()
+
+
+class Submission:
+    """Where the submission is and how its copies are made."""
+
+    def __init__(self, config):
+        self.source = Path(config.getoption("--sg-submission") or ".").resolve()
+        self.entry = config.getoption("--sg-entry")
+        self.problem = config.getoption("--sg-entry-problem")
+        work = config.getoption("--sg-work")
+        self.work = Path(work).resolve() if work else Path(os.environ.get("TMPDIR", "/tmp"))
+        self.user = config.getoption("--sg-user")
+        self.config = config
+
+    def fresh_copy(self) -> Path:
+        """Each run gets its own copy: what one run writes cannot affect the next."""
+        self.config._sg_runs += 1
+        self.work.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix=f"run-{self.config._sg_runs}-", dir=self.work))
+        target = run_dir / "sub"
+        shutil.copytree(self.source, target, symlinks=False, ignore_dangling_symlinks=True)
+        if self.user is not None:
+            for path in [run_dir, *run_dir.rglob("*")]:
+                os.lchown(path, self.user, self.user)
+        return target
+
+
+@pytest.fixture(scope="session")
+def submission(request) -> Submission:
+    return Submission(request.config)
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= OUTPUT_IN_REPORT:
+        return text
+    half = OUTPUT_IN_REPORT // 2
+    return text[:half] + f"\n[... {len(text) - 2 * half} characters not shown ...]\n" + text[-half:]
+
+
+def describe_death(proc: StudentProcess) -> str:
+    """One sentence on how the student's program ended, from its exit status and stderr."""
+    code = proc.returncode()
+    crash = next((e for e in reversed(proc.trace()) if e["ev"] == "crash"), None)
+    stderr = proc.stderr.text().strip() if proc.stderr else ""
+    last = stderr.splitlines()[-1] if stderr else ""
+    if code is not None and code < 0:
+        how = f"was killed by signal {-code}"
+        if -code == 25:
+            how += " (SIGXFSZ: it wrote more than the file-size limit)"
+        elif -code == 9:
+            how += " (SIGKILL: most often the memory limit)"
+    else:
+        how = f"exited with code {code}"
+    if crash:
+        where = f" at {crash['at']}" if crash.get("at") else ""
+        return f"the program {how}: {crash['type']}: {crash['message']}{where}"
+    if last:
+        return f"the program {how}: {last[:300]}"
+    return f"the program {how}"
+
+
+class Server:
+    """A started student server that listens, with the means to look at it."""
+
+    def __init__(self, proc: StudentProcess, story: Story):
+        self.proc = proc
+        self.story = story
+        self.clients: list[Client] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.listen_fd = -1
+        self.requested_port = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def client(self, name: str) -> Client:
+        c = Client(self.story, name, (self.host, self.port))
+        self.clients.append(c)
+        return c
+
+    def connect(self, name: str, quiet: bool = False) -> Client:
+        c = self.client(name)
+        if not c.connect(quiet=quiet):
+            self.require_alive(f"client {name} tried to connect")
+            fail(f"client {name} could not connect to the server on port {self.port}")
+        return c
+
+    def snapshot(self) -> procobs.Snapshot:
+        return procobs.snapshot(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc.alive()
+
+    def require_alive(self, context: str) -> None:
+        """Fail with the crash explanation when the server has died."""
+        __tracebackhide__ = True
+        if not self.proc.alive():
+            reason = describe_death(self.proc)
+            self.story.saw(f"the server is gone: {reason}")
+            fail(f"the server died after {context}: {reason}")
+
+    def cpu(self, window: float) -> procobs.CpuWindow:
+        measured = procobs.measure_cpu(self.pid, window)
+        if measured is None:
+            self.require_alive("an observation of its CPU time")
+            fail("the server's CPU time could not be read")
+        return measured
+
+    def wait_until(self, predicate, timeout: float, interval: float = 0.02) -> bool:
+        """Poll `predicate` until it holds or the deadline passes (for what should happen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline or not self.proc.alive():
+                return bool(predicate())
+            time.sleep(interval)
+
+    def server_fd(self, client: Client, snap: procobs.Snapshot | None = None) -> int | None:
+        port = client.local_port
+        if port is None:
+            return None
+        conn = (snap or self.snapshot()).by_remote_port(port)
+        return conn.fd if conn else None
+
+    def blocked_on(self, names: dict[int, str] | None = None) -> str:
+        """Where the server's main thread waits, in words: 'blocked in recvfrom() on
+        client A's connection (fd 5)'."""
+        info = procobs.where(self.pid)
+        syscall = info.get("syscall")
+        if syscall is None:
+            if info.get("state") == "R":
+                return "running (busy on the CPU)"
+            return f"asleep in {info['wchan']}" if info.get("wchan") else "in an unknown state"
+        text = f"blocked in {syscall}()"
+        fd = info.get("fd")
+        if fd is not None and syscall not in ("epoll_wait", "epoll_pwait"):
+            if fd == self.listen_fd:
+                text += f" on the listening socket (fd {fd})"
+            elif names and fd in names:
+                text += f" on {names[fd]}'s connection (fd {fd})"
+            else:
+                text += f" on fd {fd}"
+        return text
+
+    def fd_names(self) -> dict[int, str]:
+        snap = self.snapshot()
+        out = {}
+        for c in self.clients:
+            fd = self.server_fd(c, snap)
+            if fd is not None:
+                out[fd] = f"client {c.name}"
+        return out
+
+    def teardown(self) -> None:
+        # RST, not FIN: no server-side TIME_WAIT is left behind to block the next bind.
+        for c in self.clients:
+            c.reset(quiet=True)
+        self.proc.kill()
+
+
+def trace_notes(events: list[dict]) -> list[dict]:
+    """The trace events a report explains failures with."""
+    keep = {"bind", "listen", "close_registered", "thread", "fork", "select", "crash",
+            "setblocking", "settimeout", "tracer_error", "exit"}
+    notes = [e for e in events if e["ev"] in keep]
+    return notes[:200]
+
+
+def start_failure_reason(proc: StudentProcess, entry: str, timeout: float) -> str:
+    if not proc.alive():
+        return f"{entry} stopped before it listened: {describe_death(proc)}"
+    where = procobs.where(proc.pid)
+    total = (proc.stdout.total if proc.stdout else 0) + (proc.stderr.total if proc.stderr else 0)
+    extra = ""
+    if where.get("state") == "R":
+        extra = "; it was running on the CPU"
+    elif where.get("syscall"):
+        extra = f"; it was blocked in {where['syscall']}()"
+    elif where.get("wchan"):
+        extra = f"; it was asleep in {where['wchan']}"
+    if total > 1024 * 1024:
+        extra += f" and had printed {total / 1e6:.1f} MB"
+    return (f"{entry} was still running after {timeout:g} s but listened on no TCP port"
+            f"{extra}")
+
+
+@pytest.fixture
+def launch(submission: Submission, json_metadata, story):
+    """Factory: start the student's entry file (fresh copy) with given args and env."""
+    started: list[StudentProcess] = []
+
+    def _launch(args=(), env=None) -> StudentProcess:
+        workdir = submission.fresh_copy()
+        proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir,
+                              args=list(args), env=dict(env or {}), user=submission.user)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield _launch
+    finally:
+        for proc in started:
+            proc.kill()
+        if started:
+            json_metadata["processes"] = [process_report(p) for p in started]
+
+
+def clean_traceback(text: str, workdir: Path) -> str:
+    """The student's traceback as the student would see it: paths relative to the
+    submission, without the launcher's and runpy's frames."""
+    lines = text.replace(str(workdir) + os.sep, "").splitlines()
+    out, skip = [], False
+    for line in lines:
+        if line.startswith('  File "'):
+            path = line.split('"')[1]
+            skip = path == "<frozen runpy>" or (path.startswith("/") and path.endswith("boot.py"))
+        elif not line.startswith("    "):
+            skip = False
+        if not skip:
+            out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def process_report(proc: StudentProcess) -> dict:
+    return {
+        "stdout": _bounded(proc.stdout.text()) if proc.stdout else "",
+        "stderr": _bounded(clean_traceback(proc.stderr.text(), proc.workdir))
+                  if proc.stderr else "",
+        "output_bytes": (proc.stdout.total if proc.stdout else 0)
+                        + (proc.stderr.total if proc.stderr else 0),
+        "exit_code": proc.returncode(),
+        "trace": trace_notes(proc.trace()),
+    }
+
+
+def _start_server(config, submission: Submission, story: Story) -> Server:
+    if submission.problem:
+        fail(submission.problem)
+    if config._sg_start_failure:
+        fail(f"the server did not start (see the 'runs' check): {config._sg_start_failure}")
+    workdir = submission.fresh_copy()
+    # A port for submissions that read PORT or argv[1]; those that hard-code one are moved
+    # to an ephemeral port by the launcher, and the grader finds it from the kernel.
+    proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir, args=["8888"],
+                          env={"PORT": "8888"}, user=submission.user)
+    proc.start()
+    srv = Server(proc, story)
+    listening = None
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and proc.alive():
+        listeners = procobs.snapshot(proc.pid).listeners()
+        if listeners:
+            listening = sorted(listeners, key=lambda c: ":" in c.local[0])[0]
+            break
+        time.sleep(0.02)
+    if listening is None:
+        reason = start_failure_reason(proc, submission.entry, START_TIMEOUT)
+        config._sg_start_failure = reason
+        story.saw(reason)
+        srv.teardown()
+        fail(reason)
+    ip = listening.local[0]
+    if ":" in ip:
+        srv.host = "::1" if ip in ("::", "::1") else ip
+    else:
+        srv.host = "127.0.0.1" if ip == "0.0.0.0" else ip
+    srv.port = listening.local[1]
+    srv.listen_fd = listening.fd
+    binds = [e for e in proc.trace() if e["ev"] == "bind"]
+    if binds and isinstance(binds[-1].get("requested"), list):
+        srv.requested_port = binds[-1]["requested"][1]
+    asked = f" (it asked for port {srv.requested_port})" if srv.requested_port else ""
+    story.saw(f"the server listened on {srv.host}:{srv.port}{asked} after "
+              f"{proc.elapsed():.2f} s")
+    story.measure("start_seconds", round(proc.elapsed(), 3))
+    return srv
+
+
+@pytest.fixture
+def start_server(request, submission: Submission, story: Story, json_metadata):
+    """Factory: a fresh run of the student's server, listening. Every run is killed, with
+    everything it started, when the check ends."""
+    servers: list[Server] = []
+
+    def _start() -> Server:
+        srv = _start_server(request.config, submission, story)
+        servers.append(srv)
+        return srv
+
+    try:
+        yield _start
+    finally:
+        for srv in servers:
+            srv.teardown()
+        if servers:
+            json_metadata["processes"] = [process_report(s.proc) for s in servers]
+
+
+@pytest.fixture
+def server(start_server) -> Server:
+    return start_server()

@@ -1,0 +1,192 @@
+"""What the kernel says about a process: sockets, descriptors and their flags, epoll interest
+lists, threads, children, CPU time, and where it sleeps."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+O_NONBLOCK = 0o4000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Syscall numbers we name when telling where a server is stuck (per machine architecture).
+SYSCALLS = {
+    "x86_64": {0: "read", 7: "poll", 23: "select", 43: "accept", 45: "recvfrom",
+               47: "recvmsg", 44: "sendto", 1: "write", 232: "epoll_wait", 281: "epoll_pwait",
+               288: "accept4", 270: "pselect6", 271: "ppoll", 35: "nanosleep",
+               230: "clock_nanosleep", 202: "futex", 61: "wait4"},
+    "aarch64": {63: "read", 73: "ppoll", 72: "pselect6", 202: "accept", 242: "accept4",
+                207: "recvfrom", 212: "recvmsg", 206: "sendto", 64: "write",
+                22: "epoll_pwait", 101: "nanosleep", 115: "clock_nanosleep", 98: "futex",
+                260: "wait4"},
+}
+FD_ARG_SYSCALLS = {"read", "accept", "accept4", "recvfrom", "recvmsg", "sendto", "write",
+                   "epoll_wait", "epoll_pwait"}
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    fd: int
+    target: str            # e.g. "socket:[1234]", "anon_inode:[eventpoll]", "/dev/null"
+    flags: int | None      # from fdinfo; None when unreadable
+    epoll_targets: tuple[int, ...] = ()   # for an eventpoll fd: the fds in its interest list
+
+    @property
+    def nonblocking(self) -> bool | None:
+        return None if self.flags is None else bool(self.flags & O_NONBLOCK)
+
+    @property
+    def is_socket(self) -> bool:
+        return self.target.startswith("socket:")
+
+    @property
+    def is_epoll(self) -> bool:
+        return self.target == "anon_inode:[eventpoll]"
+
+
+@dataclass(frozen=True)
+class Connection:
+    fd: int
+    status: str
+    local: tuple
+    remote: tuple
+
+
+@dataclass
+class Snapshot:
+    """One look at the process."""
+    pid: int
+    descriptors: dict[int, Descriptor] = field(default_factory=dict)
+    connections: list[Connection] = field(default_factory=list)
+    threads: int = 0
+    children: list[int] = field(default_factory=list)
+
+    def listeners(self) -> list[Connection]:
+        return [c for c in self.connections if c.status == psutil.CONN_LISTEN]
+
+    def peers(self) -> list[Connection]:
+        return [c for c in self.connections if c.status != psutil.CONN_LISTEN and c.remote]
+
+    def by_remote_port(self, port: int) -> Connection | None:
+        for conn in self.peers():
+            if conn.remote and conn.remote[1] == port:
+                return conn
+        return None
+
+    def epolls(self) -> list[Descriptor]:
+        return [d for d in self.descriptors.values() if d.is_epoll]
+
+    def watched(self) -> set[int]:
+        out: set[int] = set()
+        for ep in self.epolls():
+            out.update(ep.epoll_targets)
+        return out
+
+
+def _fdinfo(pid: int, fd: int) -> tuple[int | None, tuple[int, ...]]:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
+            text = fh.read()
+    except OSError:
+        return None, ()
+    match = re.search(r"^flags:\s*([0-7]+)", text, re.M)
+    flags = int(match.group(1), 8) if match else None
+    targets = tuple(int(m) for m in re.findall(r"^tfd:\s*(\d+)", text, re.M))
+    return flags, targets
+
+
+def descriptors(pid: int) -> dict[int, Descriptor]:
+    out = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for name in names:
+        fd = int(name)
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        flags, targets = _fdinfo(pid, fd)
+        out[fd] = Descriptor(fd, target, flags, targets)
+    return out
+
+
+def snapshot(pid: int) -> Snapshot:
+    snap = Snapshot(pid)
+    try:
+        proc = psutil.Process(pid)
+        snap.threads = proc.num_threads()
+        snap.children = [c.pid for c in proc.children(recursive=True)]
+        snap.connections = [
+            Connection(c.fd, c.status, tuple(c.laddr) if c.laddr else (),
+                       tuple(c.raddr) if c.raddr else ())
+            for c in proc.net_connections(kind="tcp")]
+    except psutil.Error:
+        pass
+    snap.descriptors = descriptors(pid)
+    return snap
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of all the process's threads."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def where(pid: int) -> dict:
+    """Where the main thread sleeps: wchan and, when readable, the syscall and its fd."""
+    info: dict = {}
+    try:
+        with open(f"/proc/{pid}/wchan") as fh:
+            info["wchan"] = fh.read().strip() or None
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            info["state"] = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/syscall") as fh:
+            parts = fh.read().split()
+        if parts and parts[0].lstrip("-").isdigit():
+            name = SYSCALLS.get(platform.machine(), {}).get(int(parts[0]))
+            if name:
+                info["syscall"] = name
+                if name in FD_ARG_SYSCALLS and len(parts) > 1:
+                    info["fd"] = int(parts[1], 16)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    seconds: float
+    cpu: float
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.cpu / self.seconds if self.seconds > 0 else 0.0
+
+
+def measure_cpu(pid: int, window: float) -> CpuWindow | None:
+    """CPU time the process used over an observation window of wall-clock time."""
+    start_cpu = cpu_seconds(pid)
+    start = time.monotonic()
+    deadline = start + window
+    while time.monotonic() < deadline:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    end_cpu = cpu_seconds(pid)
+    if start_cpu is None or end_cpu is None:
+        return None
+    return CpuWindow(time.monotonic() - start, end_cpu - start_cpu)
