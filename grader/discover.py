@@ -1,0 +1,156 @@
+"""Discover stage: a folder of hand-ins → one prepared Submission per student."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from grader.models import Submission
+
+MAX_FILES = 200
+MAX_BYTES = 8 * 1024 * 1024          # unpacked size of one submission
+SKIP = {"__MACOSX", "__pycache__", ".DS_Store"}
+
+
+class DiscoverError(Exception):
+    """The TA's input is unusable as a whole (not a folder, empty): one sentence, no grading."""
+
+
+def _safe_id(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^\w.\-]+", "_", name).strip("._") or "submission"
+    ident, n = base, 2
+    while ident in taken:
+        ident, n = f"{base}-{n}", n + 1
+    taken.add(ident)
+    return ident
+
+
+def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, ...]]:
+    """(entry, problem, files): `entry` if present, else the only .py file at the top."""
+    files = tuple(sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                         if p.is_file() and not set(p.relative_to(folder).parts) & SKIP))
+    if (folder / entry).is_file():
+        return entry, "", files
+    top_py = [f for f in files if "/" not in f and f.endswith(".py")]
+    if len(top_py) == 1:
+        return top_py[0], "", files
+    found = ", ".join(files[:20]) + (" …" if len(files) > 20 else "") if files else "no files"
+    why = "several .py files and none of them" if top_py else "no .py file, and none"
+    return None, f"{why} is named {entry}; found: {found}", files
+
+
+def _measure(folder: Path) -> tuple[int, int]:
+    count = size = 0
+    for p in folder.rglob("*"):
+        if p.is_symlink():
+            continue
+        if p.is_file():
+            count += 1
+            size += p.stat().st_size
+    return count, size
+
+
+def unpack_zip(path: Path, dest: Path) -> str:
+    """Unpack safely into dest: no absolute or '..' paths, no links, bounded size. Returns a
+    problem sentence, or '' when all is well."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_FILES:
+                return f"{path.name} holds {len(members)} entries (the limit is {MAX_FILES})"
+            total = 0
+            for info in members:
+                name = PurePosixPath(info.filename.replace("\\", "/"))
+                if name.is_absolute() or ".." in name.parts or re.match(r"^[A-Za-z]:", str(name)):
+                    return f"{path.name} contains an unsafe path {info.filename!r}; nothing was unpacked"
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    return f"{path.name} contains a symbolic link {info.filename!r}; nothing was unpacked"
+                total += info.file_size
+            if total > MAX_BYTES:
+                return (f"{path.name} would unpack to {total / 1e6:.1f} MB (the limit is "
+                        f"{MAX_BYTES / 1e6:.0f} MB); nothing was unpacked")
+            dest.mkdir(parents=True, exist_ok=True)
+            written = 0
+            for info in members:
+                name = PurePosixPath(info.filename.replace("\\", "/"))
+                if set(name.parts) & SKIP:
+                    continue
+                target = dest.joinpath(*name.parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # Read with a cap: the declared size in a zip can lie (a zip bomb).
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(65536):
+                        written += len(chunk)
+                        if written > MAX_BYTES:
+                            return (f"{path.name} unpacks to more than {MAX_BYTES / 1e6:.0f} MB "
+                                    f"(its sizes lie); unpacking stopped")
+                        out.write(chunk)
+    except zipfile.BadZipFile:
+        return f"{path.name} is not a valid zip file"
+    except (OSError, RuntimeError, NotImplementedError, EOFError) as exc:
+        return f"{path.name} could not be unpacked: {exc}"
+    # A zip of a single folder: the submission is that folder's content.
+    children = [p for p in dest.iterdir() if p.name not in SKIP]
+    if len(children) == 1 and children[0].is_dir():
+        inner = children[0]
+        for p in list(inner.iterdir()):
+            shutil.move(str(p), dest / p.name)
+        inner.rmdir()
+    return ""
+
+
+def prepare(path: Path, ident: str, entry: str, scratch: Path) -> Submission:
+    """One hand-in → a Submission whose `folder` the sandbox can copy."""
+    if path.is_dir():
+        count, size = _measure(path)
+        if count > MAX_FILES or size > MAX_BYTES:
+            return Submission(ident, path, None, None,
+                              f"the folder holds {count} files, {size / 1e6:.1f} MB (limits: "
+                              f"{MAX_FILES} files, {MAX_BYTES / 1e6:.0f} MB)")
+        folder = path
+    elif path.suffix == ".py" and path.is_file():
+        folder = scratch / ident
+        folder.mkdir(parents=True)
+        shutil.copyfile(path, folder / path.name)
+    elif path.suffix.lower() == ".zip" and path.is_file():
+        folder = scratch / ident
+        problem = unpack_zip(path, folder)
+        if problem:
+            return Submission(ident, path, None, None, problem)
+    else:
+        return Submission(ident, path, None, None,
+                          f"{path.name} is neither a folder, a .py file nor a .zip")
+    chosen, problem, files = choose_entry(folder, entry)
+    return Submission(ident, path, folder, chosen, problem, files)
+
+
+def discover(root: Path, entry: str, scratch: Path) -> list[Submission]:
+    """Every child of `root` is one student: a folder, a .py file or a .zip."""
+    if not root.exists():
+        raise DiscoverError(f"the submissions folder {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise DiscoverError(f"{str(root)!r} is not a folder of submissions")
+    taken: set[str] = set()
+    out = []
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or child.name in SKIP:
+            continue
+        stem = child.name if child.is_dir() else child.stem
+        out.append(prepare(child, _safe_id(stem, taken), entry, scratch))
+    if not out:
+        raise DiscoverError(f"the submissions folder {str(root)!r} is empty")
+    return out
+
+
+def single(path: Path, entry: str, scratch: Path) -> Submission:
+    """The self-check's one submission: a folder, a .py file or a .zip."""
+    if not path.exists():
+        raise DiscoverError(f"{str(path)!r} does not exist")
+    stem = path.name if path.is_dir() else path.stem
+    return prepare(path, _safe_id(stem, set()), entry, scratch)

@@ -1,0 +1,167 @@
+"""Typed, frozen records passed between the stages (discover → sandbox → score → render/export)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A sentence in the course's two languages."""
+    en: str
+    zh: str = ""
+
+    @classmethod
+    def of(cls, value) -> "Text":
+        if isinstance(value, dict):
+            return cls(en=str(value.get("en", "")), zh=str(value.get("zh", "")))
+        return cls(en=str(value or ""))
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    tags: tuple[str, ...]
+    points: float
+    visibility: str
+    title: Text
+    explain: Text
+    hint: Text
+
+    @property
+    def self_check(self) -> bool:
+        """Whether a student's self-check runs it (only what students may see)."""
+        return self.visibility == "visible"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: Text
+    entry: str
+    kind: str                  # "server" or "client"
+    checks: tuple[CheckSpec, ...]
+    folder: Path
+
+    @property
+    def checks_file(self) -> Path:
+        return self.folder / "checks.py"
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def check(self, check_id: str) -> CheckSpec:
+        for spec in self.checks:
+            if spec.id == check_id:
+                return spec
+        raise KeyError(check_id)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's hand-in, prepared as a folder the sandbox can copy."""
+    id: str
+    source: Path               # what the TA gave: a folder, a .py file or a .zip
+    folder: Path | None        # the prepared folder (None when nothing could be prepared)
+    entry: str | None          # entry file inside `folder`
+    problem: str = ""          # why no entry could be chosen; graded as a failed `runs`
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a sandbox is asked to do: run these checks of this assignment on this folder."""
+    submission: Submission
+    assignment: Assignment
+    only: tuple[str, ...]      # check ids to run; empty = all
+    wall_clock: float          # seconds, enforced from outside the harness
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What came back from a sandbox. `report` is pytest-json-report's JSON as written by the
+    harness (never anything the student's code could write); `error` says why there is no
+    complete report, and whose fault it is."""
+    report: dict | None
+    seconds: float
+    sandbox: str
+    limits: dict = field(default_factory=dict)
+    error: str = ""
+    error_fault: str = ""      # "submission" (e.g. wall clock exceeded) or "infrastructure"
+    log: str = ""              # the harness's own output, for TAs debugging the kit
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    spec: CheckSpec
+    passed: bool
+    reason: str                # one sentence; empty when passed
+    story: tuple[dict, ...] = ()
+    measurements: dict = field(default_factory=dict)
+    processes: tuple[dict, ...] = ()
+    fault: str = ""            # "", "submission", "grader", "infrastructure"
+    details: str = ""          # a grader traceback, for TAs only
+
+    @property
+    def score(self) -> float:
+        return self.spec.points if self.passed else 0.0
+
+    def to_json(self) -> dict:
+        """One entry of Gradescope's results.json `tests` list."""
+        output = "Passed." if self.passed else self.reason
+        if not self.passed and self.spec.hint.en:
+            output += f"\nHint: {self.spec.hint.en}"
+        return {
+            "name": self.spec.title.en or self.spec.id,
+            "name_format": "text",
+            "number": self.spec.id,
+            "score": self.score,
+            "max_score": self.spec.points,
+            "status": "passed" if self.passed else "failed",
+            "tags": list(self.spec.tags),
+            "output": output,
+            "output_format": "text",
+            "visibility": self.spec.visibility,
+            "extra_data": {"measurements": self.measurements, "fault": self.fault},
+        }
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    submission: Submission
+    assignment: Assignment
+    checks: tuple[CheckResult, ...]
+    execution_time: float
+    sandbox: str
+    limits: dict = field(default_factory=dict)
+    note: str = ""             # a grading-wide remark (e.g. "grading stopped after 120 s")
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.spec.points for c in self.checks)
+
+    def to_json(self) -> dict:
+        """Gradescope's results.json."""
+        lines = [f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
+                 f"Sandbox: {self.sandbox}"]
+        if self.note:
+            lines.append(self.note)
+        return {
+            "score": self.score,
+            "execution_time": round(self.execution_time, 3),
+            "output": "\n".join(lines),
+            "output_format": "text",
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [c.to_json() for c in self.checks],
+            "extra_data": {"submission": self.submission.id, "sandbox": self.sandbox,
+                           "limits": self.limits, "assignment": self.assignment.name},
+        }

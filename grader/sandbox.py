@@ -1,0 +1,141 @@
+"""Sandbox stage: runs the in-sandbox harness on one submission and brings back its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from grader.harness.launch import Limits, OutputTap, become_subreaper
+from grader.models import RunOutcome, RunRequest
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WALL_CLOCK = 240.0
+
+
+class SandboxError(Exception):
+    """The sandbox itself cannot run (no engine, no image): the infrastructure's fault."""
+
+
+def harness_args(req: RunRequest, checks_file: str, submission: str, report: str,
+                 work: str, user: int | None = None) -> list[str]:
+    """The harness command line, the same for every sandbox (paths as the harness sees them)."""
+    args = ["-m", "grader.harness.run", "--checks-file", checks_file,
+            "--submission", submission, "--entry", req.submission.entry or "",
+            "--report", report, "--work", work, "--only", ",".join(req.only)]
+    if user is not None:
+        args += ["--user", str(user)]
+    return args
+
+
+def read_report(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("tests"), list) else None
+
+
+def kill_tree(pid: int) -> None:
+    """Freeze, then kill, a process and all its descendants (used on time-out and Ctrl-C)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+    psutil.wait_procs(procs, timeout=2)
+
+
+class LocalSandbox:
+    """A subprocess on this machine: rlimits and a process group, killed as a whole. It does
+    not isolate: the student's code runs as you, with your files and network."""
+
+    name = "local"
+
+    def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK):
+        self.wall_clock = wall_clock
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        # Orphans of a harness we had to kill come to us, so they can be killed too.
+        become_subreaper()
+
+    def describe(self) -> dict:
+        lim = Limits()
+        return {
+            "sandbox": "local (no isolation: runs as you, with your files and network)",
+            "address space": f"{lim.address_space // 2**20} MiB",
+            "file size": f"{lim.file_size // 2**20} MiB",
+            "open files": str(lim.open_files),
+            "CPU time": f"{lim.cpu_seconds} s",
+            "wall clock": f"{self.wall_clock:g} s per submission",
+        }
+
+    def run(self, req: RunRequest) -> RunOutcome:
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="socketgrade-") as scratch:
+            report = Path(scratch) / "report.json"
+            cmd = [sys.executable, *harness_args(
+                req, str(req.assignment.checks_file), str(req.submission.folder),
+                str(report), str(Path(scratch) / "work"))]
+            env = {**os.environ, "PYTHONPATH": str(KIT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+            proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            tap = OutputTap(proc.stdout)
+            with self._lock:
+                self._running.add(proc)
+            timed_out = False
+            try:
+                proc.wait(timeout=min(req.wall_clock, self.wall_clock))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                kill_tree(proc.pid)
+                proc.wait()
+                tap.join()
+                proc.stdout.close()
+                with self._lock:
+                    self._running.discard(proc)
+            data = None if timed_out else read_report(report)
+        seconds = time.monotonic() - start
+        limits = self.describe()
+        if timed_out:
+            return RunOutcome(None, seconds, self.name, limits, log=tap.text(),
+                              error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
+                                    f"bound per submission)", error_fault="submission")
+        if data is None:
+            return RunOutcome(None, seconds, self.name, limits, log=tap.text(),
+                              error=f"the grader's harness ended (code {proc.returncode}) "
+                                    f"without a report", error_fault="infrastructure")
+        return RunOutcome(data, seconds, self.name, limits, log=tap.text())
+
+    def stop_all(self) -> None:
+        """Ctrl-C: kill every harness still running, with everything it started."""
+        with self._lock:
+            running = list(self._running)
+        for proc in running:
+            kill_tree(proc.pid)
+
+
+def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK):
+    if name == "local":
+        return LocalSandbox(wall_clock)
+    if name == "docker":
+        from grader.sandbox_docker import DockerSandbox
+        return DockerSandbox(wall_clock)
+    raise ValueError(f"unknown sandbox {name!r}: choose 'docker' or 'local'")
