@@ -67,8 +67,9 @@ class LocalSandbox:
 
     name = "local"
 
-    def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK):
+    def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         self.wall_clock = wall_clock
+        self.scratch = scratch
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         # Orphans of a harness we had to kill come to us, so they can be killed too.
@@ -87,7 +88,9 @@ class LocalSandbox:
 
     def run(self, req: RunRequest) -> RunOutcome:
         start = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="socketgrade-") as scratch:
+        if self.scratch is not None:
+            self.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="run-", dir=self.scratch) as scratch:
             report = Path(scratch) / "report.json"
             cmd = [sys.executable, *harness_args(
                 req, str(req.assignment.checks_file), str(req.submission.folder),
@@ -132,10 +135,11 @@ class LocalSandbox:
             kill_tree(proc.pid)
 
 
-def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK):
+def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
+    """The sandbox called `name`; `scratch` is a host folder for its temporary files."""
     if name == "local":
-        return LocalSandbox(wall_clock)
+        return LocalSandbox(wall_clock, scratch)
     if name == "docker":
         from grader.sandbox_docker import DockerSandbox
-        return DockerSandbox(wall_clock)
+        return DockerSandbox(wall_clock, scratch=scratch)
     raise ValueError(f"unknown sandbox {name!r}: choose 'docker' or 'local'")

@@ -20,6 +20,7 @@ import psutil
 BOOT = Path(__file__).with_name("boot.py")
 HEAD_BYTES = 32 * 1024
 TAIL_BYTES = 8 * 1024
+READ_CAP = 64 * 1024 * 1024   # past this, a flood is no longer read: its writes then block
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -34,13 +35,15 @@ def become_subreaper() -> None:
 
 
 class OutputTap:
-    """Drains one pipe in a thread, keeping the head and the tail and counting the rest,
-    so that a program that floods its output neither blocks nor fills our memory."""
+    """Drains one pipe in a thread, keeping the head and the tail and counting the rest, so
+    that a program's output never fills our memory. Past READ_CAP bytes it stops reading:
+    a program that floods then blocks in write() instead of costing the grader a core."""
 
     def __init__(self, pipe):
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
+        self.capped = False
         self._pipe = pipe
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
@@ -55,6 +58,9 @@ class OutputTap:
             if not chunk:
                 break
             self.total += len(chunk)
+            if self.total > READ_CAP:
+                self.capped = True
+                break
             room = HEAD_BYTES - len(self.head)
             if room > 0:
                 self.head += chunk[:room]
@@ -71,6 +77,8 @@ class OutputTap:
         if self.total > shown:
             body += b"\n[... %d bytes not shown ...]\n" % (self.total - shown)
         body += bytes(self.tail)
+        if self.capped:
+            body += b"\n[... output no longer read after %d MiB ...]\n" % (READ_CAP >> 20)
         return body.decode("utf-8", errors="replace")
 
 

@@ -246,7 +246,9 @@ def start_failure_reason(proc: StudentProcess, entry: str, timeout: float) -> st
         extra = f"; it was blocked in {where['syscall']}()"
     elif where.get("wchan"):
         extra = f"; it was asleep in {where['wchan']}"
-    if total > 1024 * 1024:
+    if any(t is not None and t.capped for t in (proc.stdout, proc.stderr)):
+        extra += " and had flooded its output (over 64 MiB printed)"
+    elif total > 1024 * 1024:
         extra += f" and had printed {total / 1e6:.1f} MB"
     return (f"{entry} was still running after {timeout:g} s but listened on no TCP port"
             f"{extra}")

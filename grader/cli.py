@@ -1,0 +1,217 @@
+"""Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade sandbox …`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grader import export, render
+from grader.assignment import AssignmentError, load_assignment
+from grader.discover import DiscoverError, discover, single
+from grader.models import Assignment, RunRequest, Submission, SubmissionResult
+from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
+from grader.score import score
+
+console = Console(stderr=True, highlight=False)
+
+
+class UsageError(Exception):
+    """Bad command-line input: one concrete sentence, exit code 2."""
+
+
+def default_jobs() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def grade_one(sandbox, assignment: Assignment, sub: Submission, only: tuple[str, ...],
+              wall_clock: float) -> SubmissionResult:
+    """discover → sandbox → score for one submission. A submission's fault never raises."""
+    outcome = None
+    if sub.folder is not None and not sub.problem:
+        outcome = sandbox.run(RunRequest(sub, assignment, only, wall_clock))
+    return score(assignment, sub, outcome, only)
+
+
+def write_submission(result: SubmissionResult, out: Path, self_check: bool = False) -> Path:
+    folder = out / result.submission.id
+    folder.mkdir(parents=True, exist_ok=True)
+    export.write_results_json(result, folder / "results.json")
+    render.write_report(result, folder / "report.html", self_check=self_check)
+    return folder / "report.html"
+
+
+def _prepare_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"the output path {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = out / ".work"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    return scratch
+
+
+def cmd_grade(ns) -> int:
+    assignment = load_assignment(ns.assignment)
+    out = Path(ns.out)
+    scratch = _prepare_out(out)
+    try:
+        subs = discover(Path(ns.submissions), assignment.entry, scratch / "submissions")
+        sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
+        results: list[SubmissionResult] = []
+        unfinished: list[str] = []
+        lock = threading.Lock()
+        with Progress(TextColumn("[bold]grading[/]"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.description}"),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("", total=len(subs))
+            pool = ThreadPoolExecutor(max_workers=ns.jobs)
+            try:
+                futures = {pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
+                           for s in subs}
+                for fut in as_completed(futures):
+                    sub = futures[fut]
+                    result = fut.result()
+                    write_submission(result, out)
+                    with lock:
+                        results.append(result)
+                    if any(c.fault == "infrastructure" for c in result.checks):
+                        unfinished.append(sub.id)
+                    progress.update(task, advance=1, description=(
+                        f"{sub.id}: {result.score:g}/{result.max_score:g}"))
+            except KeyboardInterrupt:
+                sandbox.stop_all()
+                pool.shutdown(wait=False, cancel_futures=True)
+                _finish(results, assignment, out)
+                console.print(f"interrupted: {len(results)} of {len(subs)} submissions graded; "
+                              f"their reports are in {out}")
+                return 130
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        _finish(results, assignment, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _summary(results)
+    console.print(f"reports: {out / 'index.html'}   grades: {out / 'grades.csv'}")
+    if unfinished:
+        console.print(f"[red]{len(unfinished)} submission(s) could not be graded because of the "
+                      f"grader or the sandbox, not the students: {', '.join(sorted(unfinished))}; "
+                      f"see their report.html[/]")
+        return 1
+    return 0
+
+
+def _finish(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+    results.sort(key=lambda r: r.submission.id)
+    export.write_grades_csv(results, out / "grades.csv")
+    render.write_index(results, assignment, out / "index.html")
+
+
+def _summary(results: list[SubmissionResult]) -> None:
+    table = Table(title="socketgrade", show_lines=False)
+    table.add_column("student")
+    table.add_column("score", justify="right")
+    table.add_column("failed checks")
+    for r in results:
+        failed = ", ".join(c.spec.id for c in r.checks if not c.passed) or "—"
+        table.add_row(r.submission.id, f"{r.score:g}/{r.max_score:g}", failed)
+    console.print(table)
+
+
+def cmd_check(ns) -> int:
+    """The student's self-check: visible checks only, reasons in the terminal, exit 0 iff all
+    pass."""
+    assignment = load_assignment(ns.assignment)
+    only = tuple(c.id for c in assignment.checks if c.self_check)
+    out = Path(ns.out)
+    scratch = _prepare_out(out)
+    try:
+        sub = single(Path(ns.path), assignment.entry, scratch / "submission")
+        sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
+        with console.status(f"checking {ns.path} against '{assignment.name}' "
+                            f"({len(only)} visible checks, {sandbox.name} sandbox)…"):
+            result = grade_one(sandbox, assignment, sub, only, ns.wall_clock)
+        report = write_submission(result, out, self_check=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for c in result.checks:
+        mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
+        console.print(f"{mark} {c.spec.id:<14} {c.score:g}/{c.spec.points:g}  "
+                      f"{c.spec.title.en}")
+        if not c.passed:
+            console.print(f"      why:  {c.reason}", markup=False)
+            if c.spec.hint.en:
+                console.print(f"      hint: {c.spec.hint.en}", markup=False)
+    ok = all(c.passed for c in result.checks)
+    console.print(f"{'all visible checks pass' if ok else 'some checks fail'}: "
+                  f"{result.score:g}/{result.max_score:g} in {result.execution_time:.1f} s "
+                  f"({result.sandbox} sandbox). Report: {report}")
+    if result.sandbox == "local":
+        console.print("note: the local sandbox does not isolate; your server ran as you.")
+    return 0 if ok else 1
+
+
+def cmd_sandbox(argv: list[str]) -> int:
+    from grader.sandbox_docker import cli_sandbox
+    return cli_sandbox(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grade", description="Grade socket-programming submissions and explain each verdict.",
+        epilog="Also: `grade check [PATH] --assignment A` (a student's self-check) and "
+               "`grade sandbox build|status` (the Docker grading image).")
+    p.add_argument("submissions", help="folder with one child per student: a folder, a .py "
+                                       "file or a .zip")
+    p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
+    p.add_argument("--out", "-o", default="out", help="output folder (default: out)")
+    p.add_argument("--sandbox", choices=("docker", "local"), default="docker")
+    p.add_argument("--jobs", "-j", type=int, default=default_jobs(),
+                   help="submissions graded at once (default: %(default)s)")
+    p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK,
+                   help="seconds allowed per submission (default: %(default)s)")
+    return p
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grade check",
+                                description="Self-check a submission before handing it in.")
+    p.add_argument("path", nargs="?", default=".", help="your server.py, folder or .zip")
+    p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
+    p.add_argument("--out", "-o", default="socketgrade-report",
+                   help="where report.html goes (default: socketgrade-report)")
+    p.add_argument("--sandbox", choices=("local", "docker"), default="local")
+    p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["sandbox"]:
+            return cmd_sandbox(argv[1:])
+        if argv[:1] == ["check"]:
+            ns = build_check_parser().parse_args(argv[1:])
+            return cmd_check(ns)
+        ns = build_parser().parse_args(argv)
+        if ns.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {ns.jobs}")
+        return cmd_grade(ns)
+    except (AssignmentError, DiscoverError, UsageError) as exc:
+        console.print(f"grade: {exc}", markup=False)
+        return 2
+    except SandboxError as exc:
+        console.print(f"grade: {exc}", markup=False)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
