@@ -23,7 +23,7 @@ def write_grades_csv(results: list[SubmissionResult], path: Path) -> None:
             if c.spec.id not in check_ids:
                 check_ids.append(c.spec.id)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["id", "score", "max", *check_ids])
         for r in sorted(results, key=lambda r: r.submission.id):
             points = {c.spec.id: c.score for c in r.checks}

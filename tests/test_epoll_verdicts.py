@@ -1,0 +1,92 @@
+"""Every epoll check proved both ways: the reference passes it, a submission with exactly that
+bug fails it (and only what the expected table says). Graded as a TA would, in one batch."""
+
+from __future__ import annotations
+
+import csv
+
+import psutil
+import pytest
+
+from grader.assignment import load_assignment
+from tests.conftest import EXPECTED_EPOLL
+from tests.verdicts import assert_verdicts, load_results
+
+EPOLL = load_assignment("epoll")
+ALL_CHECKS = {c.id for c in EPOLL.checks}
+
+
+def test_batch_exit_code_is_zero_whatever_the_scores(epoll_batch_local):
+    code, out = epoll_batch_local
+    assert code == 0
+    assert (out / "index.html").is_file()
+    assert not (out / ".work").exists(), "scratch files were left behind"
+
+
+@pytest.mark.parametrize("ident", sorted(EXPECTED_EPOLL))
+def test_verdicts(epoll_batch_local, ident):
+    _, out = epoll_batch_local
+    assert_verdicts(load_results(out, ident), EXPECTED_EPOLL[ident], ALL_CHECKS)
+
+
+def test_every_check_is_proved_both_ways():
+    """The table itself: each check fails somewhere, and the reference passes everything."""
+    assert EXPECTED_EPOLL["reference"]["fails"] == []
+    failing = set()
+    for name, entry in EXPECTED_EPOLL.items():
+        if entry["fails"] != "all":
+            failing.update(entry["fails"])
+    assert failing == ALL_CHECKS - {"runs"}
+    assert any(e["fails"] == "all" and "runs" in e.get("why", {})
+               for e in EXPECTED_EPOLL.values())
+
+
+def test_reference_full_marks_and_results_json_format(epoll_batch_local):
+    _, out = epoll_batch_local
+    results = load_results(out, "reference")
+    assert results["score"] == EPOLL.max_score == 100
+    assert set(results) >= {"score", "execution_time", "output", "tests"}
+    assert 0 < results["execution_time"] < 60
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "tags", "output",
+                             "visibility"}
+        assert test["status"] == "passed" and test["score"] == test["max_score"]
+        assert test["tags"] == list(EPOLL.check(test["number"]).tags)
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+
+
+def test_grades_csv(epoll_batch_local):
+    _, out = epoll_batch_local
+    with open(out / "grades.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == set(EXPECTED_EPOLL)
+    assert by_id["reference"]["score"] == "100" and by_id["reference"]["max"] == "100"
+    assert by_id["busy_poll"]["idle_cpu"] == "0" and by_id["busy_poll"]["echo"] == "15"
+    assert list(rows[0])[:3] == ["id", "score", "max"]
+    assert set(list(rows[0])[3:]) == ALL_CHECKS
+
+
+def test_bad_input_graded_in_bounded_time(epoll_batch_local):
+    _, out = epoll_batch_local
+    for ident in ("never_listens", "floods", "syntax_error"):
+        assert load_results(out, ident)["execution_time"] < 40, ident
+
+
+def test_nothing_of_the_submissions_survives(epoll_batch_local):
+    _, out = epoll_batch_local
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(out) in cmd:
+            leftovers.append(cmd)
+    assert leftovers == []
+
+
+def test_report_explains_in_terms_of_the_students_code(epoll_batch_local):
+    _, out = epoll_batch_local
+    html = (out / "close_then_unregister" / "report.html").read_text(encoding="utf-8")
+    assert "server.py:18" in html and "conn.close()" in html
+    html = (out / "blocking" / "report.html").read_text(encoding="utf-8")
+    assert "client A connected and sent nothing" in html
