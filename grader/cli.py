@@ -147,9 +147,9 @@ def cmd_check(ns) -> int:
         console.print(f"{mark} {c.spec.id:<14} {c.score:g}/{c.spec.points:g}  "
                       f"{c.spec.title.en}")
         if not c.passed:
-            console.print(f"      why:  {c.reason}", markup=False)
+            console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
             if c.spec.hint.en:
-                console.print(f"      hint: {c.spec.hint.en}", markup=False)
+                console.print(f"      hint: {c.spec.hint.en}", markup=False, soft_wrap=True)
     ok = all(c.passed for c in result.checks)
     console.print(f"{'all visible checks pass' if ok else 'some checks fail'}: "
                   f"{result.score:g}/{result.max_score:g} in {result.execution_time:.1f} s "
@@ -206,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--jobs must be at least 1, not {ns.jobs}")
         return cmd_grade(ns)
     except (AssignmentError, DiscoverError, UsageError) as exc:
-        console.print(f"grade: {exc}", markup=False)
+        print(f"grade: {exc}", file=sys.stderr)
         return 2
     except SandboxError as exc:
-        console.print(f"grade: {exc}", markup=False)
+        print(f"grade: {exc}", file=sys.stderr)
         return 3
 
 

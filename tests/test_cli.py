@@ -1,0 +1,61 @@
+"""The command line as TAs and students use it: exit codes, one-sentence errors, self-check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "submissions" / "epoll"
+
+
+def test_unknown_assignment_is_one_sentence(tmp_path, capsys):
+    assert main([str(tmp_path), "--assignment", "epol", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown assignment 'epol': choose one of" in err and "epoll" in err
+    assert "Traceback" not in err
+
+
+def test_missing_submissions_folder(tmp_path, capsys):
+    assert main([str(tmp_path / "nope"), "-a", "epoll", "--out", str(tmp_path / "o"),
+                 "--sandbox", "local"]) == 2
+    assert f"the submissions folder '{tmp_path / 'nope'}' does not exist" in capsys.readouterr().err
+
+
+def test_bad_jobs(tmp_path, capsys):
+    assert main([str(tmp_path), "-a", "epoll", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_self_check_passes_on_the_reference(tmp_path, capsys):
+    sub = tmp_path / "server.py"
+    shutil.copyfile(ROOT / "reference" / "epoll_server.py", sub)
+    out = tmp_path / "report"
+    assert main(["check", str(sub), "--assignment", "epoll", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "all visible checks pass" in err
+    results = json.loads((out / "server" / "results.json").read_text())
+    ids = {t["number"] for t in results["tests"]}
+    assert "robustness" not in ids, "a hidden check ran in the self-check"
+    assert ids == {"runs", "echo", "disconnect", "concurrency", "unregister", "idle_cpu",
+                   "single_thread", "uses_epoll", "cleanup"}
+    assert "self-check" in (out / "server" / "report.html").read_text().lower()
+
+
+def test_self_check_explains_failures_and_exits_non_zero(tmp_path):
+    # Through the installed console script, as a student runs it.
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.cli", "check", str(FIX / "busy_poll" / "server.py"),
+         "--assignment", "epoll", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "FAIL idle_cpu" in proc.stderr
+    assert "select(timeout=0)" in proc.stderr
+    assert "hint:" in proc.stderr
+    assert (out / "server" / "report.html").is_file()

@@ -1,0 +1,127 @@
+"""Discover stage: folders, single files and zips become submissions; bad ones a clear problem."""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+
+import pytest
+
+from grader.discover import MAX_BYTES, DiscoverError, choose_entry, discover, single
+
+
+def make_zip(path, entries):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_each_child_is_one_student(tmp_path):
+    root = tmp_path / "class"
+    (root / "alice").mkdir(parents=True)
+    (root / "alice" / "server.py").write_text("print(1)\n")
+    (root / "bob.py").write_text("print(2)\n")
+    make_zip(root / "carol.zip", {"carol/server.py": "print(3)\n", "carol/util.py": ""})
+    (root / ".hidden").mkdir()
+    (root / "notes.txt").write_text("hi")
+    subs = {s.id: s for s in discover(root, "server.py", tmp_path / "scratch")}
+    assert set(subs) == {"alice", "bob", "carol", "notes"}
+    assert subs["alice"].entry == "server.py" and subs["alice"].folder == root / "alice"
+    assert subs["bob"].entry == "bob.py", "a single .py file is its own entry"
+    assert subs["carol"].entry == "server.py", "a zip of one folder is that folder's content"
+    assert (subs["carol"].folder / "util.py").is_file()
+    assert subs["notes"].problem == "notes.txt is neither a folder, a .py file nor a .zip"
+
+
+def test_entry_falls_back_to_the_only_py_file_else_lists_files(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "my_server.py").write_text("")
+    assert choose_entry(tmp_path / "a", "server.py")[:2] == ("my_server.py", "")
+    (tmp_path / "b").mkdir()
+    for n in ("one.py", "two.py", "README.md"):
+        (tmp_path / "b" / n).write_text("")
+    entry, problem, files = choose_entry(tmp_path / "b", "server.py")
+    assert entry is None
+    assert problem == ("several .py files and none of them is named server.py; "
+                       "found: README.md, one.py, two.py")
+    (tmp_path / "c").mkdir()
+    assert "no .py file" in choose_entry(tmp_path / "c", "server.py")[1]
+
+
+def test_zip_with_parent_paths_is_refused_and_nothing_escapes(tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    make_zip(root / "evil.zip", {"server.py": "", "../../escaped.py": "owned"})
+    (sub,) = discover(root, "server.py", tmp_path / "scratch")
+    assert sub.folder is None
+    assert "unsafe path '../../escaped.py'" in sub.problem
+    assert not list(tmp_path.rglob("escaped.py"))
+
+
+def test_zip_with_absolute_path_or_symlink_is_refused(tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    make_zip(root / "abs.zip", {"/etc/cron.d/x": ""})
+    with zipfile.ZipFile(root / "link.zip", "w") as zf:
+        info = zipfile.ZipInfo("server.py")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, "/etc/passwd")
+    subs = {s.id: s for s in discover(root, "server.py", tmp_path / "scratch")}
+    assert "unsafe path" in subs["abs"].problem
+    assert "symbolic link" in subs["link"].problem
+
+
+def test_zip_bomb_is_stopped(tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    make_zip(root / "bomb.zip", {"server.py": "", "big.bin": b"\0" * (MAX_BYTES + 1)})
+    (sub,) = discover(root, "server.py", tmp_path / "scratch")
+    assert sub.folder is None and "would unpack to" in sub.problem
+    assert os.path.getsize(root / "bomb.zip") < 100_000
+
+
+def test_zip_that_lies_about_sizes_is_stopped_while_unpacking(tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    path = make_zip(root / "liar.zip", {"server.py": "", "big.bin": b"\0" * (MAX_BYTES + 10)})
+    # Rewrite the declared (central directory) size of big.bin to a small number.
+    data = bytearray(path.read_bytes())
+    real = (MAX_BYTES + 10).to_bytes(4, "little")
+    idx = data.rfind(real)
+    assert idx > 0
+    data[idx:idx + 4] = (1000).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    (sub,) = discover(root, "server.py", tmp_path / "scratch")
+    assert sub.folder is None and sub.problem
+
+
+def test_not_a_zip(tmp_path):
+    root = tmp_path / "class"
+    root.mkdir()
+    (root / "dave.zip").write_bytes(b"PK\x03\x04 truncated")
+    (sub,) = discover(root, "server.py", tmp_path / "scratch")
+    assert sub.problem == "dave.zip is not a valid zip file"
+
+
+def test_whole_input_errors_are_one_sentence(tmp_path):
+    with pytest.raises(DiscoverError, match="does not exist"):
+        discover(tmp_path / "nope", "server.py", tmp_path / "s")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DiscoverError, match="is not a folder of submissions"):
+        discover(tmp_path / "file", "server.py", tmp_path / "s")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DiscoverError, match="is empty"):
+        discover(tmp_path / "empty", "server.py", tmp_path / "s")
+    with pytest.raises(DiscoverError, match="does not exist"):
+        single(tmp_path / "missing.py", "server.py", tmp_path / "s")
+
+
+def test_same_name_twice_gets_two_ids(tmp_path):
+    root = tmp_path / "class"
+    (root / "alice").mkdir(parents=True)
+    (root / "alice" / "server.py").write_text("")
+    make_zip(root / "alice.zip", {"server.py": ""})
+    ids = sorted(s.id for s in discover(root, "server.py", tmp_path / "scratch"))
+    assert ids == ["alice", "alice-2"]

@@ -1,0 +1,110 @@
+"""The harness's building blocks on their own: kernel observations and the tracer."""
+
+from __future__ import annotations
+
+import json
+import selectors
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from grader.harness import procobs
+from grader.harness.launch import BOOT, OutputTap
+
+
+def test_descriptor_flags_and_epoll_interest_list_from_the_kernel():
+    import os
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+    blocking = socket.socket()
+    sel = selectors.EpollSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    try:
+        snap = procobs.snapshot(os.getpid())
+        assert snap.descriptors[listener.fileno()].nonblocking is True
+        assert snap.descriptors[blocking.fileno()].nonblocking is False
+        epolls = [d for d in snap.epolls() if listener.fileno() in d.epoll_targets]
+        assert epolls and epolls[0].fd == sel.fileno()
+        assert listener.fileno() in snap.watched()
+        assert any(c.fd == listener.fileno() for c in snap.listeners())
+    finally:
+        sel.close()
+        listener.close()
+        blocking.close()
+
+
+def run_boot(tmp_path: Path, source: str, extra: dict[str, str] | None = None,
+             timeout: float = 20) -> tuple[list[dict], str]:
+    """Run `source` as server.py under the launcher, beside `extra` files; (trace, output)."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "server.py").write_text(textwrap.dedent(source))
+    for name, text in (extra or {}).items():
+        (sub / name).write_text(text)
+    trace = tmp_path / "trace.jsonl"
+    env = {"SG_TRACE": str(trace), "SG_ROOT": str(sub), "SG_PORT_ZERO": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-I", "-S", "-u", str(BOOT), str(sub / "server.py")],
+                          env=env, cwd=sub, capture_output=True, text=True, timeout=timeout)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    return events, proc.stdout + proc.stderr
+
+
+def test_tracer_names_the_line_that_closed_a_registered_socket(tmp_path):
+    events, out = run_boot(tmp_path, """\
+        import selectors, socket
+        sel = selectors.EpollSelector()
+        a, b = socket.socketpair()
+        sel.register(a, selectors.EVENT_READ)
+        a.close()
+        sel.unregister(a)
+        c, d = socket.socketpair()
+        sel.register(c, selectors.EVENT_READ)
+        sel.unregister(c)
+        c.close()
+        """)
+    bad = [e for e in events if e["ev"] == "close_registered"]
+    assert len(bad) == 1, out
+    assert bad[0]["at"] == "server.py:5" and bad[0]["registered_at"] == "server.py:4"
+    assert any(e["ev"] == "close" and e["at"] == "server.py:10" for e in events)
+
+
+def test_tracer_moves_fixed_ports_and_hides_its_environment(tmp_path):
+    events, out = run_boot(tmp_path, """\
+        import os, socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 8888))
+        print("port", s.getsockname()[1], "env", sorted(k for k in os.environ if k.startswith("SG_")))
+        """)
+    assert "env []" in out
+    port = int(out.split()[1])
+    assert port != 8888 and port > 0
+    bind = next(e for e in events if e["ev"] == "bind")
+    assert bind["requested"] == ["127.0.0.1", 8888] and bind["at"] == "server.py:3"
+
+
+def test_tracer_reports_crash_site_and_ignores_shipped_sitecustomize(tmp_path):
+    events, out = run_boot(tmp_path, "x = {}\nx['missing']\n", extra={
+        "sitecustomize.py": "raise SystemExit('taken over')\n",
+        "usercustomize.py": "raise SystemExit('taken over')\n",
+        "evil.pth": "import os; os._exit(42)\n"})
+    crash = next(e for e in events if e["ev"] == "crash")
+    assert crash["type"] == "KeyError" and crash["at"] == "server.py:2"
+    assert "taken over" not in out and "KeyError: 'missing'" in out
+
+
+def test_output_tap_keeps_head_and_tail_of_a_flood():
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys\nfor i in range(200000): sys.stdout.write('line %d\\n' % i)"],
+                            stdout=subprocess.PIPE)
+    tap = OutputTap(proc.stdout)
+    proc.wait(timeout=60)
+    tap.join()
+    text = tap.text()
+    assert text.startswith("line 0\nline 1\n")
+    assert text.rstrip().endswith("line 199999")
+    assert "bytes not shown" in text
+    assert len(text) < 64 * 1024
