@@ -9,7 +9,7 @@ from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
 
 ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 TAGS = ("runs", "echo", "disconnect", "concurrency", "nonblocking", "unregister", "idle_cpu",
-        "single_thread", "uses_epoll", "cleanup", "robustness", "connect_wait", "info")
+        "single_thread", "uses_epoll", "cleanup", "robustness", "connect_wait")
 
 
 class AssignmentError(Exception):

@@ -10,8 +10,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EPOLL_FIXTURES = ROOT / "tests" / "submissions" / "epoll"
-EXPECTED_EPOLL = tomllib.loads((EPOLL_FIXTURES / "expected.toml").read_text(encoding="utf-8"))
+SUBMISSIONS = ROOT / "tests" / "submissions"
+REFERENCES = {"epoll": "epoll_server.py", "blocking": "blocking_server.py",
+              "blocking-nb": "blocking_nb_server.py", "nonblocking": "nonblocking_server.py"}
+
+
+def expected(assignment: str) -> dict:
+    """The expected verdicts of an assignment's submissions (its expected.toml)."""
+    text = (SUBMISSIONS / assignment / "expected.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+EXPECTED_EPOLL = expected("epoll")
 
 try:  # the Docker fixtures live beside the Docker tests
     from tests.docker_support import docker_engine  # noqa: F401
@@ -19,33 +29,54 @@ except ImportError:  # pragma: no cover - only while the Docker support is absen
     pass
 
 
-def build_epoll_batch(dest: Path) -> Path:
-    """A class folder with every epoll fixture, the reference, the course listing, and the
-    odd hand-ins (a .zip that is not one, a zipped folder)."""
+def build_batch(assignment: str, dest: Path) -> Path:
+    """A class folder: every fixture of the assignment, its reference (as `reference`) and
+    the course's own listing from examples/ (as `course_listing`). The epoll class also gets
+    a second busy loop and the odd hand-ins (a .zip that is not one, a zipped folder)."""
     dest.mkdir(parents=True)
-    for child in EPOLL_FIXTURES.iterdir():
+    fixtures = SUBMISSIONS / assignment
+    for child in fixtures.iterdir():
         if child.is_dir():
             shutil.copytree(child, dest / child.name)
-    shutil.copytree(dest / "busy_poll", dest / "busy_neighbour")
     (dest / "reference").mkdir()
-    shutil.copyfile(ROOT / "reference" / "epoll_server.py", dest / "reference" / "server.py")
-    shutil.copytree(ROOT / "examples" / "epoll" / "course_listing", dest / "course_listing")
-    (dest / "not_a_zip.zip").write_bytes(b"this is not a zip archive\n")
-    with zipfile.ZipFile(dest / "zipped_threaded.zip", "w") as zf:
-        for f in (EPOLL_FIXTURES / "threaded").iterdir():
-            zf.write(f, f"my_homework/{f.name}")
+    shutil.copyfile(ROOT / "reference" / REFERENCES[assignment], dest / "reference" / "server.py")
+    listing = ROOT / "examples" / assignment / "course_listing"
+    if listing.is_dir():
+        shutil.copytree(listing, dest / "course_listing")
+    if assignment == "epoll":
+        shutil.copytree(dest / "busy_poll", dest / "busy_neighbour")
+        (dest / "not_a_zip.zip").write_bytes(b"this is not a zip archive\n")
+        with zipfile.ZipFile(dest / "zipped_threaded.zip", "w") as zf:
+            for f in (fixtures / "threaded").iterdir():
+                zf.write(f, f"my_homework/{f.name}")
     return dest
 
 
+def build_epoll_batch(dest: Path) -> Path:
+    return build_batch("epoll", dest)
+
+
 @pytest.fixture(scope="session")
-def epoll_batch_local(tmp_path_factory):
-    """The whole epoll batch graded once with the local sandbox, three at a time (so that the
-    busy-loop submissions run beside the others)."""
+def graded_local(tmp_path_factory):
+    """grade(assignment) -> (exit code, out folder): each assignment's class graded once per
+    session with the local sandbox, three at a time (busy loops run beside the others)."""
     from grader.cli import main
 
-    base = tmp_path_factory.mktemp("epoll-local")
-    batch = build_epoll_batch(base / "class")
-    out = base / "out"
-    code = main([str(batch), "--assignment", "epoll", "--out", str(out), "--sandbox", "local",
-                 "--jobs", "3"])
-    return code, out
+    done: dict[str, tuple[int, Path]] = {}
+
+    def grade(assignment: str) -> tuple[int, Path]:
+        if assignment not in done:
+            base = tmp_path_factory.mktemp(f"{assignment}-local")
+            batch = build_batch(assignment, base / "class")
+            out = base / "out"
+            code = main([str(batch), "--assignment", assignment, "--out", str(out),
+                         "--sandbox", "local", "--jobs", "3"])
+            done[assignment] = (code, out)
+        return done[assignment]
+
+    return grade
+
+
+@pytest.fixture(scope="session")
+def epoll_batch_local(graded_local):
+    return graded_local("epoll")

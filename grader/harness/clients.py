@@ -81,9 +81,11 @@ class Client:
             self.story.did(f"client {self.name} sent {preview(data)}")
         return True
 
-    def recv_exact(self, size: int, timeout: float) -> tuple[bytes, str]:
-        """Read until `size` bytes arrived, the peer closed, or the deadline passed.
-        Returns the bytes and why reading stopped: 'complete', 'closed', 'reset', 'timeout'."""
+    def recv_exact(self, size: int, timeout: float,
+                   idle: float | None = None) -> tuple[bytes, str]:
+        """Read until `size` bytes arrived, the peer closed, the deadline passed, or (with
+        `idle`) nothing came for that long. Returns the bytes and why reading stopped:
+        'complete', 'closed', 'reset', 'timeout'."""
         assert self.sock is not None
         deadline = time.monotonic() + timeout
         got = bytearray()
@@ -91,7 +93,7 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 return bytes(got), "timeout"
-            self.sock.settimeout(left)
+            self.sock.settimeout(min(left, idle) if idle else left)
             try:
                 chunk = self.sock.recv(min(65536, size - len(got)))
             except socket.timeout:
