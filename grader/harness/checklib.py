@@ -8,7 +8,7 @@ import time
 import pytest
 
 from grader.harness.clients import Client, preview
-from grader.harness.plugin import Server, describe_death, fail
+from grader.harness.plugin import Server, fail
 
 REPLY_DEADLINE = 3.0     # a reply that should come: far above loopback latency
 CLOSE_DEADLINE = 3.0     # a descriptor that should be closed after its peer left
@@ -43,7 +43,10 @@ def echo_or_fail(server: Server, client: Client, data: bytes, context: str,
                  quiet: bool = False) -> None:
     ok, sentence = client.echo(data, REPLY_DEADLINE, quiet=quiet)
     if not ok:
-        server.require_alive(context)
+        death = server.died_within(1.0)
+        if death:
+            server.story.saw(f"the server is gone: {death}")
+            fail(f"the server died after {context}: {death}")
         fail(f"{sentence} ({context})")
 
 
@@ -307,13 +310,6 @@ def check_cleanup(server: Server, cycles: int = 30) -> None:
 
 # --- robustness: beyond the tutorial ---------------------------------------------------------
 
-def died(server: Server, within: float = 1.0) -> str | None:
-    """When a connection ended badly, give the server a moment to finish dying: how it
-    died, or None if it is still alive after `within` seconds."""
-    server.wait_until(lambda: not server.alive(), within)
-    return None if server.alive() else describe_death(server.proc)
-
-
 def _still_serves(server: Server, after: str) -> str | None:
     f = server.client("F")
     ok = f.connect()
@@ -322,7 +318,7 @@ def _still_serves(server: Server, after: str) -> str | None:
         ok, sentence = f.echo(b"still there?", REPLY_DEADLINE)
         f.close()
     if not ok:
-        death = died(server)
+        death = server.died_within(1.0)
         return f"after {after}, {death or sentence}"
     return None
 
@@ -339,7 +335,7 @@ def robust_non_utf8(server: Server) -> str | None:
     data = b"\xff\xfe caf\xe9 \x80\x00 bytes"
     ok, sentence = n.echo(data, REPLY_DEADLINE)
     if not ok:
-        return died(server) or sentence
+        return server.died_within(1.0) or sentence
     return _still_serves(server, "a client sent non-UTF-8 bytes")
 
 
@@ -502,8 +498,9 @@ def check_waits_its_turn(server: Server, window: float = 1.0) -> None:
     left = time.monotonic()
     rest, why = b.recv_exact(7 - len(got), REPLY_DEADLINE)
     if got + rest != b"me too?":
-        server.require_alive("client A left")
-        fail(f"client B waited while A was connected, as expected, but got no reply in "
-             f"{REPLY_DEADLINE:g} s after A left ({why})")
+        death = server.died_within(1.0)
+        fail("client B waited while A was connected, as expected, but once A left " +
+             (f"it was never served: {death}" if death else
+              f"it got no reply in {REPLY_DEADLINE:g} s ({why})"))
     server.story.saw(f"client A left; client B got its reply {time.monotonic() - left:.2f} s "
                      f"later: one client at a time")

@@ -148,9 +148,17 @@ class Server:
     def connect(self, name: str, quiet: bool = False) -> Client:
         c = self.client(name)
         if not c.connect(quiet=quiet):
-            self.require_alive(f"client {name} tried to connect")
+            death = self.died_within(1.0)
+            if death:
+                fail(f"client {name} could not connect: {death}")
             fail(f"client {name} could not connect to the server on port {self.port}")
         return c
+
+    def died_within(self, seconds: float) -> str | None:
+        """When something went wrong, give the server a moment to finish dying: how it died,
+        or None if it is still alive after `seconds`."""
+        self.wait_until(lambda: not self.alive(), seconds)
+        return None if self.alive() else describe_death(self.proc)
 
     def snapshot(self) -> procobs.Snapshot:
         return procobs.snapshot(self.pid)
@@ -274,6 +282,8 @@ def launch(submission: Submission, json_metadata, story):
             proc.kill()
         if started:
             json_metadata["processes"] = [process_report(p) for p in started]
+        for proc in started:
+            discard(proc)
 
 
 def clean_traceback(text: str, workdir: Path) -> str:
@@ -290,6 +300,12 @@ def clean_traceback(text: str, workdir: Path) -> str:
         if not skip:
             out.append(line)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def discard(proc: StudentProcess) -> None:
+    """Remove a finished run's copy: what it wrote (a full disk, say) must not reach the
+    next run."""
+    shutil.rmtree(proc.workdir.parent, ignore_errors=True)
 
 
 def process_report(proc: StudentProcess) -> dict:
@@ -365,6 +381,8 @@ def start_server(request, submission: Submission, story: Story, json_metadata):
             srv.teardown()
         if servers:
             json_metadata["processes"] = [process_report(s.proc) for s in servers]
+        for srv in servers:
+            discard(srv.proc)
 
 
 @pytest.fixture
