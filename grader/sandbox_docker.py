@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,19 +46,23 @@ HARNESS_HOME = "/opt/harness"
 KIT_IN = f"{HARNESS_HOME}/kit"
 SUBMISSION_IN = f"{HARNESS_HOME}/submission"
 OUT_IN = f"{HARNESS_HOME}/out"
-WORK_IN = "/tmp/work"
+# The harness's copies of the submission get their own tmpfs: whatever the student's program
+# writes to /tmp or /dev/shm cannot starve the copies of later checks.
+WORK_IN = "/work"
 
 # Every capability is dropped; these few are given back to the harness, which runs as root.
 # The student's program gets none of them: the harness setuid()s to STUDENT_UID before
 # exec, which clears them, and no-new-privileges stops any way back.
 CAPABILITIES = {
-    "CHOWN": "hand each copy of the submission (and the trace file) to the student's uid",
-    "DAC_OVERRIDE": "write the trace file and the launcher into the student-owned run folder",
-    "DAC_READ_SEARCH": "read another uid's /proc/PID/fd and fdinfo, and submissions of any mode",
-    "SYS_PTRACE": "inspect the student's process in /proc (fd, fdinfo, wchan, syscall)",
+    "CHOWN": "hand each copy of the submission (and its trace file) to the student's uid",
+    # The harness writes the trace file and the launcher into the run folder after handing
+    # it to the student's uid (mode 0700), and reads that uid's /proc/PID/fd; DAC_OVERRIDE
+    # covers both (DAC_READ_SEARCH alone covers only the reading).
+    "DAC_OVERRIDE": "write into the student-owned run folder; read its /proc/PID/fd, fdinfo",
+    "SYS_PTRACE": "look into the student's process: /proc/PID/fd, fdinfo, wchan, syscall",
     "SETUID": "start the student's program as the unprivileged uid",
     "SETGID": "drop supplementary groups and set the student's gid",
-    "KILL": "kill every process the student's program started",
+    "KILL": "kill every process the student's program started (another uid's)",
 }
 
 LOG_HEAD = 8 * 1024
@@ -73,7 +78,8 @@ class DockerLimits:
     cpus: float = 1.0
     file_size_mib: int = 64
     open_files: int = 4096
-    tmpfs_mib: int = 64             # /tmp: the student's copies and whatever it writes
+    tmpfs_mib: int = 64             # /tmp, for whatever the student's program writes there
+    work_mib: int = 128             # /work: the harness's copies of the submission
     shm_mib: int = 16               # /dev/shm, the other writable place
 
 
@@ -92,13 +98,21 @@ def connect(timeout: int = 120) -> docker.DockerClient:
                 f"the Docker engine at {where} refused access (permission denied): add your "
                 f"user to the docker group (and log in again), or use --sandbox local") from exc
         raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_short(text)}): start dockerd "
+            f"no Docker engine is reachable at {where} ({_engine_reason(text)}): start dockerd "
             f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
     except requests.exceptions.RequestException as exc:
         raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_short(str(exc))}): start dockerd "
+            f"no Docker engine is reachable at {where} ({_engine_reason(str(exc))}): start dockerd "
             f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
     return client
+
+
+def _engine_reason(text: str) -> str:
+    """'Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2,
+    'No such file or directory'))' -> 'No such file or directory'."""
+    found = (re.search(r"\w+Error\(\d+, '([^']+)'\)", text)
+             or re.search(r"\[Errno -?\d+\] ([^'\")]+)", text))
+    return found.group(1).strip() if found else _short(text)
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -162,6 +176,14 @@ def _local_python_base(client: docker.DockerClient) -> str | None:
     return slim[-1] if slim else None
 
 
+def _can_debootstrap(client: docker.DockerClient) -> bool:
+    try:
+        client.images.get(OFFLINE_BASE)
+        return True
+    except docker.errors.ImageNotFound:
+        return os.geteuid() == 0 and shutil.which("debootstrap") is not None
+
+
 def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
     try:
         client.images.get(OFFLINE_BASE)
@@ -182,7 +204,7 @@ def _install_libs(target: Path, arch: str, progress) -> None:
     """The harness's libraries, unpacked from wheels for the engine's architecture."""
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-deps", "--only-binary=:all:", "--target", str(target),
+           "--no-deps", "--no-compile", "--only-binary=:all:", "--target", str(target),
            "--implementation", "cp", "--python-version", "3.11",
            "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux2014_{arch}",
            "-r", str(SANDBOX_DIR / "requirements.txt")]
@@ -202,11 +224,13 @@ def _install_libs(target: Path, arch: str, progress) -> None:
 def build_image(offline: bool | None = None, progress=print) -> str:
     """Build socketgrade-sandbox:latest and return its id. offline=True builds on the
     debootstrap base (made if missing), False on python:3.12-slim (pulled if missing),
-    None uses a python:3.x-slim already present, else the debootstrap base."""
+    None uses a python:3.x-slim already present, else the debootstrap base (already there,
+    or made when this process may: root with debootstrap), else pulls python:3.12-slim."""
     client = connect(timeout=1800)
     started = time.monotonic()
     if offline is None:
-        base = _local_python_base(client) or _ensure_offline_base(client, progress)
+        base = _local_python_base(client) or (
+            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE)
     elif offline:
         base = _ensure_offline_base(client, progress)
     else:
@@ -248,10 +272,42 @@ def build_image(offline: bool | None = None, progress=print) -> str:
 
 # --------------------------------------------------------------------------- the sandbox
 
+STAGE_BYTES = 64 * 2**20
+
+
+def stage_submission(source: Path, dest: Path, limit: int = STAGE_BYTES) -> list[str]:
+    """Copy the submission's regular files and folders to `dest`, which is what the container
+    gets. Symbolic links are left out: the harness copies the submission as root inside the
+    container, where a link could point at the kit or the results. Returns what was left out."""
+    skipped: list[str] = []
+    total = 0
+
+    def walk(src: Path, dst: Path) -> None:
+        nonlocal total
+        dst.mkdir()
+        with os.scandir(src) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                rel = str(Path(entry.path).relative_to(source))
+                if entry.is_dir(follow_symlinks=False):
+                    walk(Path(entry.path), dst / entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    if total + size > limit:
+                        skipped.append(rel)
+                        continue
+                    total += size
+                    shutil.copyfile(entry.path, dst / entry.name, follow_symlinks=False)
+                else:
+                    skipped.append(rel)
+
+    walk(Path(source), dest)
+    return skipped
+
+
 def _bounded_log(raw: bytes) -> str:
     if len(raw) > LOG_HEAD + LOG_TAIL:
-        raw = (raw[:LOG_HEAD] + b"\n[... %d bytes not shown ...]\n" % (len(raw) - LOG_HEAD - LOG_TAIL)
-               + raw[-LOG_TAIL:])
+        hidden = len(raw) - LOG_HEAD - LOG_TAIL
+        raw = raw[:LOG_HEAD] + b"\n[... %d bytes not shown ...]\n" % hidden + raw[-LOG_TAIL:]
     return raw.decode("utf-8", errors="replace")
 
 
@@ -272,6 +328,7 @@ class DockerSandbox:
         require_image(self.client, image)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._running: set[str] = set()      # container names, registered before create()
+        self._stopped: set[str] = set()      # names stop_all removed under a running run()
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._remove_orphans()
@@ -287,7 +344,8 @@ class DockerSandbox:
             "file size": f"{lim.file_size_mib} MiB (student's program: "
                          f"{student.file_size // 2**20} MiB)",
             "open files": f"{lim.open_files} (student's program: {student.open_files})",
-            "writable space": f"/tmp {lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB",
+            "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
+                              f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
             "address space": f"{student.address_space // 2**20} MiB (student's program)",
             "CPU time": f"{student.cpu_seconds} s (student's program)",
             "capabilities": "all dropped but " + ", ".join(sorted(CAPABILITIES))
@@ -314,7 +372,8 @@ class DockerSandbox:
             hostname="sandbox",
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777"},
+            tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
+                   WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755"},
             shm_size=f"{lim.shm_mib}m",
             mounts=[
                 Mount(f"{KIT_IN}/grader", str(KIT_ROOT / "grader"), type="bind", read_only=True),
@@ -345,19 +404,29 @@ class DockerSandbox:
         bound = min(req.wall_clock, self.wall_clock)
         limits = self.describe()
         name = f"socketgrade-{os.getpid()}-{next(self._seq)}-{uuid.uuid4().hex[:8]}"
+        if self.scratch is not None:
+            self.scratch.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
-        timed_out, code, oom, log = False, None, False, ""
+        timed_out, code, oom, log, stopped = False, None, False, "", False
         try:
             out = scratch / "out"
             out.mkdir()
-            # The harness is root without DAC_OVERRIDE on files it does not own only if the
-            # engine maps uids; a world-writable out dir inside our private 0700 folder
-            # works either way.
+            # World-writable, inside our private 0700 folder: the container's root may not
+            # be root on the host (rootless engines, userns-remap), and when we are not root
+            # it must still be able to write here.
             out.chmod(0o777)
-            submission = req.submission.folder
-            if submission is None:
-                submission = scratch / "empty"
+            submission = scratch / "submission"
+            if req.submission.folder is None:
                 submission.mkdir()
+                skipped = []
+            else:
+                try:
+                    skipped = stage_submission(req.submission.folder, submission)
+                except OSError as exc:
+                    return RunOutcome(None, time.monotonic() - start, self.name, limits,
+                                      error=f"the submission folder {req.submission.folder} "
+                                            f"could not be read: {exc}",
+                                      error_fault="infrastructure")
             kwargs = self.create_kwargs(req, name, submission, out)
             # Registered before create(): Ctrl-C between the engine creating it and us
             # hearing back must still find it.
@@ -372,23 +441,38 @@ class DockerSandbox:
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
                 log = _bounded_log(container.logs(stdout=True, stderr=True))
+                if skipped:
+                    log = (f"not given to the grader (links, special files, over "
+                           f"{STAGE_BYTES >> 20} MiB): {', '.join(skipped[:20])}\n" + log)
             except docker.errors.ImageNotFound as exc:
                 raise SandboxError(f"the grading image {self.image} is missing: run "
                                    f"`grade sandbox build`") from exc
             except (requests.exceptions.ConnectionError, docker.errors.APIError) as exc:
-                if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
-                    return RunOutcome(None, time.monotonic() - start, self.name, limits,
-                                      error=f"the Docker engine refused the grading container: "
-                                            f"{_short(str(exc), 300)}",
-                                      error_fault="infrastructure")
-                raise SandboxError(f"the Docker engine stopped answering while grading "
-                                   f"{req.submission.id} ({_short(str(exc))}): check dockerd, "
-                                   f"then grade again") from exc
+                with self._lock:
+                    stopped = name in self._stopped
+                if not stopped:     # else stop_all removed it under us: said below
+                    if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
+                        what = ("the grading container vanished"
+                                if isinstance(exc, docker.errors.NotFound)
+                                else "the Docker engine refused the grading container")
+                        return RunOutcome(None, time.monotonic() - start, self.name, limits,
+                                          error=f"{what}: {_short(str(exc), 300)}",
+                                          error_fault="infrastructure")
+                    raise SandboxError(f"the Docker engine stopped answering while grading "
+                                       f"{req.submission.id} ({_short(str(exc))}): check "
+                                       f"dockerd, then grade again") from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
             self._remove(name)
+            with self._lock:
+                stopped = name in self._stopped
+                self._stopped.discard(name)
             shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - start
+        if stopped:
+            return RunOutcome(None, seconds, self.name, limits, log=log,
+                              error="grading was interrupted (its container was removed)",
+                              error_fault="infrastructure")
         if timed_out:
             return RunOutcome(None, seconds, self.name, limits, log=log,
                               error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
@@ -462,6 +546,7 @@ class DockerSandbox:
         returns at once and reports nothing)."""
         with self._lock:
             names = set(self._running)
+            self._stopped |= names
         try:
             names |= {c.name for c in self._ours(self.owner)}
         except (docker.errors.APIError, requests.exceptions.RequestException):
