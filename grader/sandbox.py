@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from grader.harness.launch import Limits, OutputTap, become_subreaper
+from grader.harness.launch import Limits, OutputTap, become_subreaper, freeze_and_kill
 from grader.models import RunOutcome, RunRequest
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,13 +51,7 @@ def kill_tree(pid: int) -> None:
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for p in procs:
-            try:
-                p.send_signal(sig)
-            except psutil.Error:
-                pass
-    psutil.wait_procs(procs, timeout=2)
+    freeze_and_kill(procs, timeout=2)
 
 
 class LocalSandbox:

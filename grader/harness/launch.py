@@ -82,6 +82,18 @@ class OutputTap:
         return body.decode("utf-8", errors="replace")
 
 
+def freeze_and_kill(procs: list[psutil.Process], timeout: float) -> None:
+    """SIGSTOP them all first, so none can fork or respawn another while we go, then
+    SIGKILL them all, and wait up to `timeout` for them to go."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+    psutil.wait_procs(procs, timeout=timeout)
+
+
 @dataclass
 class Limits:
     """rlimits applied to the student's process (the Docker sandbox adds cgroup limits)."""
@@ -228,13 +240,7 @@ class StudentProcess:
                     pass
             if not live:
                 break
-            for sig in (signal.SIGSTOP, signal.SIGKILL):
-                for p in live:
-                    try:
-                        p.send_signal(sig)
-                    except psutil.Error:
-                        pass
-            psutil.wait_procs(live, timeout=0.2)
+            freeze_and_kill(live, timeout=0.2)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
