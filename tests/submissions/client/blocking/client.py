@@ -1,0 +1,16 @@
+# An ordinary (blocking) client: correct, but not what this assignment teaches.
+import socket
+import sys
+
+message = sys.argv[3].encode()
+client = socket.socket()
+client.connect((sys.argv[1], int(sys.argv[2])))
+client.sendall(message)
+reply = b""
+while len(reply) < len(message):
+    chunk = client.recv(4096)
+    if not chunk:
+        break
+    reply += chunk
+print(reply.decode())
+client.close()
