@@ -108,3 +108,22 @@ def test_output_tap_keeps_head_and_tail_of_a_flood():
     assert text.rstrip().endswith("line 199999")
     assert "bytes not shown" in text
     assert len(text) < 64 * 1024
+
+
+def test_fresh_copy_leaves_links_out(tmp_path):
+    """The harness copies as root: a link to the checks must not become a readable copy."""
+    from types import SimpleNamespace
+
+    from grader.harness.plugin import Submission
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "server.py").write_text("print('hi')\n")
+    (tmp_path / "secret.txt").write_text("the checks")
+    (sub / "peek.txt").symlink_to(tmp_path / "secret.txt")
+    (sub / "dir_link").symlink_to(tmp_path)
+    opts = {"--sg-submission": str(sub), "--sg-entry": "server.py", "--sg-entry-problem": "",
+            "--sg-work": str(tmp_path / "work"), "--sg-user": None}
+    config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
+    copy = Submission(config).fresh_copy()
+    assert sorted(p.name for p in copy.iterdir()) == ["server.py"]
