@@ -175,8 +175,8 @@ def describe_exit(code) -> str:
     except ValueError:
         name = "unknown signal"
     if -code == signal.SIGKILL:
-        return (f"ended by signal {-code} ({name}); the grader stops every server this way "
-                f"when a check is over")
+        return (f"ended by signal {-code} ({name}); the grader stops every program still "
+                f"running this way when a check is over")
     return f"ended by signal {-code} ({name})"
 
 
@@ -222,7 +222,7 @@ def story_lines(story) -> list[dict]:
     return lines
 
 
-def check_view(check: CheckResult, problem: str = "") -> dict:
+def check_view(check: CheckResult, problem: str = "", label: str = "Server run") -> dict:
     # A hint helps only where the student's code was judged: not when the grader failed, and
     # not on checks skipped because nothing could be run (the `runs` check says why).
     hint = (not check.passed and check.fault not in FAULTS
@@ -238,7 +238,7 @@ def check_view(check: CheckResult, problem: str = "") -> dict:
         "fault_note": FAULTS.get(check.fault, ""),
         "story": story_lines(check.story),
         "measurements": measurement_rows(check.measurements or {}),
-        "processes": [dict(process_view(p), n=i, of=len(check.processes))
+        "processes": [dict(process_view(p), n=i, of=len(check.processes), label=label)
                       for i, p in enumerate(check.processes or (), 1)],
         "details": check.details,
     }
@@ -268,7 +268,9 @@ def report_context(result: SubmissionResult, self_check: bool = False) -> dict:
         "score": num(result.score),
         "max_score": num(result.max_score),
         "execution_time": num(result.execution_time, 1),
-        "checks": [check_view(c, result.submission.problem) for c in checks],
+        "checks": [check_view(c, result.submission.problem,
+                              "Client run" if result.assignment.kind == "client" else "Server run")
+                   for c in checks],
         "failed": sum(not c.passed for c in checks),
         "self_check": self_check,
         "hidden_count": len(hidden),

@@ -78,5 +78,18 @@ def graded_local(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def graded_docker(tmp_path_factory, docker_engine):
+    """The epoll class graded once per session in Docker, two at a time."""
+    from grader.cli import main
+
+    base = tmp_path_factory.mktemp("epoll-docker")
+    batch = build_batch("epoll", base / "class")
+    out = base / "out"
+    code = main([str(batch), "--assignment", "epoll", "--out", str(out), "--sandbox", "docker",
+                 "--jobs", "2"])
+    return code, out
+
+
+@pytest.fixture(scope="session")
 def epoll_batch_local(graded_local):
     return graded_local("epoll")

@@ -19,14 +19,14 @@ SYSCALLS = {
     "x86_64": {0: "read", 7: "poll", 23: "select", 43: "accept", 45: "recvfrom",
                47: "recvmsg", 44: "sendto", 1: "write", 232: "epoll_wait", 281: "epoll_pwait",
                288: "accept4", 270: "pselect6", 271: "ppoll", 35: "nanosleep",
-               230: "clock_nanosleep", 202: "futex", 61: "wait4"},
+               230: "clock_nanosleep", 202: "futex", 61: "wait4", 42: "connect"},
     "aarch64": {63: "read", 73: "ppoll", 72: "pselect6", 202: "accept", 242: "accept4",
                 207: "recvfrom", 212: "recvmsg", 206: "sendto", 64: "write",
                 22: "epoll_pwait", 101: "nanosleep", 115: "clock_nanosleep", 98: "futex",
-                260: "wait4"},
+                260: "wait4", 203: "connect"},
 }
 FD_ARG_SYSCALLS = {"read", "accept", "accept4", "recvfrom", "recvmsg", "sendto", "write",
-                   "epoll_wait", "epoll_pwait"}
+                   "epoll_wait", "epoll_pwait", "connect"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+"""The Docker sandbox gives the same verdicts as the local one: the epoll class (reference,
+every bug fixture, two busy loops) graded in Docker, two at a time, against the same table."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.assignment import load_assignment
+from tests.conftest import EXPECTED_EPOLL
+from tests.verdicts import assert_verdicts, load_results
+
+pytestmark = pytest.mark.docker
+CHECKS = {c.id for c in load_assignment("epoll").checks}
+
+
+@pytest.mark.parametrize("ident", sorted(EXPECTED_EPOLL))
+def test_same_verdicts_in_docker(graded_docker, ident):
+    code, out = graded_docker
+    assert code == 0
+    assert_verdicts(load_results(out, ident), EXPECTED_EPOLL[ident], CHECKS)
+
+
+def test_reports_name_the_docker_sandbox_and_its_limits(graded_docker):
+    _, out = graded_docker
+    results = load_results(out, "reference")
+    assert results["extra_data"]["sandbox"] == "docker"
+    limits = " ".join(f"{k} {v}" for k, v in results["extra_data"]["limits"].items()).lower()
+    for word in ("network", "memory", "process", "cpu", "read-only"):
+        assert word in limits, word
+    html = (out / "reference" / "report.html").read_text(encoding="utf-8")
+    assert "docker" in html.lower() and "network" in html.lower()
