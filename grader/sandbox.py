@@ -85,7 +85,8 @@ class LocalSandbox:
             self.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="run-", dir=self.scratch) as scratch:
             report = Path(scratch) / "report.json"
-            cmd = [sys.executable, *harness_args(
+            # -P: the current folder is not put on the harness's import path.
+            cmd = [sys.executable, "-P", *harness_args(
                 req, str(req.assignment.checks_file), str(req.submission.folder),
                 str(report), str(Path(scratch) / "work"))]
             env = {**os.environ, "PYTHONPATH": str(KIT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
