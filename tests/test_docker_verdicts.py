@@ -29,3 +29,39 @@ def test_reports_name_the_docker_sandbox_and_its_limits(graded_docker):
         assert word in limits, word
     html = (out / "reference" / "report.html").read_text(encoding="utf-8")
     assert "docker" in html.lower() and "network" in html.lower()
+
+
+REFERENCE_FILES = {"blocking": ("blocking_server.py", "server.py"),
+                   "blocking-nb": ("blocking_nb_server.py", "server.py"),
+                   "nonblocking": ("nonblocking_server.py", "server.py"),
+                   "epoll": ("epoll_server.py", "server.py"),
+                   "client": ("nonblocking_client.py", "client.py")}
+
+
+@pytest.fixture(scope="module")
+def references_in_docker(tmp_path_factory, docker_engine):
+    """Every assignment's reference graded in Docker (one class per assignment)."""
+    import shutil
+
+    from grader.cli import main
+    from tests.conftest import ROOT
+
+    base = tmp_path_factory.mktemp("refs-docker")
+    outs = {}
+    for assignment, (source, entry) in REFERENCE_FILES.items():
+        cls = base / assignment
+        (cls / "reference").mkdir(parents=True)
+        shutil.copyfile(ROOT / "reference" / source, cls / "reference" / entry)
+        outs[assignment] = (main([str(cls), "-a", assignment, "-o", str(base / f"o-{assignment}"),
+                                  "--sandbox", "docker", "--jobs", "1"]),
+                            base / f"o-{assignment}")
+    return outs
+
+
+@pytest.mark.parametrize("assignment", sorted(REFERENCE_FILES))
+def test_every_reference_full_marks_in_docker(references_in_docker, assignment):
+    code, out = references_in_docker[assignment]
+    assert code == 0
+    results = load_results(out, "reference")
+    assert [t["number"] for t in results["tests"] if t["status"] != "passed"] == []
+    assert results["score"] == 100
