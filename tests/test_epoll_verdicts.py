@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 
 import psutil
-import pytest
 
 from grader.assignment import load_assignment
 from tests.conftest import EXPECTED_EPOLL

@@ -27,16 +27,7 @@ def pattern(size: int, seed: int = 0) -> bytes:
 
 def quote(server: Server, site: str | None) -> str:
     """'server.py:16 (`conn.close()`)' from a trace site, reading the student's own line."""
-    if not site:
-        return "an unknown line"
-    path, _, line = site.rpartition(":")
-    try:
-        with open(server.proc.workdir / path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read().splitlines()[int(line) - 1].strip()
-    except (OSError, ValueError, IndexError):
-        return site
-    text = text.split("  #")[0].rstrip()   # an inline comment is not the code
-    return f"{site} (`{text[:80]}`)"
+    return server.proc.quote(site)
 
 
 def echo_or_fail(server: Server, client: Client, data: bytes, context: str,
@@ -489,8 +480,8 @@ def check_waits_its_turn(server: Server, window: float = 1.0) -> None:
     b.send(b"me too?")
     got, _ = b.recv_exact(7, window)
     if got == b"me too?":
-        server.story.saw(f"client B was served at once, while A was still connected: this "
-                         f"server is concurrent (more than this assignment asks)")
+        server.story.saw("client B was served at once, while A was still connected: this "
+                         "server is concurrent (more than this assignment asks)")
         return
     server.story.saw(f"client B got no reply in {window:g} s while client A stayed connected: "
                      f"the server is {server.blocked_on(server.fd_names())}")

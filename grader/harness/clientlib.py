@@ -352,31 +352,13 @@ def wait_exit(proc: StudentProcess, timeout: float) -> bool:
     return True
 
 
-def line_of(proc: StudentProcess, site: str | None) -> str:
-    """The student's source line at 'client.py:7', stripped of an inline comment."""
-    if not site:
-        return ""
-    path, _, number = site.rpartition(":")
-    try:
-        with open(proc.workdir / path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read().splitlines()[int(number) - 1].strip()
-    except (OSError, ValueError, IndexError):
-        return ""
-    return text.split("  #")[0].rstrip()
-
-
-def quote(proc: StudentProcess, site: str | None) -> str:
-    text = line_of(proc, site)
-    return f"{site} (`{text[:80]}`)" if text else str(site)
-
-
 def death(proc: StudentProcess) -> str:
     """How the client ended, with its line and, for the course's classic mistakes, advice."""
     text = describe_death(proc)
     crash = next((e for e in reversed(proc.trace()) if e["ev"] == "crash"), None)
     if not crash:
         return text
-    code = line_of(proc, crash.get("at"))
+    code = proc.line_of(crash.get("at"))
     if code:
         text += f" (`{code[:80]}`)"
     for kinds, words, advice in ADVICE:
@@ -545,7 +527,7 @@ def check_nonblocking(kit: Kit) -> None:
     if (last and last["ev"] == "settimeout" and isinstance(last.get("value"), (int, float))
             and last["value"] > 0):
         fail(f"the client's socket (fd {conn.fd}) is a timeout socket, set at "
-             f"{quote(proc, last.get('at'))}: Python makes it O_NONBLOCK underneath, but its "
+             f"{proc.quote(last.get('at'))}: Python makes it O_NONBLOCK underneath, but its "
              f"connect() and recv() still wait (up to {last['value']:g} s) and never raise "
              f"BlockingIOError; this assignment asks for setblocking(False)")
     # Long enough for a client that does not handle recv()'s BlockingIOError to die of it.
@@ -567,7 +549,7 @@ def _blocking_explained(proc: StudentProcess, calls: list[dict]) -> str:
     last = calls[-1]
     call = (f"setblocking({last.get('flag')})" if last["ev"] == "setblocking"
             else f"settimeout({last.get('value')})")
-    return f"; the last call on it was {call} at {quote(proc, last.get('at'))}"
+    return f"; the last call on it was {call} at {proc.quote(last.get('at'))}"
 
 
 def check_connect_wait(kit: Kit) -> None:

@@ -200,6 +200,26 @@ class StudentProcess:
                     events.append(event)
         return events
 
+    def line_of(self, site: str | None) -> str:
+        """The student's source line at a trace site such as 'server.py:16', without an
+        inline comment; '' when it cannot be read."""
+        if not site:
+            return ""
+        path, _, number = site.rpartition(":")
+        try:
+            with open(self.workdir / path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read().splitlines()[int(number) - 1].strip()
+        except (OSError, ValueError, IndexError):
+            return ""
+        return text.split("  #")[0].rstrip()
+
+    def quote(self, site: str | None) -> str:
+        """'server.py:16 (`conn.close()`)': a trace site with the student's own code."""
+        if not site:
+            return "an unknown line"
+        text = self.line_of(site)
+        return f"{site} (`{text[:80]}`)" if text else site
+
     def descendants(self) -> list[psutil.Process]:
         """Every process started by this run, orphans included (we are their subreaper)."""
         found = {}
