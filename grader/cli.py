@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from rich.table import Table
 from grader import export, render
 from grader.assignment import AssignmentError, load_assignment
 from grader.discover import DiscoverError, discover, single
-from grader.models import Assignment, RunRequest, Submission, SubmissionResult
+from grader.models import Assignment, RunOutcome, RunRequest, Submission, SubmissionResult
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
 
@@ -37,7 +38,15 @@ def grade_one(sandbox, assignment: Assignment, sub: Submission, only: tuple[str,
     """discover → sandbox → score for one submission. A submission's fault never raises."""
     outcome = None
     if sub.folder is not None and not sub.problem:
-        outcome = sandbox.run(RunRequest(sub, assignment, only, wall_clock))
+        start = time.monotonic()
+        try:
+            outcome = sandbox.run(RunRequest(sub, assignment, only, wall_clock))
+        except SandboxError:
+            raise  # no engine, no image: the whole batch stops with one sentence
+        except Exception as exc:  # a fault of the kit: this submission is not graded
+            outcome = RunOutcome(None, time.monotonic() - start, sandbox.name,
+                                 error=f"the grader failed on this submission ({exc!r}); it is "
+                                       f"not the student's fault", error_fault="infrastructure")
     return score(assignment, sub, outcome, only)
 
 

@@ -59,3 +59,32 @@ def test_self_check_explains_failures_and_exits_non_zero(tmp_path):
     assert "select(timeout=0)" in proc.stderr
     assert "hint:" in proc.stderr
     assert (out / "server" / "report.html").is_file()
+
+
+def test_a_grader_fault_on_one_submission_does_not_stop_the_batch(tmp_path, monkeypatch, capsys):
+    """If the kit itself fails on one submission, the others are still graded, that one is
+    marked as not the student's fault, and the exit code says not everything was graded."""
+    from grader import sandbox as sandbox_module
+
+    cls = tmp_path / "class"
+    for name in ("alice", "bob"):
+        (cls / name).mkdir(parents=True)
+        shutil.copyfile(ROOT / "reference" / "epoll_server.py", cls / name / "server.py")
+    real_run = sandbox_module.LocalSandbox.run
+
+    def flaky_run(self, req):
+        if req.submission.id == "bob":
+            raise RuntimeError("disk on fire")
+        return real_run(self, req)
+
+    monkeypatch.setattr(sandbox_module.LocalSandbox, "run", flaky_run)
+    out = tmp_path / "out"
+    code = main([str(cls), "-a", "epoll", "-o", str(out), "--sandbox", "local", "--jobs", "2"])
+    assert code == 1
+    assert "could not be graded because of the grader or the sandbox" in capsys.readouterr().err
+    alice = json.loads((out / "alice" / "results.json").read_text())
+    bob = json.loads((out / "bob" / "results.json").read_text())
+    assert alice["score"] == 100
+    assert bob["score"] == 0
+    assert all("disk on fire" in t["output"] and t["extra_data"]["fault"] == "infrastructure"
+               for t in bob["tests"])
