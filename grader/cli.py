@@ -155,6 +155,9 @@ def cmd_check(ns) -> int:
         mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
         console.print(f"{mark} {c.spec.id:<14} {c.score:g}/{c.spec.points:g}  "
                       f"{c.spec.title.en}")
+        if not c.spec.points:  # an informational check: what it showed is the point
+            for line in [x for x in c.story if x.get("kind") == "saw"][-2:]:
+                console.print(f"      saw:  {line.get('text', '')}", markup=False, soft_wrap=True)
         if not c.passed:
             console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
             if c.spec.hint.en:
