@@ -71,3 +71,10 @@ def test_report_explains_in_terms_of_the_students_code(epoll_batch_local):
     assert "server.py:18" in html and "conn.close()" in html
     html = (out / "blocking" / "report.html").read_text(encoding="utf-8")
     assert "client A connected and sent nothing" in html
+
+
+def test_a_failed_start_shows_the_students_traceback(epoll_batch_local):
+    _, out = epoll_batch_local
+    html = (out / "import_error" / "report.html").read_text(encoding="utf-8")
+    assert "import selector  # typo: the module is selectors" in html  # only in the traceback
+    assert "boot.py" not in html and "runpy" not in html

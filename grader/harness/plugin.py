@@ -326,7 +326,10 @@ def process_report(proc: StudentProcess) -> dict:
     }
 
 
-def _start_server(config, submission: Submission, story: Story) -> Server:
+def _start_server(config, submission: Submission, story: Story,
+                  started: list[Server]) -> Server:
+    """Start one run and wait (with a deadline) until it listens. The run is added to
+    `started` at once, so that even a failed start is torn down and its output reported."""
     if submission.problem:
         fail(submission.problem)
     if config._sg_start_failure:
@@ -338,6 +341,7 @@ def _start_server(config, submission: Submission, story: Story) -> Server:
                           env={"PORT": "8888"}, user=submission.user)
     proc.start()
     srv = Server(proc, story)
+    started.append(srv)
     listening = None
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and proc.alive():
@@ -350,7 +354,6 @@ def _start_server(config, submission: Submission, story: Story) -> Server:
         reason = start_failure_reason(proc, submission.entry, START_TIMEOUT)
         config._sg_start_failure = reason
         story.saw(reason)
-        srv.teardown()
         fail(reason)
     ip = listening.local[0]
     if ":" in ip:
@@ -376,9 +379,7 @@ def start_server(request, submission: Submission, story: Story, json_metadata):
     servers: list[Server] = []
 
     def _start() -> Server:
-        srv = _start_server(request.config, submission, story)
-        servers.append(srv)
-        return srv
+        return _start_server(request.config, submission, story, servers)
 
     try:
         yield _start
