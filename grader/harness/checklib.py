@@ -191,9 +191,13 @@ def check_single_thread(server: Server) -> None:
     trace = server.proc.trace()
     sites = [quote(server, e.get("at")) for e in trace if e["ev"] in ("thread", "fork")]
     because = f"; started at {', '.join(dict.fromkeys(sites))}" if sites else ""
-    fail(f"the server ran {worst.threads} threads and {len(worst.children)} child processes "
-         f"while serving 3 clients; this assignment asks for one thread, no child "
-         f"processes{because}")
+    fail(f"the server ran {_count(worst.threads, 'thread')} and "
+         f"{_count(len(worst.children), 'child process', 'child processes')} while serving 3 "
+         f"clients; this assignment asks for one thread, no child processes{because}")
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def check_uses_epoll(server: Server) -> None:
