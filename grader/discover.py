@@ -13,10 +13,16 @@ from grader.models import Submission
 MAX_FILES = 200
 MAX_BYTES = 8 * 1024 * 1024          # unpacked size of one submission
 SKIP = {"__MACOSX", "__pycache__", ".DS_Store"}
+RESERVED = {"grades.csv", "index.html"}   # names the output folder uses itself
 
 
 class DiscoverError(Exception):
     """The TA's input is unusable as a whole (not a folder, empty): one sentence, no grading."""
+
+
+def printable(name: str) -> str:
+    """A file name as text that can be written anywhere (bytes that are not UTF-8 become �)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _safe_id(name: str, taken: set[str]) -> str:
@@ -30,7 +36,7 @@ def _safe_id(name: str, taken: set[str]) -> str:
 
 def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, ...]]:
     """(entry, problem, files): `entry` if present, else the only .py file at the top."""
-    files = tuple(sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+    files = tuple(sorted(printable(str(p.relative_to(folder))) for p in folder.rglob("*")
                          if p.is_file() and not set(p.relative_to(folder).parts) & SKIP))
     if (folder / entry).is_file():
         return entry, "", files
@@ -60,17 +66,18 @@ def unpack_zip(path: Path, dest: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
             if len(members) > MAX_FILES:
-                return f"{path.name} holds {len(members)} entries (the limit is {MAX_FILES})"
+                return (f"{printable(path.name)} holds {len(members)} entries (the limit is "
+                        f"{MAX_FILES})")
             total = 0
             for info in members:
                 name = PurePosixPath(info.filename.replace("\\", "/"))
                 if name.is_absolute() or ".." in name.parts or re.match(r"^[A-Za-z]:", str(name)):
-                    return f"{path.name} contains an unsafe path {info.filename!r}; nothing was unpacked"
+                    return f"{printable(path.name)} contains an unsafe path {info.filename!r}; nothing was unpacked"
                 if stat.S_ISLNK(info.external_attr >> 16):
-                    return f"{path.name} contains a symbolic link {info.filename!r}; nothing was unpacked"
+                    return f"{printable(path.name)} contains a symbolic link {info.filename!r}; nothing was unpacked"
                 total += info.file_size
             if total > MAX_BYTES:
-                return (f"{path.name} would unpack to {total / 1e6:.1f} MB (the limit is "
+                return (f"{printable(path.name)} would unpack to {total / 1e6:.1f} MB (the limit is "
                         f"{MAX_BYTES / 1e6:.0f} MB); nothing was unpacked")
             dest.mkdir(parents=True, exist_ok=True)
             written = 0
@@ -88,20 +95,21 @@ def unpack_zip(path: Path, dest: Path) -> str:
                     while chunk := src.read(65536):
                         written += len(chunk)
                         if written > MAX_BYTES:
-                            return (f"{path.name} unpacks to more than {MAX_BYTES / 1e6:.0f} MB "
+                            return (f"{printable(path.name)} unpacks to more than {MAX_BYTES / 1e6:.0f} MB "
                                     f"(its sizes lie); unpacking stopped")
                         out.write(chunk)
+        # A zip of a single folder: the submission is that folder's content.
+        children = [p for p in dest.iterdir() if p.name not in SKIP]
+        if len(children) == 1 and children[0].is_dir():
+            inner = children[0].rename(dest / ".unzipped-folder")
+            for p in list(inner.iterdir()):
+                shutil.move(str(p), dest / p.name)
+            inner.rmdir()
     except zipfile.BadZipFile:
-        return f"{path.name} is not a valid zip file"
-    except (OSError, RuntimeError, NotImplementedError, EOFError) as exc:
-        return f"{path.name} could not be unpacked: {exc}"
-    # A zip of a single folder: the submission is that folder's content.
-    children = [p for p in dest.iterdir() if p.name not in SKIP]
-    if len(children) == 1 and children[0].is_dir():
-        inner = children[0]
-        for p in list(inner.iterdir()):
-            shutil.move(str(p), dest / p.name)
-        inner.rmdir()
+        return f"{printable(path.name)} is not a valid zip file"
+    except (OSError, RuntimeError, NotImplementedError, EOFError, shutil.Error,
+            zipfile.LargeZipFile) as exc:
+        return f"{printable(path.name)} could not be unpacked: {printable(str(exc))}"
     return ""
 
 
@@ -125,7 +133,7 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path) -> Submission:
             return Submission(ident, path, None, None, problem)
     else:
         return Submission(ident, path, None, None,
-                          f"{path.name} is neither a folder, a .py file nor a .zip")
+                          f"{printable(path.name)} is neither a folder, a .py file nor a .zip")
     chosen, problem, files = choose_entry(folder, entry)
     return Submission(ident, path, folder, chosen, problem, files)
 
@@ -136,7 +144,7 @@ def discover(root: Path, entry: str, scratch: Path) -> list[Submission]:
         raise DiscoverError(f"the submissions folder {str(root)!r} does not exist")
     if not root.is_dir():
         raise DiscoverError(f"{str(root)!r} is not a folder of submissions")
-    taken: set[str] = set()
+    taken: set[str] = set(RESERVED)
     out = []
     for child in sorted(root.iterdir()):
         if child.name.startswith(".") or child.name in SKIP:

@@ -125,3 +125,27 @@ def test_same_name_twice_gets_two_ids(tmp_path):
     make_zip(root / "alice.zip", {"server.py": ""})
     ids = sorted(s.id for s in discover(root, "server.py", tmp_path / "scratch"))
     assert ids == ["alice", "alice-2"]
+
+
+def test_odd_hand_ins_become_problems_not_crashes(tmp_path):
+    """A zip of hw/hw/server.py, hand-ins named like the output's own files, and file names
+    that are not UTF-8: each is prepared or refused with a sentence, never a crash."""
+    root = tmp_path / "class"
+    root.mkdir()
+    make_zip(root / "nested.zip", {"hw/hw/server.py": "print(1)\n"})
+    make_zip(root / "grades.csv.zip", {"server.py": ""})
+    (root / "index.html").mkdir()
+    (root / "index.html" / "server.py").write_text("")
+    weird = root / "weird"
+    weird.mkdir()
+    for raw in (b"caf\xe9.py", b"na\xefve.py"):
+        (weird / os.fsdecode(raw)).write_text("")
+    subs = {s.id: s for s in discover(root, "server.py", tmp_path / "scratch")}
+    assert "grades.csv" not in subs and "index.html" not in subs
+    assert {"grades.csv-2", "index.html-2"} <= set(subs)
+    nested = subs["nested"]
+    assert (nested.folder / "hw" / "server.py").is_file()
+    assert nested.problem == "no .py file, and none is named server.py; found: hw/server.py"
+    problem = subs["weird"].problem
+    problem.encode("utf-8")  # writable into results.json as is
+    assert "caf\ufffd.py" in problem

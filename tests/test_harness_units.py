@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import socket
 import subprocess
@@ -127,3 +128,32 @@ def test_fresh_copy_leaves_links_out(tmp_path):
     config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
     copy = Submission(config).fresh_copy()
     assert sorted(p.name for p in copy.iterdir()) == ["server.py"]
+
+
+def test_trace_sites_never_reach_outside_the_submission(tmp_path):
+    """The trace is written by the student's process: a site naming another file, a device
+    or a malformed event must not be read, hang, or crash the harness."""
+    from grader.harness.launch import StudentProcess
+
+    work = tmp_path / "sub"
+    work.mkdir()
+    (work / "server.py").write_text("conn.close()  # bye\n")
+    (tmp_path / "secret.txt").write_text("the checks\n")
+    (work / "link.py").symlink_to(tmp_path / "secret.txt")
+    os.mkfifo(work / "fifo.py")
+    proc = StudentProcess(entry=work / "server.py", workdir=work)
+    assert proc.quote("server.py:1") == "server.py:1 (`conn.close()`)"
+    for site in ("../secret.txt:1", "/etc/passwd:1", "link.py:1", "fifo.py:1", "/dev/zero:1",
+                 "server.py:x", "server.py:99", 42, None, ["server.py:1"]):
+        assert proc.line_of(site) == "", site
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("\n".join([
+        '{"ev": "crash", "at": {"nested": 1}, "message": "' + "x" * 5000 + '"}',
+        "[" * 100000 + "]" * 100000,
+        '{"ev": 7}', "not json",
+        '{"ev": "close_registered", "fd": 5, "at": "server.py:1", "registered_at": "server.py:1"}',
+    ]) + "\n")
+    proc.trace_path = trace
+    events = proc.trace()
+    assert [e["ev"] for e in events] == ["crash", "close_registered"]
+    assert "at" not in events[0] and len(events[0]["message"]) == 500

@@ -123,8 +123,9 @@ def describe_death(proc: StudentProcess) -> str:
     else:
         how = f"exited with code {code}"
     if crash:
-        where = f" at {crash['at']}" if crash.get("at") else ""
-        return f"the program {how}: {crash['type']}: {crash['message']}{where}"
+        where = f" at {crash['at']}" if isinstance(crash.get("at"), str) else ""
+        return (f"the program {how}: {crash.get('type', 'an exception')}: "
+                f"{crash.get('message', '')}{where}")
     if last:
         return f"the program {how}: {last[:300]}"
     return f"the program {how}"
