@@ -73,6 +73,7 @@ class Conversation:
     reply_size: int = 0
     replied: bool = False             # the whole reply went out
     closed_early: bool = False        # the client left before the whole reply was sent
+    unread: bool = False              # the client left with the reply unread (its kernel sent RST)
     received_all: threading.Event = field(default_factory=threading.Event)  # done receiving
     reply_over: threading.Event = field(default_factory=threading.Event)    # sent, or gave up
     ended: threading.Event = field(default_factory=threading.Event)
@@ -223,6 +224,11 @@ class KitServer:
                 chunk = sock.recv(65536)
             except socket.timeout:
                 continue
+            except ConnectionResetError:
+                # Linux answers a close() with unread data in the receive queue by RST: the
+                # client left without reading (all of) the reply.
+                conv.unread = True
+                return
             except OSError:
                 return
             if not chunk:
@@ -443,6 +449,9 @@ def check_echo(kit: Kit) -> None:
             # Judge once the kit has sent its reply or given up on it: a client that ends
             # before the reply is sent is seen leaving early, not taken at its word.
             conv.reply_over.wait(max(2.0, deadline - time.monotonic()))
+            if ended:
+                # How the client's connection ended tells whether it read the reply.
+                conv.ended.wait(2.0)
         problem = _echo_problem(message, srv, proc, ended)
         size = len(message.encode())
         if problem:
@@ -478,6 +487,10 @@ def _echo_problem(message: str, srv: KitServer, proc: StudentProcess, ended: boo
                     "far, so read until all the bytes of the reply are there")
         return (f"{what}, the kit sent the {len(data)}-byte reply back in {srv.pieces} pieces "
                 f"and the client printed {printed}{failed}{hint}")
+    if conv.unread:
+        return (f"{what}, the client printed the message but left without reading the kit's "
+                f"reply: its connection closed with the reply still unread (the kernel answered "
+                f"with RST), so what it printed did not come from the reply")
     if conv.closed_early:
         return (f"{what}, the client printed the message but closed its connection when only "
                 f"{conv.sent} of the {conv.reply_size} bytes of the reply had been sent: what "
