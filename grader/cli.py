@@ -92,7 +92,7 @@ def cmd_grade(ns) -> int:
                     write_submission(result, out)
                     with lock:
                         results.append(result)
-                    if any(c.fault == "infrastructure" for c in result.checks):
+                    if any(c.fault in ("infrastructure", "grader") for c in result.checks):
                         unfinished.append(sub.id)
                     progress.update(task, advance=1, description=(
                         f"{sub.id}: {result.score:g}/{result.max_score:g}"))

@@ -435,7 +435,8 @@ def check_nonblocking(server: Server) -> None:
     snap = server.snapshot()
     listener = snap.descriptors.get(server.listen_fd)
     if listener is None or listener.nonblocking is None:
-        fail("the flags of the listening socket could not be read from /proc")
+        # The kit's fault, not the student's: an error, scored as the grader's.
+        raise RuntimeError("the flags of the listening socket could not be read from /proc")
     server.story.saw(f"listening socket fd {server.listen_fd}: "
                      f"{'non-blocking' if listener.nonblocking else 'blocking'} (O_NONBLOCK "
                      f"{'set' if listener.nonblocking else 'not set'})")

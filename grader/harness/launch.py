@@ -264,7 +264,7 @@ class StudentProcess:
     def descendants(self) -> list[psutil.Process]:
         """Every process started by this run, orphans included (we are their subreaper)."""
         found = {}
-        if self.proc is not None:
+        if self.proc is not None and self.proc.returncode is None:
             try:
                 root = psutil.Process(self.proc.pid)
                 found[root.pid] = root
@@ -287,10 +287,13 @@ class StudentProcess:
         if self.proc is None:
             return
         for _ in range(50):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            # Once reaped, the pid (and group id) may belong to someone else: leave it; what
+            # the run started is still found among our own descendants.
+            if self.proc.returncode is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             procs = [p for p in self.descendants() if p.pid != os.getpid()]
             live = []
             for p in procs:

@@ -185,7 +185,7 @@ class Server:
         measured = procobs.measure_cpu(self.pid, window)
         if measured is None:
             self.require_alive("an observation of its CPU time")
-            fail("the server's CPU time could not be read")
+            raise RuntimeError("the server's CPU time could not be read from /proc")
         return measured
 
     def wait_until(self, predicate, timeout: float, interval: float = 0.02) -> bool:
