@@ -152,9 +152,14 @@ class StudentProcess:
 
     def start(self) -> None:
         self.trace_path = self.workdir.parent / ("trace-%d.jsonl" % time.monotonic_ns())
-        self.trace_path.touch()
-        if self.user is not None:
-            os.chown(self.trace_path, self.user, self.user)
+        # O_EXCL | O_NOFOLLOW: a new, regular file, never something already there.
+        fd = os.open(self.trace_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600)
+        try:
+            if self.user is not None:
+                os.fchown(fd, self.user, self.user)
+        finally:
+            os.close(fd)
         boot = self._boot_copy()
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -87,7 +87,10 @@ class Submission:
         # points to (the checks, say).
         shutil.copytree(self.source, target, ignore=_links)
         if self.user is not None:
-            for path in [run_dir, *run_dir.rglob("*")]:
+            # The run folder stays root's (traversable, not listable nor writable): nothing
+            # the student's code does can plant a link where the harness writes as root.
+            run_dir.chmod(0o711)
+            for path in [target, *target.rglob("*")]:
                 os.lchown(path, self.user, self.user)
         return target
 
