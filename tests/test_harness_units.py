@@ -157,3 +157,20 @@ def test_trace_sites_never_reach_outside_the_submission(tmp_path):
     events = proc.trace()
     assert [e["ev"] for e in events] == ["crash", "close_registered"]
     assert "at" not in events[0] and len(events[0]["message"]) == 500
+
+
+def test_busy_share_does_not_shrink_when_the_cpus_are_crowded():
+    """A busy loop wants the CPU the whole window even when three others compete for two
+    cores (its CPU share drops, its runnable share does not); a sleeper wants none of it."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        loop = procobs.measure_cpu(busy[0].pid, 0.8)
+        idle = procobs.measure_cpu(sleeper.pid, 0.8)
+    finally:
+        for p in [*busy, sleeper]:
+            p.kill()
+            p.wait()
+    assert loop is not None and idle is not None
+    assert loop.busy_percent > 80, loop
+    assert idle.busy_percent < 5, idle

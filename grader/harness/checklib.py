@@ -137,9 +137,11 @@ def check_idle_cpu(server: Server) -> None:
     def window(label: str, key: str) -> None:
         measured = server.cpu(CPU_WINDOW)
         where = server.blocked_on()
-        readings.append((label, measured.percent, where))
-        server.story.saw(f"{label}: {measured.percent:.0f}% CPU over {measured.seconds:.2f} s, "
-                         f"{where}")
+        # Judged on how much of the window it wanted the CPU, which a loaded machine does
+        # not change; the CPU it got is shown too.
+        readings.append((label, measured.busy_percent, where))
+        server.story.saw(f"{label}: {measured.percent:.0f}% CPU over {measured.seconds:.2f} s "
+                         f"(running or ready to run {measured.busy_percent:.0f}% of it), {where}")
         server.story.measure(f"cpu_{key}_percent", round(measured.percent, 1))
 
     window("fresh, no client", "fresh")
@@ -165,8 +167,8 @@ def check_idle_cpu(server: Server) -> None:
         if polls:
             because = (f"; {quote(server, polls[0].get('at'))} calls select(timeout="
                        f"{polls[0]['timeout']}), which returns at once, so the loop never sleeps")
-        fail(f"the server used {pct:.0f}% CPU while idle ({label}; limit "
-             f"{IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}")
+        fail(f"the server kept the CPU busy {pct:.0f}% of the time while idle ({label}; "
+             f"limit {IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}")
 
 
 def check_single_thread(server: Server) -> None:

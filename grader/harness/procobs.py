@@ -169,24 +169,53 @@ def where(pid: int) -> dict:
     return info
 
 
+def runnable_seconds(pid: int) -> float | None:
+    """Time all the process's threads spent running or waiting to run (schedstat): unlike CPU
+    time, it does not shrink when other processes crowd the CPUs."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                on_cpu, waiting = fh.read().split()[:2]
+            total += int(on_cpu) + int(waiting)
+        except (OSError, ValueError):
+            continue
+    return total / 1e9
+
+
 @dataclass(frozen=True)
 class CpuWindow:
     seconds: float
     cpu: float
+    runnable: float | None = None    # running or ready to run; None where schedstat is absent
 
     @property
     def percent(self) -> float:
+        """CPU used, as a share of the window."""
         return 100.0 * self.cpu / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def busy_percent(self) -> float:
+        """How much of the window the process wanted the CPU: a busy loop is near 100% even
+        on a crowded machine, where its CPU share drops; an idle one is near 0% either way."""
+        if self.runnable is None or self.seconds <= 0:
+            return self.percent
+        return max(self.percent, 100.0 * self.runnable / self.seconds)
 
 
 def measure_cpu(pid: int, window: float) -> CpuWindow | None:
-    """CPU time the process used over an observation window of wall-clock time."""
-    start_cpu = cpu_seconds(pid)
+    """CPU time and runnable time of the process over an observation window of wall-clock time."""
+    start_cpu, start_run = cpu_seconds(pid), runnable_seconds(pid)
     start = time.monotonic()
     deadline = start + window
     while time.monotonic() < deadline:
         time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-    end_cpu = cpu_seconds(pid)
+    end_cpu, end_run = cpu_seconds(pid), runnable_seconds(pid)
     if start_cpu is None or end_cpu is None:
         return None
-    return CpuWindow(time.monotonic() - start, end_cpu - start_cpu)
+    runnable = None if start_run is None or end_run is None else max(0.0, end_run - start_run)
+    return CpuWindow(time.monotonic() - start, end_cpu - start_cpu, runnable)
