@@ -554,6 +554,32 @@ def check_nonblocking(kit: Kit) -> None:
     kit.story.did("the kit's server sent the reply")
     if wait_exit(proc, RUN_BOUND):
         kit.story.saw(f"the client ended with exit code {proc.returncode()}")
+    _nonblocking_connect(kit, message)
+
+
+def _nonblocking_connect(kit: Kit, message: str) -> None:
+    """connect() itself: a client that connects blocking and only then calls
+    setblocking(False) passes all of the above. A slow handshake shows it: while the
+    connection is pending, its socket has no O_NONBLOCK and it waits inside connect().
+    (A client that never gets that far is judged by 'runs' and 'connect_wait'.)"""
+    kit.story.did("— the client again, against a kit server whose full accept queue makes the "
+                  "handshake take about a second —")
+    srv, proc, pending = _slow_handshake(kit, message, strict=False)
+    if pending is None:
+        kit.story.saw("the client did not get as far as a pending connection (judged by "
+                      "'runs' and 'connect_wait')")
+        return
+    desc = procobs.snapshot(proc.pid).descriptors.get(pending.fd)
+    waiting = where(proc, pending.fd)
+    kit.story.saw(f"while its connection was pending (SYN_SENT), the client's socket fd "
+                  f"{pending.fd} had O_NONBLOCK "
+                  f"{'unknown' if desc is None or desc.nonblocking is None else 'set' if desc.nonblocking else 'not set'}"
+                  f"; the client was {waiting}")
+    srv.open_queue()
+    if desc is not None and desc.nonblocking is False:
+        fail(f"the client's connect() was blocking: while the handshake was under way its "
+             f"socket (fd {pending.fd}) had no O_NONBLOCK and the client was {waiting}; call "
+             f"setblocking(False) before connect() and handle the BlockingIOError it raises")
 
 
 def _blocking_explained(proc: StudentProcess, calls: list[dict]) -> str:
@@ -565,10 +591,10 @@ def _blocking_explained(proc: StudentProcess, calls: list[dict]) -> str:
     return f"; the last call on it was {call} at {proc.quote(last.get('at'))}"
 
 
-def check_connect_wait(kit: Kit) -> None:
-    """The handshake is made slow by a full accept queue: the kernel drops the client's SYN,
-    and its kernel resends it about 1 s later, when the kit has made room."""
-    message = "sent once the connection is up"
+def _slow_handshake(kit: Kit, message: str, strict: bool = True):
+    """Start the client against a kit server whose accept queue is full, and wait until its
+    connection is pending (SYN_SENT). Returns (server, process, pending connection); when
+    the client never gets that far, fails the check, or (not `strict`) returns pending None."""
     srv = kit.server(message.encode(), backlog=0, accepting=False)
     n = srv.fill_queue()
     kit.story.did(f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
@@ -583,6 +609,8 @@ def check_connect_wait(kit: Kit) -> None:
         return pending is not None or not proc.alive()
 
     wait_for(connecting, RUN_BOUND)
+    if pending is None and not strict:
+        return srv, proc, None
     if pending is None:
         if not proc.alive():
             # Too soon for the kit to see its SYN, if it sent one: a crash right after
@@ -596,6 +624,14 @@ def check_connect_wait(kit: Kit) -> None:
     if pending.status != "SYN_SENT":
         raise RuntimeError(f"the kit's full accept queue did not hold the client's connection "
                            f"back (it was {pending.status} at once)")
+    return srv, proc, pending
+
+
+def check_connect_wait(kit: Kit) -> None:
+    """The handshake is made slow by a full accept queue: the kernel drops the client's SYN,
+    and its kernel resends it about 1 s later, when the kit has made room."""
+    message = "sent once the connection is up"
+    srv, proc, pending = _slow_handshake(kit, message)
     syn_seen = time.monotonic()
     snap = procobs.snapshot(proc.pid)
     desc = snap.descriptors.get(pending.fd)
