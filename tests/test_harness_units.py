@@ -123,10 +123,15 @@ def test_fresh_copy_leaves_links_out(tmp_path):
     (tmp_path / "secret.txt").write_text("the checks")
     (sub / "peek.txt").symlink_to(tmp_path / "secret.txt")
     (sub / "dir_link").symlink_to(tmp_path)
+    os.mkfifo(sub / "pipe")
+    import socket as socket_module
+    unix = socket_module.socket(socket_module.AF_UNIX)
+    unix.bind(str(sub / "sock"))
     opts = {"--sg-submission": str(sub), "--sg-entry": "server.py", "--sg-entry-problem": "",
             "--sg-work": str(tmp_path / "work"), "--sg-user": None}
     config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
     copy = Submission(config).fresh_copy()
+    unix.close()
     assert sorted(p.name for p in copy.iterdir()) == ["server.py"]
 
 

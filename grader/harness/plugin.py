@@ -84,8 +84,8 @@ class Submission:
         run_dir = Path(tempfile.mkdtemp(prefix=f"run-{self.config._sg_runs}-", dir=self.work))
         target = run_dir / "sub"
         # Links are left out: copying as root, following one would hand the student what it
-        # points to (the checks, say).
-        shutil.copytree(self.source, target, ignore=_links)
+        # points to (the checks, say). Sockets and FIFOs cannot be copied: left out too.
+        shutil.copytree(self.source, target, ignore=_not_plain)
         if self.user is not None:
             # The run folder stays root's (traversable, not listable nor writable): nothing
             # the student's code does can plant a link where the harness writes as root.
@@ -95,8 +95,14 @@ class Submission:
         return target
 
 
-def _links(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if os.path.islink(os.path.join(folder, n))]
+def _not_plain(folder: str, names: list[str]) -> list[str]:
+    """What a copy leaves out: links, sockets, FIFOs, devices: only files and folders go."""
+    out = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.islink(path) or not (os.path.isfile(path) or os.path.isdir(path)):
+            out.append(name)
+    return out
 
 
 @pytest.fixture(scope="session")
