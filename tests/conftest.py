@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 REFERENCES = {"epoll": "epoll_server.py", "blocking": "blocking_server.py",
-              "blocking-nb": "blocking_nb_server.py", "nonblocking": "nonblocking_server.py"}
+              "blocking-nb": "blocking_nb_server.py", "nonblocking": "nonblocking_server.py",
+              "client": "nonblocking_client.py"}
 
 
 def expected(assignment: str) -> dict:
@@ -38,8 +39,11 @@ def build_batch(assignment: str, dest: Path) -> Path:
     for child in fixtures.iterdir():
         if child.is_dir():
             shutil.copytree(child, dest / child.name)
+    from grader.assignment import load_assignment
+
     (dest / "reference").mkdir()
-    shutil.copyfile(ROOT / "reference" / REFERENCES[assignment], dest / "reference" / "server.py")
+    shutil.copyfile(ROOT / "reference" / REFERENCES[assignment],
+                    dest / "reference" / load_assignment(assignment).entry)
     listing = ROOT / "examples" / assignment / "course_listing"
     if listing.is_dir():
         shutil.copytree(listing, dest / "course_listing")
@@ -56,21 +60,19 @@ def build_epoll_batch(dest: Path) -> Path:
     return build_batch("epoll", dest)
 
 
-@pytest.fixture(scope="session")
-def graded_local(tmp_path_factory):
-    """grade(assignment) -> (exit code, out folder): each assignment's class graded once per
-    session with the local sandbox, three at a time (busy loops run beside the others)."""
+def _grader(tmp_path_factory, sandbox: str, jobs: int):
+    """grade(assignment) -> (exit code, out folder), each class graded once per session."""
     from grader.cli import main
 
     done: dict[str, tuple[int, Path]] = {}
 
     def grade(assignment: str) -> tuple[int, Path]:
         if assignment not in done:
-            base = tmp_path_factory.mktemp(f"{assignment}-local")
+            base = tmp_path_factory.mktemp(f"{assignment}-{sandbox}")
             batch = build_batch(assignment, base / "class")
             out = base / "out"
             code = main([str(batch), "--assignment", assignment, "--out", str(out),
-                         "--sandbox", "local", "--jobs", "3"])
+                         "--sandbox", sandbox, "--jobs", str(jobs)])
             done[assignment] = (code, out)
         return done[assignment]
 
@@ -78,16 +80,16 @@ def graded_local(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graded_docker(tmp_path_factory, docker_engine):
-    """The epoll class graded once per session in Docker, two at a time."""
-    from grader.cli import main
+def graded_local(tmp_path_factory):
+    """Each assignment's class graded once with the local sandbox, three at a time (the
+    busy loops among them run beside the others)."""
+    return _grader(tmp_path_factory, "local", 3)
 
-    base = tmp_path_factory.mktemp("epoll-docker")
-    batch = build_batch("epoll", base / "class")
-    out = base / "out"
-    code = main([str(batch), "--assignment", "epoll", "--out", str(out), "--sandbox", "docker",
-                 "--jobs", "2"])
-    return code, out
+
+@pytest.fixture(scope="session")
+def graded_docker(tmp_path_factory, docker_engine):
+    """Each assignment's class graded once in Docker, two at a time."""
+    return _grader(tmp_path_factory, "docker", 2)
 
 
 @pytest.fixture(scope="session")

@@ -1,27 +1,29 @@
-"""The Docker sandbox gives the same verdicts as the local one: the epoll class (reference,
-every bug fixture, two busy loops) graded in Docker, two at a time, against the same table."""
+"""The Docker sandbox gives the same verdicts as the local one: every assignment's class
+(reference, every bug fixture; for epoll two busy loops among them) graded in Docker, two at
+a time, against the same tables."""
 
 from __future__ import annotations
 
 import pytest
 
 from grader.assignment import load_assignment
-from tests.conftest import EXPECTED_EPOLL
+from tests.conftest import REFERENCES, expected
 from tests.verdicts import assert_verdicts, load_results
 
 pytestmark = pytest.mark.docker
-CHECKS = {c.id for c in load_assignment("epoll").checks}
+CASES = [(a, ident) for a in sorted(REFERENCES) for ident in sorted(expected(a))]
 
 
-@pytest.mark.parametrize("ident", sorted(EXPECTED_EPOLL))
-def test_same_verdicts_in_docker(graded_docker, ident):
-    code, out = graded_docker
+@pytest.mark.parametrize("assignment,ident", CASES, ids=[f"{a}/{i}" for a, i in CASES])
+def test_same_verdicts_in_docker(graded_docker, assignment, ident):
+    code, out = graded_docker(assignment)
     assert code == 0
-    assert_verdicts(load_results(out, ident), EXPECTED_EPOLL[ident], CHECKS)
+    checks = {c.id for c in load_assignment(assignment).checks}
+    assert_verdicts(load_results(out, ident), expected(assignment)[ident], checks)
 
 
 def test_reports_name_the_docker_sandbox_and_its_limits(graded_docker):
-    _, out = graded_docker
+    _, out = graded_docker("epoll")
     results = load_results(out, "reference")
     assert results["extra_data"]["sandbox"] == "docker"
     limits = " ".join(f"{k} {v}" for k, v in results["extra_data"]["limits"].items()).lower()
