@@ -377,19 +377,8 @@ def where(proc: StudentProcess, conn_fd: int | None = None) -> str:
     """Where the client waits, in words."""
     if not proc.alive():
         return "no longer running"
-    info = procobs.where(proc.pid)
-    syscall = info.get("syscall")
-    if syscall is None:
-        if info.get("state") == "R":
-            return "running (busy on the CPU)"
-        return f"asleep in {info['wchan']}" if info.get("wchan") else "in an unknown state"
-    text = f"blocked in {syscall}()"
-    fd = info.get("fd")
-    if fd is not None and conn_fd is not None and fd == conn_fd:
-        text += f" on its connection to the kit's server (fd {fd})"
-    elif fd is not None and syscall not in ("epoll_wait", "epoll_pwait"):
-        text += f" on fd {fd}"
-    return text
+    names = {conn_fd: "its connection to the kit's server"} if conn_fd is not None else None
+    return procobs.describe_wait(proc.pid, names)
 
 
 def connection_to(proc: StudentProcess, srv: KitServer,

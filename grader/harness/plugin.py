@@ -216,23 +216,10 @@ class Server:
 
     def blocked_on(self, names: dict[int, str] | None = None) -> str:
         """Where the server's main thread waits, in words: 'blocked in recvfrom() on
-        client A's connection (fd 5)'."""
-        info = procobs.where(self.pid)
-        syscall = info.get("syscall")
-        if syscall is None:
-            if info.get("state") == "R":
-                return "running (busy on the CPU)"
-            return f"asleep in {info['wchan']}" if info.get("wchan") else "in an unknown state"
-        text = f"blocked in {syscall}()"
-        fd = info.get("fd")
-        if fd is not None and syscall not in ("epoll_wait", "epoll_pwait"):
-            if fd == self.listen_fd:
-                text += f" on the listening socket (fd {fd})"
-            elif names and fd in names:
-                text += f" on {names[fd]}'s connection (fd {fd})"
-            else:
-                text += f" on fd {fd}"
-        return text
+        client A's connection (fd 5)'. `names` maps fds to client names."""
+        known = {self.listen_fd: "the listening socket"}
+        known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
+        return procobs.describe_wait(self.pid, known)
 
     def fd_names(self) -> dict[int, str]:
         snap = self.snapshot()

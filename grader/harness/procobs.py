@@ -187,6 +187,22 @@ def runnable_seconds(pid: int) -> float | None:
     return total / 1e9
 
 
+def describe_wait(pid: int, names: dict[int, str] | None = None) -> str:
+    """Where the main thread waits, in words: 'blocked in recvfrom() on client A's connection
+    (fd 5)'. `names` says what some descriptors are."""
+    info = where(pid)
+    syscall = info.get("syscall")
+    if syscall is None:
+        if info.get("state") == "R":
+            return "running (busy on the CPU)"
+        return f"asleep in {info['wchan']}" if info.get("wchan") else "in an unknown state"
+    text = f"blocked in {syscall}()"
+    fd = info.get("fd")
+    if fd is not None and syscall not in ("epoll_wait", "epoll_pwait"):
+        text += f" on {names[fd]} (fd {fd})" if names and fd in names else f" on fd {fd}"
+    return text
+
+
 @dataclass(frozen=True)
 class CpuWindow:
     seconds: float
