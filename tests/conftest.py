@@ -56,10 +56,6 @@ def build_batch(assignment: str, dest: Path) -> Path:
     return dest
 
 
-def build_epoll_batch(dest: Path) -> Path:
-    return build_batch("epoll", dest)
-
-
 def _grader(tmp_path_factory, sandbox: str, jobs: int):
     """grade(assignment) -> (exit code, out folder), each class graded once per session."""
     from grader.cli import main
