@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import socket
 import struct
+import termios
 import time
 from dataclasses import dataclass, field
 
@@ -106,6 +108,37 @@ class Client:
                 return bytes(got), "closed"
             got += chunk
         return bytes(got), "complete"
+
+    def pull(self, into: bytearray, most: int) -> str | None:
+        """Take what has already arrived, without waiting, up to `most` bytes in all.
+        Returns None while the connection is open, else 'closed' or 'reset'."""
+        assert self.sock is not None
+        self.sock.setblocking(False)
+        try:
+            while len(into) < most:
+                try:
+                    chunk = self.sock.recv(min(65536, most - len(into)))
+                except BlockingIOError:
+                    return None
+                except OSError:
+                    return "reset"
+                if not chunk:
+                    return "closed"
+                into += chunk
+            return None
+        finally:
+            self.sock.setblocking(True)
+
+    def unacked(self) -> int | None:
+        """Bytes sent that the server's kernel has not acknowledged yet (SIOCOUTQ): 0 means
+        all of it is in the server's receive queue."""
+        if self.sock is None:
+            return None
+        try:
+            raw = fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+        except OSError:
+            return None
+        return struct.unpack("i", raw)[0]
 
     def echo(self, data: bytes, timeout: float, quiet: bool = False) -> tuple[bool, str]:
         """Send `data`, read the same number of bytes back. Returns (ok, sentence)."""

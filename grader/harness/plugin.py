@@ -6,8 +6,10 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader.harness import procobs
@@ -16,6 +18,12 @@ from grader.harness.launch import StudentProcess, become_subreaper
 
 START_TIMEOUT = 10.0        # a server must listen within this bound
 OUTPUT_IN_REPORT = 6000     # characters of the server's output kept per check
+POLL = 0.02                 # between two looks at the kernel: cheap, and far below deadlines
+# After the server read a message, how much CPU time of its own it may spend before a
+# reply that has not come is taken as not coming. A loop that replies does so within
+# microseconds of CPU; counting its CPU time, not wall-clock time, means a starved sandbox
+# makes us wait longer rather than judge early.
+SETTLE_CPU = 0.1
 
 
 def fail(reason: str):
@@ -140,6 +148,54 @@ def describe_death(proc: StudentProcess) -> str:
     return f"the program {how}"
 
 
+@dataclass
+class Reply:
+    """What came of one message a kit client sent: the bytes that came back (whatever they
+    are: their content is `echo`'s business alone), how waiting ended, and whether the server
+    read the whole message (its socket's receive queue drained)."""
+    client: Client
+    sent: bytes
+    got: bytearray = field(default_factory=bytearray)
+    end: str | None = None    # complete | closed | reset | quiet | timeout
+    read: bool = False
+    accepted: bool = False
+
+    @property
+    def served(self) -> bool:
+        """Any reply arrived, or the server read the message."""
+        return bool(self.got) or self.read
+
+    def pull(self) -> bool:
+        """Take what arrived; True once no more is awaited."""
+        if self.end is None:
+            end = self.client.pull(self.got, len(self.sent))
+            if len(self.got) >= len(self.sent):
+                self.end = "complete"
+            elif end:
+                self.end = end
+        return self.end is not None
+
+    def sentence(self, timeout: float) -> str:
+        """Why this message was not served, for a report."""
+        who, n = f"client {self.client.name}", len(self.sent)
+        if self.end in ("closed", "reset"):
+            how = "closed" if self.end == "closed" else "reset"
+            return (f"{who} sent {n} bytes; the server {how} the connection without reading "
+                    f"them or replying")
+        where = "" if self.accepted else " (the server never accepted the connection)"
+        return (f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
+                f"read them{where}")
+
+    def told(self) -> str:
+        """What the client saw, in words."""
+        who = f"client {self.client.name}"
+        if self.got:
+            return f"{who} got a reply ({len(self.got)} bytes)"
+        if self.read:
+            return f"{who}'s message was read by the server (no reply came)"
+        return f"{who} was not served"
+
+
 class Server:
     """A started student server that listens, with the means to look at it."""
 
@@ -208,11 +264,40 @@ class Server:
             time.sleep(interval)
 
     def server_fd(self, client: Client, snap: procobs.Snapshot | None = None) -> int | None:
+        """The server's descriptor for this client's connection, once it accepted it."""
         port = client.local_port
         if port is None:
             return None
-        conn = (snap or self.snapshot()).by_remote_port(port)
-        return conn.fd if conn else None
+        if snap is not None:
+            conn = snap.by_remote_port(port)
+            return conn.fd if conn else None
+        sock = self.socket_of(client)
+        return sock.fd if sock else None
+
+    def sockets(self) -> list[procobs.TcpSocket]:
+        return procobs.tcp_sockets(self.pid)
+
+    def socket_of(self, client: Client,
+                  socks: list[procobs.TcpSocket] | None = None) -> procobs.TcpSocket | None:
+        """The server's end of this client's connection, from its fd table and the kernel's
+        TCP table: present once accepted, with what the server has not read yet."""
+        port = client.local_port
+        if port is None:
+            return None
+        for sock in (self.sockets() if socks is None else socks):
+            if sock.state != "LISTEN" and sock.remote and sock.remote[1] == port:
+                return sock
+        return None
+
+    def activity(self) -> procobs.Activity | None:
+        """Whether the server (and anything it started) is asleep, and its CPU time so far."""
+        pids = [self.pid]
+        try:
+            # Its own tree only: other runs of the same check are our children too.
+            pids += [p.pid for p in psutil.Process(self.pid).children(recursive=True)]
+        except psutil.Error:
+            pass
+        return procobs.activity(pids)
 
     def blocked_on(self, names: dict[int, str] | None = None) -> str:
         """Where the server's main thread waits, in words: 'blocked in recvfrom() on
@@ -229,6 +314,79 @@ class Server:
             if fd is not None:
                 out[fd] = f"client {c.name}"
         return out
+
+    def await_replies(self, replies: list[Reply], timeout: float, on_look=None) -> list[Reply]:
+        """Wait (with a deadline) until each message is answered: its reply complete (as
+        many bytes as were sent), the connection ended, or the server read it and then
+        provably had nothing more to say: it sent nothing still queued, and it is asleep
+        with no CPU used between two looks, or it spent SETTLE_CPU of its own CPU time.
+        Then nothing is left unread or still coming, so a client may close in order (FIN,
+        not the RST that closing over unread bytes sends). `on_look` runs at every look."""
+        deadline = time.monotonic() + timeout
+        since, last = None, None
+        while True:
+            waiting = [r for r in replies if not r.pull()]
+            if not waiting:
+                return replies
+            socks = self.sockets()
+            if on_look:
+                on_look()
+            drained = True
+            for r in waiting:
+                sock = self.socket_of(r.client, socks)
+                r.accepted = r.accepted or sock is not None
+                done = sock is not None and sock.rx_queue == 0 and r.client.unacked() == 0
+                r.read = r.read or done
+                drained = drained and done and sock.tx_queue == 0
+            now = self.activity() if drained else None
+            if now is None:
+                since = last = None
+            else:
+                since = now.on_cpu if since is None else since
+                asleep = (last is not None and last.asleep and now.asleep
+                          and now.on_cpu == last.on_cpu)
+                if asleep or now.on_cpu - since >= SETTLE_CPU:
+                    for r in waiting:
+                        if not r.pull():
+                            r.end = "quiet"
+                    return replies
+                last = now
+            if time.monotonic() >= deadline or not self.alive():
+                for r in waiting:
+                    if not r.pull():
+                        r.end = "timeout"
+                return replies
+            time.sleep(POLL)
+
+    def exchange(self, client: Client, data: bytes, timeout: float,
+                 quiet: bool = False) -> Reply:
+        """Send one message and await what comes of it (see await_replies)."""
+        reply = Reply(client, data)
+        if not client.send(data, quiet=quiet):
+            reply.end = "reset"
+            return reply
+        self.await_replies([reply], timeout)
+        if not quiet and reply.served:
+            self.story.saw(reply.told())
+        return reply
+
+    def asleep(self) -> bool:
+        """Whether the server sleeps: every thread asleep at two looks, no CPU used between."""
+        first = self.activity()
+        time.sleep(POLL)
+        second = self.activity()
+        return bool(first and second and first.asleep and second.asleep
+                    and first.on_cpu == second.on_cpu)
+
+    def wait_until_or_asleep(self, predicate, timeout: float) -> bool:
+        """Poll `predicate` until it holds, the deadline passes, or the server is asleep (so
+        nothing it could still do is pending). Returns the predicate's last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline or not self.alive() or self.asleep():
+                return bool(predicate())
 
     def teardown(self) -> None:
         # RST, not FIN: no server-side TIME_WAIT is left behind to block the next bind.
@@ -323,14 +481,26 @@ def process_report(proc: StudentProcess) -> dict:
     }
 
 
+NOT_JUDGED = "not judged: see runs"
+
+
+def _runs_selected(config) -> bool:
+    wanted = [c for c in config.getoption("--sg-checks").split(",") if c]
+    return not wanted or "runs" in wanted
+
+
 def _start_server(config, submission: Submission, story: Story,
-                  started: list[Server]) -> Server:
+                  started: list[Server], check: str = "runs") -> Server:
     """Start one run and wait (with a deadline) until it listens. The run is added to
-    `started` at once, so that even a failed start is torn down and its output reported."""
+    `started` at once, so that even a failed start is torn down and its output reported.
+    Why a server cannot start is said once, by `runs`; every other check says it could not
+    judge, rather than repeating that reason as if it were its own."""
+    defer = check != "runs" and _runs_selected(config)
     if submission.problem:
-        fail(submission.problem)
+        fail(NOT_JUDGED if defer else submission.problem)
     if config._sg_start_failure:
-        fail(f"the server did not start (see the 'runs' check): {config._sg_start_failure}")
+        fail(NOT_JUDGED if _runs_selected(config) else
+             f"not judged: the server did not start: {config._sg_start_failure}")
     workdir = submission.fresh_copy()
     # A port for submissions that read PORT or argv[1]; those that hard-code one are moved
     # to an ephemeral port by the launcher, and the grader finds it from the kernel.
@@ -351,7 +521,7 @@ def _start_server(config, submission: Submission, story: Story,
         reason = start_failure_reason(proc, submission.entry, START_TIMEOUT)
         config._sg_start_failure = reason
         story.saw(reason)
-        fail(reason)
+        fail(NOT_JUDGED if defer else reason)
     ip = listening.local[0]
     if ":" in ip:
         srv.host = "::1" if ip in ("::", "::1") else ip
@@ -376,7 +546,8 @@ def start_server(request, submission: Submission, story: Story, json_metadata):
     servers: list[Server] = []
 
     def _start() -> Server:
-        return _start_server(request.config, submission, story, servers)
+        return _start_server(request.config, submission, story, servers,
+                             check_id(request.node))
 
     try:
         yield _start

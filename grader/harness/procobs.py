@@ -235,3 +235,149 @@ def measure_cpu(pid: int, window: float) -> CpuWindow | None:
         return None
     runnable = None if start_run is None or end_run is None else max(0.0, end_run - start_run)
     return CpuWindow(time.monotonic() - start, end_cpu - start_cpu, runnable)
+
+
+# --- sockets straight from the kernel's TCP tables, with their queues -----------------------
+
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+              11: "CLOSING"}
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    """One of the process's TCP sockets as /proc/PID/net/tcp{,6} shows it. `rx_queue` is
+    what arrived and the process has not read yet (an unread end of stream counts 1: the
+    FIN takes a sequence number); for a listening socket it is the accept queue's length."""
+    fd: int
+    inode: int
+    state: str
+    local: tuple
+    remote: tuple
+    rx_queue: int
+    tx_queue: int
+
+
+def _address(text: str) -> tuple:
+    """'0100007F:1F90' (IPv4) or 32 hex digits (IPv6), each 32-bit word in host order."""
+    host, port = text.split(":")
+    raw = bytes.fromhex(host)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if len(raw) == 4:
+        ip = ".".join(str(b) for b in words)
+    else:
+        import ipaddress
+        ip = str(ipaddress.IPv6Address(words))
+    return ip, int(port, 16)
+
+
+def parse_tcp_table(text: str) -> dict[int, tuple]:
+    """inode -> (state, local, remote, tx_queue, rx_queue) from the text of /proc/net/tcp."""
+    out = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10:
+            continue
+        try:
+            tx, rx = (int(x, 16) for x in parts[4].split(":"))
+            state = TCP_STATES.get(int(parts[3], 16), parts[3])
+            out[int(parts[9])] = (state, _address(parts[1]), _address(parts[2]), tx, rx)
+        except ValueError:
+            continue
+    return out
+
+
+def socket_inodes(pid: int) -> dict[int, int]:
+    """fd -> socket inode, from the links in /proc/PID/fd."""
+    out = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out[int(name)] = int(target[8:-1])
+    return out
+
+
+def tcp_sockets(pid: int) -> list[TcpSocket]:
+    """The process's TCP sockets with their queues: no round trip, nothing the process says."""
+    inodes = socket_inodes(pid)
+    if not inodes:
+        return []
+    table: dict[int, tuple] = {}
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{name}") as fh:
+                table.update(parse_tcp_table(fh.read()))
+        except OSError:
+            continue
+    out = []
+    for fd, inode in sorted(inodes.items()):
+        row = table.get(inode)
+        if row:
+            state, local, remote, tx, rx = row
+            out.append(TcpSocket(fd, inode, state, local, remote, rx, tx))
+    return out
+
+
+def _task_stats(pid: int) -> list[tuple[str, float | None]]:
+    """(state letter, seconds on the CPU) of each thread of the process."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        on_cpu = None
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                on_cpu = int(fh.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+        out.append((state, on_cpu))
+    return out
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One look at whether processes are doing anything: every thread asleep ('S'), and the
+    CPU time they have had so far."""
+    asleep: bool
+    on_cpu: float
+
+
+def activity(pids: list[int]) -> Activity | None:
+    """Asleep means every thread of every process is in an interruptible sleep (waiting on
+    a socket, a timer, a lock): a thread that runs or waits for a CPU shows 'R', however
+    crowded the machine. None when the first process is gone."""
+    asleep, total = True, 0.0
+    for i, pid in enumerate(pids):
+        stats = _task_stats(pid)
+        if not stats:
+            if i == 0:
+                return None
+            continue
+        for state, on_cpu in stats:
+            asleep = asleep and state in ("S", "Z", "X")
+            total += on_cpu or 0.0
+        if any(on_cpu is None for _, on_cpu in stats):
+            total = max(total, cpu_seconds(pid) or 0.0)
+    return Activity(asleep, total)
+
+
+SELECTOR_WAITS = {"select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait"}
+
+
+def waits_in_selector(pid: int) -> bool:
+    """Whether the main thread is blocked in select/poll/epoll right now."""
+    return where(pid).get("syscall") in SELECTOR_WAITS
