@@ -5,9 +5,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from grader import kitpaths
 from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
 
-ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
+ASSIGNMENTS = kitpaths.ASSIGNMENTS
 TAGS = ("runs", "echo", "disconnect", "concurrency", "nonblocking", "unregister", "idle_cpu",
         "single_thread", "uses_epoll", "cleanup", "robustness", "connect_wait")
 

@@ -58,6 +58,30 @@ def write_submission(result: SubmissionResult, out: Path, self_check: bool = Fal
     return folder / "report.html"
 
 
+# The local sandbox reads the server's state from /proc and the checks expect epoll: Linux only.
+LOCAL_SANDBOX_PLATFORMS = ("linux",)
+PLATFORM_NAMES = {"darwin": "macOS", "win32": "Windows", "cygwin": "Windows (Cygwin)"}
+
+
+def _require_local_platform(command: str) -> None:
+    """On macOS or Windows the local sandbox cannot judge anything: say so before starting."""
+    if sys.platform.startswith(LOCAL_SANDBOX_PLATFORMS):
+        return
+    name = PLATFORM_NAMES.get(sys.platform, sys.platform)
+    raise UsageError(f"the local sandbox needs Linux (it reads /proc and the servers use epoll) "
+                     f"and this is {name}: run `{command} --sandbox docker` (with Docker Desktop "
+                     f"running) instead")
+
+
+def _out_folder(value: str) -> Path:
+    """--out as an absolute path: the harness runs in a folder of its own, where a relative
+    path would point elsewhere."""
+    out = Path(os.path.abspath(value))
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"the output path {value!r} exists and is not a folder")
+    return out
+
+
 def _prepare_out(out: Path) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"the output path {str(out)!r} exists and is not a folder")
@@ -70,10 +94,18 @@ def _prepare_out(out: Path) -> Path:
 
 def cmd_grade(ns) -> int:
     assignment = load_assignment(ns.assignment)
-    out = Path(ns.out)
+    if ns.sandbox == "local":
+        _require_local_platform(f"grade {ns.submissions} -a {assignment.name}")
+    out = _out_folder(ns.out)
+    if out == Path(os.path.abspath(ns.submissions)):
+        raise UsageError(f"the output folder {ns.out!r} is the submissions folder itself: "
+                         f"choose another --out")
     scratch = _prepare_out(out)
     try:
-        subs = discover(Path(ns.submissions), assignment.entry, scratch / "submissions")
+        # The output folder may lie inside the submissions (or a student's) folder: it is
+        # never graded as part of a hand-in.
+        subs = discover(ns.submissions, assignment.entry, scratch / "submissions",
+                        leave_out=(out,))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
         results: list[SubmissionResult] = []
         unfinished: list[str] = []
@@ -140,10 +172,13 @@ def cmd_check(ns) -> int:
     pass."""
     assignment = load_assignment(ns.assignment)
     only = tuple(c.id for c in assignment.checks if c.self_check)
-    out = Path(ns.out)
+    if ns.sandbox == "local":
+        _require_local_platform(f"grade check {ns.path} -a {assignment.name}")
+    out = _out_folder(ns.out)
     scratch = _prepare_out(out)
     try:
-        sub = single(Path(ns.path), assignment.entry, scratch / "submission")
+        # `grade check .` writes its report inside the folder it checks: left out of it.
+        sub = single(ns.path, assignment.entry, scratch / "submission", leave_out=(out,))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
         with console.status(f"checking {ns.path} against '{assignment.name}' "
                             f"({len(only)} visible checks, {sandbox.name} sandbox)…"):

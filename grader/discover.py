@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
@@ -48,15 +49,44 @@ def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, 
     return None, f"{why} is named {entry}; found: {found}", files
 
 
-def _measure(folder: Path) -> tuple[int, int]:
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` lies strictly inside `folder`, links resolved."""
+    path, folder = path.resolve(), folder.resolve()
+    return path != folder and path.is_relative_to(folder)
+
+
+def _measure(folder: Path, leave_out: frozenset[Path] = frozenset()) -> tuple[int, int]:
+    """(files, bytes) under `folder`, links not followed, the `leave_out` folders (resolved
+    paths inside `folder`, itself resolved) not entered."""
     count = size = 0
-    for p in folder.rglob("*"):
-        if p.is_symlink():
-            continue
-        if p.is_file():
-            count += 1
-            size += p.stat().st_size
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if Path(top, d) not in leave_out]
+        for name in names:
+            p = os.path.join(top, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                count += 1
+                size += os.path.getsize(p)
     return count, size
+
+
+def _copy_without(source: Path, dest: Path, leave_out: frozenset[Path]) -> str:
+    """Copy `source` (resolved) to `dest` without the `leave_out` folders and without sockets
+    or FIFOs, which cannot be copied (the harness leaves them out anyway). Links stay links,
+    for the sandbox to leave out as it always does. Returns a problem sentence, or ''."""
+    def ignore(top: str, names: list[str]) -> list[str]:
+        out = []
+        for name in names:
+            p = os.path.join(top, name)
+            special = not os.path.islink(p) and not (os.path.isfile(p) or os.path.isdir(p))
+            if special or Path(p) in leave_out:
+                out.append(name)
+        return out
+
+    try:
+        shutil.copytree(source, dest, symlinks=True, ignore=ignore)
+    except (OSError, shutil.Error) as exc:
+        return f"the folder {printable(str(source))} could not be copied: {printable(str(exc))}"
+    return ""
 
 
 def unpack_zip(path: Path, dest: Path) -> str:
@@ -113,15 +143,26 @@ def unpack_zip(path: Path, dest: Path) -> str:
     return ""
 
 
-def prepare(path: Path, ident: str, entry: str, scratch: Path) -> Submission:
-    """One hand-in → a Submission whose `folder` the sandbox can copy."""
+def prepare(path: Path, ident: str, entry: str, scratch: Path,
+            leave_out: tuple[Path, ...] = ()) -> Submission:
+    """One hand-in → a Submission whose `folder` the sandbox can copy. `leave_out`: the kit's
+    own folders (output, scratch), never part of a hand-in even when inside it."""
     if path.is_dir():
-        count, size = _measure(path)
+        inner = frozenset(p.resolve() for p in leave_out if _inside(p, path))
+        real = path.resolve() if inner else path
+        count, size = _measure(real, inner)
         if count > MAX_FILES or size > MAX_BYTES:
             return Submission(ident, path, None, None,
                               f"the folder holds {count} files, {size / 1e6:.1f} MB (limits: "
                               f"{MAX_FILES} files, {MAX_BYTES / 1e6:.0f} MB)")
         folder = path
+        if inner:
+            # `grade check .` puts its report inside the folder it checks: the sandbox gets a
+            # copy without it, else copying the folder would copy the copy, without end.
+            folder = scratch / ident
+            problem = _copy_without(real, folder, inner)
+            if problem:
+                return Submission(ident, path, None, None, problem)
     elif path.suffix == ".py" and path.is_file():
         folder = scratch / ident
         folder.mkdir(parents=True)
@@ -138,27 +179,38 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path) -> Submission:
     return Submission(ident, path, folder, chosen, problem, files)
 
 
-def discover(root: Path, entry: str, scratch: Path) -> list[Submission]:
-    """Every child of `root` is one student: a folder, a .py file or a .zip."""
+def discover(root: str | os.PathLike, entry: str, scratch: Path,
+             leave_out: tuple[Path, ...] = ()) -> list[Submission]:
+    """Every child of `root` is one student: a folder, a .py file or a .zip. `root` may be
+    relative (to the current folder); errors quote it as given."""
+    shown = str(root)
+    root = Path(os.path.abspath(root))
     if not root.exists():
-        raise DiscoverError(f"the submissions folder {str(root)!r} does not exist")
+        raise DiscoverError(f"the submissions folder {shown!r} does not exist")
     if not root.is_dir():
-        raise DiscoverError(f"{str(root)!r} is not a folder of submissions")
+        raise DiscoverError(f"{shown!r} is not a folder of submissions")
     taken: set[str] = set(RESERVED)
+    kit_own = {p.resolve() for p in leave_out}
     out = []
     for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or child.name in SKIP:
+        if child.name.startswith(".") or child.name in SKIP or child.resolve() in kit_own:
             continue
         stem = child.name if child.is_dir() else child.stem
-        out.append(prepare(child, _safe_id(stem, taken), entry, scratch))
+        out.append(prepare(child, _safe_id(stem, taken), entry, scratch, leave_out))
     if not out:
-        raise DiscoverError(f"the submissions folder {str(root)!r} is empty")
+        raise DiscoverError(f"the submissions folder {shown!r} is empty")
     return out
 
 
-def single(path: Path, entry: str, scratch: Path) -> Submission:
-    """The self-check's one submission: a folder, a .py file or a .zip."""
+def single(path: str | os.PathLike, entry: str, scratch: Path,
+           leave_out: tuple[Path, ...] = ()) -> Submission:
+    """The self-check's one submission: a folder, a .py file or a .zip, relative (to the
+    current folder) or absolute; errors quote it as given."""
+    shown = str(path)
+    # abspath, not resolve(): `.` becomes the folder's own name, and a linked server.py
+    # keeps the name the student gave it.
+    path = Path(os.path.abspath(path))
     if not path.exists():
-        raise DiscoverError(f"{str(path)!r} does not exist")
+        raise DiscoverError(f"{shown!r} does not exist")
     stem = path.name if path.is_dir() else path.stem
-    return prepare(path, _safe_id(stem, set()), entry, scratch)
+    return prepare(path, _safe_id(stem, set()), entry, scratch, leave_out)

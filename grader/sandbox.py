@@ -13,10 +13,12 @@ from pathlib import Path
 
 import psutil
 
+from grader import kitpaths
 from grader.harness.launch import Limits, OutputTap, become_subreaper, freeze_and_kill
 from grader.models import RunOutcome, RunRequest
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
+# The folder holding assignments/ and sandbox/ (the checkout, or grader/_kit in a wheel).
+KIT_ROOT = kitpaths.ROOT
 DEFAULT_WALL_CLOCK = 240.0
 
 
@@ -81,15 +83,23 @@ class LocalSandbox:
 
     def run(self, req: RunRequest) -> RunOutcome:
         start = time.monotonic()
-        if self.scratch is not None:
-            self.scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="run-", dir=self.scratch) as scratch:
-            report = Path(scratch) / "report.json"
+        # The harness runs in its own folder: every path it is given must be absolute.
+        where = self.scratch.absolute() if self.scratch is not None else None
+        if where is not None:
+            where.mkdir(parents=True, exist_ok=True)
+        folder = req.submission.folder
+        with tempfile.TemporaryDirectory(prefix="run-", dir=where) as scratch:
+            report = Path(scratch).absolute() / "report.json"
             # -P: the current folder is not put on the harness's import path.
             cmd = [sys.executable, "-P", *harness_args(
-                req, str(req.assignment.checks_file), str(req.submission.folder),
-                str(report), str(Path(scratch) / "work"))]
-            env = {**os.environ, "PYTHONPATH": str(KIT_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+                req, str(req.assignment.checks_file.absolute()),
+                str(folder.absolute() if folder is not None else folder),
+                str(report), str(report.parent / "work"))]
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            # The harness must import this very `grader`, not one a PYTHONPATH points at.
+            env.pop("PYTHONPATH", None)
+            if (pythonpath := kitpaths.harness_pythonpath()) is not None:
+                env["PYTHONPATH"] = pythonpath
             proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     start_new_session=True)

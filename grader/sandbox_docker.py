@@ -22,14 +22,15 @@ import docker
 import requests
 from docker.types import LogConfig, Mount, Ulimit
 
+from grader import kitpaths
 from grader.harness.launch import Limits
 from grader.models import RunOutcome, RunRequest
-from grader.sandbox import DEFAULT_WALL_CLOCK, KIT_ROOT, SandboxError, harness_args, read_report
+from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, harness_args, read_report
 
 IMAGE = "socketgrade-sandbox:latest"
 ONLINE_BASE = "python:3.12-slim"
 OFFLINE_BASE = "socketgrade-base:bookworm"
-SANDBOX_DIR = KIT_ROOT / "sandbox"
+SANDBOX_DIR = kitpaths.SANDBOX
 # What the image is built from; their content hash is stored on the image as a label, so an
 # image built from other files is recognised as stale.
 CONTEXT_FILES = ("Dockerfile", "entry.sh", "requirements.txt")
@@ -376,7 +377,8 @@ class DockerSandbox:
                    WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755"},
             shm_size=f"{lim.shm_mib}m",
             mounts=[
-                Mount(f"{KIT_IN}/grader", str(KIT_ROOT / "grader"), type="bind", read_only=True),
+                # Wherever this `grader` was imported from: a checkout or site-packages.
+                Mount(f"{KIT_IN}/grader", str(kitpaths.PACKAGE), type="bind", read_only=True),
                 Mount(assignment_in, str(req.assignment.folder.resolve()), type="bind",
                       read_only=True),
                 Mount(SUBMISSION_IN, str(submission.resolve()), type="bind", read_only=True),

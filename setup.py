@@ -1,0 +1,32 @@
+"""Build step for the wheel: the metadata is in pyproject.toml.
+
+The repository keeps assignments/ and sandbox/ at its top level, beside grader/. A wheel only
+carries files inside its packages, so building one copies them into grader/_kit/, where
+grader.kitpaths finds them once installed. An editable install reads them from the checkout.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+DATA_FOLDERS = ("assignments", "sandbox")   # the same as grader.kitpaths.DATA_FOLDERS
+
+
+class BuildPyWithKitData(build_py):
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for name in DATA_FOLDERS:
+            target = Path(self.build_lib) / "grader" / "_kit" / name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(HERE / name, target,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+setup(cmdclass={"build_py": BuildPyWithKitData})
