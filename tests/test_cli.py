@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grader.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +90,90 @@ def test_a_grader_fault_on_one_submission_does_not_stop_the_batch(tmp_path, monk
     assert bob["score"] == 0
     assert all("disk on fire" in t["output"] and t["extra_data"]["fault"] == "infrastructure"
                for t in bob["tests"])
+
+
+def _lab(tmp_path, name="lab3") -> Path:
+    """A student's folder holding a correct server.py."""
+    lab = tmp_path / name
+    lab.mkdir()
+    shutil.copyfile(ROOT / "reference" / "epoll_server.py", lab / "server.py")
+    return lab
+
+
+def test_self_check_of_the_current_folder_with_or_without_dot(tmp_path, monkeypatch, capsys):
+    """`grade check` and `grade check .` check the folder they run in, named after it, with
+    the report in ./socketgrade-report (left out of what is checked, also the second time)."""
+    lab = _lab(tmp_path)
+    monkeypatch.chdir(lab)
+    assert main(["check", "-a", "epoll"]) == 0, capsys.readouterr().err
+    assert main(["check", ".", "-a", "epoll"]) == 0, capsys.readouterr().err
+    results = json.loads((lab / "socketgrade-report" / "lab3" / "results.json").read_text())
+    assert results["score"] == 90 and results["extra_data"]["submission"] == "lab3"
+    html = (lab / "socketgrade-report" / "lab3" / "report.html").read_text()
+    assert "<code>server.py</code>" in html and "socketgrade-report/" not in html
+    assert sorted(p.name for p in (lab / "socketgrade-report").iterdir()) == ["lab3"]
+
+
+def test_self_check_of_a_relative_folder_into_a_relative_out(tmp_path, monkeypatch, capsys):
+    _lab(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "lab3/", "-a", "epoll", "--out", "reports/"]) == 0, \
+        capsys.readouterr().err
+    assert json.loads((tmp_path / "reports" / "lab3" / "results.json").read_text())["score"] == 90
+    assert not (tmp_path / "socketgrade-report").exists()
+
+
+def test_local_batch_with_a_relative_out_inside_the_class(tmp_path, monkeypatch, capsys):
+    """`grade class --out class/out`: every path relative, the output folder among the
+    students' folders and never graded as one of them."""
+    cls = tmp_path / "class"
+    cls.mkdir()
+    _lab(cls, "alice")
+    monkeypatch.chdir(tmp_path)
+    assert main(["class", "-a", "epoll", "--out", "class/out", "--sandbox", "local"]) == 0, \
+        capsys.readouterr().err
+    assert json.loads((cls / "out" / "alice" / "results.json").read_text())["score"] == 100
+    assert "alice" in (cls / "out" / "grades.csv").read_text()
+    assert not (cls / "out" / "out").exists()
+
+
+def test_an_output_folder_that_is_the_class_folder_is_refused(tmp_path, monkeypatch, capsys):
+    _lab(tmp_path, "alice")
+    monkeypatch.chdir(tmp_path)
+    assert main([".", "-a", "epoll", "--out", "./", "--sandbox", "local"]) == 2
+    assert capsys.readouterr().err == ("grade: the output folder './' is the submissions folder "
+                                       "itself: choose another --out\n")
+    assert not (tmp_path / ".work").exists()
+
+
+def test_a_missing_relative_path_is_quoted_as_typed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "lab4/", "-a", "epoll", "--out", "r"]) == 2
+    assert capsys.readouterr().err == "grade: 'lab4/' does not exist\n"
+
+
+@pytest.mark.parametrize("platform, name", [("darwin", "macOS"), ("win32", "Windows")])
+def test_local_sandbox_off_linux_says_use_docker(tmp_path, monkeypatch, capsys, platform, name):
+    lab = _lab(tmp_path)
+    monkeypatch.chdir(lab)
+    monkeypatch.setattr(sys, "platform", platform)
+    assert main(["check", "server.py", "-a", "epoll"]) == 2
+    assert capsys.readouterr().err == (
+        f"grade: the local sandbox needs Linux (it reads /proc and the servers use epoll) and "
+        f"this is {name}: run `grade check server.py -a epoll --sandbox docker` (with Docker "
+        f"Desktop running) instead\n")
+    assert main([".", "-a", "epoll", "--sandbox", "local", "--out", "o"]) == 2
+    assert "run `grade . -a epoll --sandbox docker`" in capsys.readouterr().err
+    assert not (lab / "socketgrade-report").exists() and not (lab / "o").exists()
+
+
+@pytest.mark.docker
+def test_self_check_in_docker_on_macos(tmp_path, monkeypatch, capsys, docker_engine):
+    """On a Mac the student checks with `--sandbox docker`; nothing on the host side of that
+    path needs Linux."""
+    lab = _lab(tmp_path)
+    monkeypatch.chdir(lab)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert main(["check", "--sandbox", "docker", "-a", "epoll"]) == 0, capsys.readouterr().err
+    results = json.loads((lab / "socketgrade-report" / "lab3" / "results.json").read_text())
+    assert results["score"] == 90 and results["extra_data"]["sandbox"] == "docker"

@@ -149,3 +149,81 @@ def test_odd_hand_ins_become_problems_not_crashes(tmp_path):
     problem = subs["weird"].problem
     problem.encode("utf-8")  # writable into results.json as is
     assert "caf\ufffd.py" in problem
+
+
+def _student_folder(tmp_path):
+    """A folder as a student has it after a first `grade check .`: their files, and the
+    kit's report folder (with the kit's scratch) inside it."""
+    lab = tmp_path / "lab3"
+    (lab / "util").mkdir(parents=True)
+    (lab / "server.py").write_text("print('serving')\n")
+    (lab / "util" / "helpers.py").write_text("")
+    report = lab / "socketgrade-report"
+    (report / ".work" / "runs").mkdir(parents=True)
+    (report / "lab3").mkdir()
+    (report / "lab3" / "report.html").write_text("<html></html>")
+    (report / ".work" / "runs" / "leftover.py").write_text("")
+    return lab, report
+
+
+def test_a_folder_holding_the_output_folder_is_graded_without_it(tmp_path):
+    lab, report = _student_folder(tmp_path)
+    sub = single(lab, "server.py", report / ".work" / "submission", leave_out=(report,))
+    assert sub.problem == "" and sub.entry == "server.py"
+    assert sub.files == ("server.py", "util/helpers.py")
+    # The sandbox gets a copy without the report folder, so copying it cannot recurse.
+    assert sub.folder == report / ".work" / "submission" / "lab3"
+    assert sorted(str(p.relative_to(sub.folder)) for p in sub.folder.rglob("*")) == [
+        "server.py", "util", "util/helpers.py"]
+
+
+def test_the_output_folder_does_not_count_against_the_size_limit(tmp_path):
+    lab, report = _student_folder(tmp_path)
+    for n in range(250):     # more files than a hand-in may hold, all the kit's own
+        (report / ".work" / "runs" / f"f{n}").write_text("")
+    sub = single(lab, "server.py", tmp_path / "scratch", leave_out=(report,))
+    assert sub.problem == "" and sub.entry == "server.py"
+    unbounded = single(lab, "server.py", tmp_path / "scratch2")
+    assert unbounded.problem.startswith("the folder holds 254 files")
+
+
+def test_sockets_and_fifos_in_a_copied_folder_are_left_out(tmp_path):
+    lab, report = _student_folder(tmp_path)
+    os.mkfifo(lab / "pipe")     # copying a FIFO's content would block forever
+    sub = single(lab, "server.py", tmp_path / "scratch", leave_out=(report,))
+    assert sub.problem == "" and not (sub.folder / "pipe").exists()
+    assert (sub.folder / "server.py").read_text() == "print('serving')\n"
+
+
+def test_relative_paths_and_dot_name_the_student_folder(tmp_path, monkeypatch):
+    lab, report = _student_folder(tmp_path)
+    monkeypatch.chdir(lab)
+    for n, given in enumerate((".", "./", "../lab3/", "../lab3")):
+        sub = single(given, "server.py", tmp_path / f"s{n}", leave_out=(report,))
+        assert sub.id == "lab3", given
+        assert sub.folder.is_absolute() and sub.entry == "server.py"
+    monkeypatch.chdir(tmp_path)
+    sub = single("lab3/server.py", "server.py", tmp_path / "s-file")
+    assert sub.id == "server" and sub.folder.is_absolute()
+    assert (sub.folder / "server.py").is_file()
+    with pytest.raises(DiscoverError, match=r"^'lab4/' does not exist$"):
+        single("lab4/", "server.py", tmp_path / "s-missing")
+
+
+def test_a_relative_class_folder_skips_the_output_folder_inside_it(tmp_path, monkeypatch):
+    root = tmp_path / "class"
+    for name in ("alice", "out"):
+        (root / name).mkdir(parents=True)
+        (root / name / "server.py").write_text("")
+    (root / "bob").mkdir()
+    (root / "bob" / "server.py").write_text("")
+    (root / "bob" / "out").mkdir()      # bob's own folder holds the output folder
+    (root / "bob" / "out" / "x.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    subs = {s.id: s for s in discover("class/", "server.py", tmp_path / "scratch",
+                                      leave_out=(root / "out", root / "bob" / "out"))}
+    assert set(subs) == {"alice", "bob"}
+    assert subs["alice"].folder == root / "alice"
+    assert subs["bob"].files == ("server.py",)
+    with pytest.raises(DiscoverError, match=r"^the submissions folder 'nope/' does not exist$"):
+        discover("nope/", "server.py", tmp_path / "scratch")
