@@ -14,7 +14,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-DATA_FOLDERS = ("assignments", "sandbox")   # the same as grader.kitpaths.DATA_FOLDERS
+# What grader.kitpaths looks for in grader/_kit once installed.
+DATA_FOLDERS = ("assignments", "sandbox")
 
 
 class BuildPyWithKitData(build_py):

@@ -13,7 +13,6 @@ IMPORT_ROOT = PACKAGE.parent
 # The wheel's build step (setup.py) copies the repository's top-level data folders here,
 # because a wheel can only carry files that sit inside one of its packages.
 BUNDLED = PACKAGE / "_kit"
-DATA_FOLDERS = ("assignments", "sandbox")
 
 
 def _kit_root() -> Path:
