@@ -15,6 +15,11 @@ MAX_FILES = 200
 MAX_BYTES = 8 * 1024 * 1024          # unpacked size of one submission
 SKIP = {"__MACOSX", "__pycache__", ".DS_Store"}
 RESERVED = {"grades.csv", "index.html"}   # names the output folder uses itself
+# Folders a student's tools leave beside the code (version control, virtual environments,
+# editors, caches): never part of a hand-in, and a venv alone is thousands of files.
+TOOL_FOLDERS = {".git", ".hg", ".svn", ".venv", "venv", ".idea", ".vscode", "node_modules",
+                ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", "__pycache__",
+                "__MACOSX"}
 
 
 class DiscoverError(Exception):
@@ -53,6 +58,22 @@ def _inside(path: Path, folder: Path) -> bool:
     """Whether `path` lies strictly inside `folder`, links resolved."""
     path, folder = path.resolve(), folder.resolve()
     return path != folder and path.is_relative_to(folder)
+
+
+def tool_folders(folder: Path) -> frozenset[Path]:
+    """The tool folders (TOOL_FOLDERS, or any virtual environment: a folder holding
+    pyvenv.cfg) under `folder`, resolved; they are not entered."""
+    found = set()
+    for top, dirs, _ in os.walk(folder):
+        keep = []
+        for d in dirs:
+            p = Path(top, d)
+            if d in TOOL_FOLDERS or (p / "pyvenv.cfg").is_file():
+                found.add(p.resolve())
+            else:
+                keep.append(d)
+        dirs[:] = keep
+    return frozenset(found)
 
 
 def _measure(folder: Path, leave_out: frozenset[Path] = frozenset()) -> tuple[int, int]:
@@ -149,6 +170,7 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path,
     own folders (output, scratch), never part of a hand-in even when inside it."""
     if path.is_dir():
         inner = frozenset(p.resolve() for p in leave_out if _inside(p, path))
+        inner |= tool_folders(path.resolve())
         real = path.resolve() if inner else path
         count, size = _measure(real, inner)
         if count > MAX_FILES or size > MAX_BYTES:
@@ -159,6 +181,7 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path,
         if inner:
             # `grade check .` puts its report inside the folder it checks: the sandbox gets a
             # copy without it, else copying the folder would copy the copy, without end.
+            # A student's .git or venv is left out the same way.
             folder = scratch / ident
             problem = _copy_without(real, folder, inner)
             if problem:

@@ -227,3 +227,22 @@ def test_a_relative_class_folder_skips_the_output_folder_inside_it(tmp_path, mon
     assert subs["bob"].files == ("server.py",)
     with pytest.raises(DiscoverError, match=r"^the submissions folder 'nope/' does not exist$"):
         discover("nope/", "server.py", tmp_path / "scratch")
+
+
+def test_a_students_git_and_venv_are_left_out(tmp_path):
+    """`grade check .` in a real project folder: its .git and virtual environment hold far
+    more files than the limit, and are no part of the hand-in."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "server.py").write_text("print('hi')\n")
+    for tool, marker in ((".git", "HEAD"), ("env", "pyvenv.cfg"), ("venv", "x")):
+        (lab / tool).mkdir()
+        (lab / tool / marker).write_text("x\n")
+        for i in range(150):
+            (lab / tool / f"f{i}").write_text("x\n")
+    (lab / "notes").mkdir()
+    (lab / "notes" / "todo.txt").write_text("kept\n")
+    sub = single(lab, "server.py", tmp_path / "scratch")
+    assert sub.problem == "" and sub.entry == "server.py"
+    assert sub.files == ("notes/todo.txt", "server.py")
+    assert sorted(p.name for p in sub.folder.iterdir()) == ["notes", "server.py"]
