@@ -3,8 +3,12 @@ the student's client run against it as `python client.py HOST PORT MESSAGE`."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import selectors
 import socket
 import struct
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,8 +23,13 @@ RUN_BOUND = 10.0          # a client must have finished its conversation within 
 MESSAGE_DEADLINE = 5.0    # once connected, the whole message should arrive within this
 REPLY_DELAY = 0.2         # the kit answers this long after the message, as a real network
                           # would: no client may count on the reply being there at once
-PIECE_GAP = 0.05          # between the pieces of a reply sent back in several pieces
-HOLD_AT_LEAST = 0.3       # nonblocking: the reply is held back at least this long
+PIECE_GAP = 0.05          # after the client has read a piece, before the next one goes out
+HOLD_AT_LEAST = 0.3       # nonblocking: the reply is held back at least this long, and until
+HOLD_CPU = 0.05           # the client sleeps in the kernel or has had this much CPU time
+                          # (a busy retry loop): measured in the client's own progress, so a
+                          # starved sandbox cannot release the reply before the client got to
+                          # its recv()
+HOLD_MOST = 5.0           # ... but never longer than this
 QUEUE_FULL_FOR = 0.3      # connect_wait: the queue stays full this long after the client's SYN
 HANDSHAKE_DEADLINE = 8.0  # the client's kernel resends a dropped SYN 1 s, 3 s, 7 s after the first
 POLL = 0.02               # how often the kit looks at the client's process
@@ -74,6 +83,9 @@ class Conversation:
     replied: bool = False             # the whole reply went out
     closed_early: bool = False        # the client left before the whole reply was sent
     unread: bool = False              # the client left with the reply unread (its kernel sent RST)
+    read: int = 0                     # reply bytes the kernel showed the client had read
+    stalled: bool = False             # the client neither read a piece nor left, to the deadline
+    kit_error: str | None = None      # the kit could not watch the client's socket
     received_all: threading.Event = field(default_factory=threading.Event)  # done receiving
     reply_over: threading.Event = field(default_factory=threading.Event)    # sent, or gave up
     ended: threading.Event = field(default_factory=threading.Event)
@@ -93,10 +105,50 @@ class Conversation:
         return text
 
 
+# --- the kernel's TCP table, seen from the kit (the client shares its network namespace) ---
+
+LOOPBACK_HEX = "%08X" % struct.unpack("=I", socket.inet_aton(HOST))[0]
+
+
+@dataclass(frozen=True)
+class TcpRow:
+    """One socket of /proc/net/tcp. `rx_queue`: bytes that arrived and its process has not
+    read yet. `inode` 0: no process holds the socket any more (closed, orphaned)."""
+    state: int
+    rx_queue: int
+    tx_queue: int
+    inode: int
+
+
+def tcp_row(local_port: int, remote_port: int) -> TcpRow | None:
+    """The socket 127.0.0.1:local_port -> 127.0.0.1:remote_port, None when the kernel has
+    none (a reset connection is gone at once). OSError when the table cannot be read."""
+    want = (f"{LOOPBACK_HEX}:{local_port:04X}", f"{LOOPBACK_HEX}:{remote_port:04X}")
+    found = None
+    with open("/proc/net/tcp") as fh:
+        next(fh, None)
+        for line in fh:
+            parts = line.split()
+            if len(parts) < 10 or (parts[1], parts[2]) != want:
+                continue
+            tx, rx = (int(x, 16) for x in parts[4].split(":"))
+            row = TcpRow(int(parts[3], 16), rx, tx, int(parts[9]))
+            if found is None or row.inode:      # a held socket over a TIME_WAIT leftover
+                found = row
+    return found
+
+
+def unacked(sock: socket.socket) -> int:
+    """Bytes the kit wrote that the peer's kernel has not acknowledged yet (SIOCOUTQ)."""
+    raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    return struct.unpack("i", raw)[0]
+
+
 class KitServer:
     """An echo server on 127.0.0.1 (port 0) that the check controls: it answers each message
-    after REPLY_DELAY, in `pieces` pieces PIECE_GAP apart, only once the reply is allowed
-    (`hold`), and can keep its accept queue full (connect_wait)."""
+    after REPLY_DELAY, in `pieces` pieces, each sent only once the client has read the one
+    before (so how the client reads decides what it gets, not the machine's speed), only once
+    the reply is allowed (`hold`), and can keep its accept queue full (connect_wait)."""
 
     def __init__(self, expected: bytes, pieces: int = 1, hold: bool = False,
                  backlog: int = 16):
@@ -115,6 +167,9 @@ class KitServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._accepting = False
+        # Held while a connection moves from the kernel's accept queue to `conversations`, so
+        # that `settled` never sees it in neither place.
+        self._accept_lock = threading.Lock()
 
     # -- connections --------------------------------------------------------------------
 
@@ -130,15 +185,28 @@ class KitServer:
         t.start()
 
     def _accept_loop(self) -> None:
-        self.listener.settimeout(0.05)
-        while not self._stop.is_set():
+        self.listener.setblocking(False)
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.listener, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                try:
+                    sel.select(0.05)
+                except OSError:
+                    return
+                if not self._accept_one():
+                    if self.listener.fileno() < 0:
+                        return
+
+    def _accept_one(self) -> bool:
+        with self._accept_lock:
             try:
                 sock, peer = self.listener.accept()
-            except socket.timeout:
-                continue
+            except (BlockingIOError, InterruptedError):
+                return False
             except OSError:
-                return
+                return False
             self._dispatch(sock, peer)
+            return True
 
     def _dispatch(self, sock: socket.socket, peer: tuple) -> None:
         if peer[1] in self._filler_ports:
@@ -189,32 +257,69 @@ class KitServer:
         # Cuts at byte positions, as TCP may: a cut can fall inside a UTF-8 character.
         cuts = [len(reply) * i // self.pieces for i in range(self.pieces + 1)]
         conv.reply_size = len(reply)
+        deadline = time.monotonic() + RUN_BOUND
         for i in range(self.pieces):
             piece = reply[cuts[i]:cuts[i + 1]]
-            if i:
-                if self._stop.wait(PIECE_GAP):
-                    return
-                if self._peer_closed(sock):
-                    conv.closed_early = True
-                    return
+            # The next piece goes out only once the client has read every byte before it: a
+            # client that reads once gets the first piece and no more, on an idle laptop as
+            # in a starved container. (A gap in time alone let a slow client find the pieces
+            # already joined in its receive queue.)
+            if i and not (self._await_read(conv, sock, deadline)
+                          and not self._stop.wait(PIECE_GAP)):
+                return
             sock.settimeout(SEND_TIMEOUT)
             try:
                 sock.sendall(piece)
-            except OSError:
+            except OSError as exc:
                 conv.closed_early = True
+                conv.unread = conv.unread or isinstance(exc, ConnectionResetError)
                 return
             conv.sent += len(piece)
         conv.replied = True
 
+    def _await_read(self, conv: Conversation, sock: socket.socket, deadline: float) -> bool:
+        """Poll the kernel until the client's socket holds nothing unread of what the kit
+        sent (True), or the client has let go of its socket (False: it left), or the
+        deadline or the end of the check (False)."""
+        while True:
+            try:
+                # First the kit's own queue: once the client's kernel acknowledged everything,
+                # it is all in the client's receive queue or read; only then does an empty
+                # receive queue mean "read" (and not "not delivered yet").
+                outq = unacked(sock)
+                row = tcp_row(conv.peer[1], self.port)
+            except OSError as exc:
+                conv.kit_error = f"the kit could not read the client's socket's queues: {exc}"
+                return False
+            if row is None or row.inode == 0:
+                # Closed by the client (or its exit). With the reply unread, its kernel
+                # answered with RST and the socket is gone; an orphan still listed closed
+                # with nothing unread, so what it had acknowledged it had read.
+                if row is not None and outq == 0 and row.rx_queue == 0:
+                    conv.read = conv.sent
+                conv.closed_early = True
+                conv.unread = conv.unread or self._was_reset(sock) or (
+                    conv.sent > conv.read and row is None)
+                return False
+            if outq == 0 and row.rx_queue == 0:
+                conv.read = conv.sent
+                return True
+            if time.monotonic() >= deadline:
+                conv.stalled = True
+                return False
+            if self._stop.wait(POLL):
+                return False
+
     @staticmethod
-    def _peer_closed(sock: socket.socket) -> bool:
+    def _was_reset(sock: socket.socket) -> bool:
         sock.setblocking(False)
         try:
-            return sock.recv(1, socket.MSG_PEEK) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
+            sock.recv(1, socket.MSG_PEEK)
+        except ConnectionResetError:
             return True
+        except OSError:
+            return False
+        return False
 
     def _echo_the_rest(self, conv: Conversation, sock: socket.socket) -> None:
         """A true echo server: whatever else comes goes back, until the client leaves."""
@@ -265,12 +370,8 @@ class KitServer:
     def open_queue(self) -> None:
         """Accept (and close) the kit's own queued connections, raise the backlog, serve."""
         self.listener.setblocking(False)
-        while True:
-            try:
-                sock, peer = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            self._dispatch(sock, peer)
+        while self._accept_one():
+            pass
         for filler in self.fillers:
             filler.close()
         self.listener.listen(16)
@@ -284,6 +385,22 @@ class KitServer:
         if done:
             return done[0]
         return self.conversations[-1] if self.conversations else None
+
+    def settled(self) -> bool:
+        """Everything that reached the kit has been taken in: nothing waits in the accept
+        queue and every connection is done receiving. Once the client has ended, this holds
+        soon; until it does, what the kit saw is not yet the whole story."""
+        with self._accept_lock:
+            if self._queued() > 0:
+                return False
+            return all(c.received_all.is_set() for c in self.conversations)
+
+    def _queued(self) -> int:
+        try:
+            info = self.listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        except OSError:
+            return 0
+        return struct.unpack_from("I", info, 24)[0]
 
     def progress(self) -> str:
         conv = self.conversation()
@@ -399,6 +516,71 @@ def wait_for(predicate, timeout: float) -> bool:
     return True
 
 
+def settle(srv: KitServer, proc: StudentProcess) -> None:
+    """Once the client has ended, wait until the kit has taken in all it sent: a client that
+    exits right after its send must not be judged before the kit accepted its connection
+    and read its message (the kernel holds them; only the kit's threads lag)."""
+    if not proc.alive():
+        wait_for(srv.settled, MESSAGE_DEADLINE)
+    kit_fault(srv)
+
+
+def kit_fault(srv: KitServer) -> None:
+    """The kit's own failure to watch a connection is the kit's fault, never the student's."""
+    for conv in srv.conversations:
+        if conv.kit_error:
+            raise RuntimeError(conv.kit_error)
+
+
+def asleep(pid: int) -> bool:
+    """Every thread of the process is in an interruptible sleep (waiting on a socket, a
+    selector, a timer): it is waiting, not on its way somewhere."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    states = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                states.append(fh.read().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            continue
+    return bool(states) and all(state == "S" for state in states)
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at the client's socket to the kit, from the kernel, in one pass over /proc:
+    the process held that socket, with these flags, at that moment."""
+    fd: int
+    status: str       # the TCP state, e.g. ESTABLISHED or SYN_SENT
+    flags: int
+    waiting: str      # where the client waited at that moment
+
+    @property
+    def nonblocking(self) -> bool:
+        return bool(self.flags & procobs.O_NONBLOCK)
+
+
+def look(proc: StudentProcess, srv: KitServer) -> Look | None:
+    """The client's socket connected (or connecting) to the kit, None when it holds none."""
+    snap = procobs.snapshot(proc.pid)
+    conn = connection_to(proc, srv, snap)
+    if conn is None:
+        return None
+    desc = snap.descriptors.get(conn.fd)
+    if desc is None or not desc.is_socket:
+        return None        # closed between the two reads
+    if desc.flags is None:
+        if proc.alive() and os.path.exists(f"/proc/{proc.pid}/fd/{conn.fd}"):
+            # Not the student's fault: the kit could not read the kernel's account.
+            raise RuntimeError(f"the flags of fd {conn.fd} of process {proc.pid} could not be "
+                               f"read from /proc")
+        return None
+    return Look(conn.fd, conn.status, desc.flags, where(proc, conn.fd))
+
+
 def blocking_calls(proc: StudentProcess, fd: int) -> list[dict]:
     return [e for e in proc.trace() if e["ev"] in ("setblocking", "settimeout")
             and e.get("fd") == fd]
@@ -413,6 +595,7 @@ def check_runs(kit: Kit) -> None:
     if not wait_exit(proc, RUN_BOUND):
         fail(f"the client was still running {RUN_BOUND:g} s after it started: it was "
              f"{where(proc)}; {srv.progress()}")
+    settle(srv, proc)
     code = proc.returncode()
     kit.story.saw(f"the client ended with exit code {code} after {proc.elapsed():.2f} s")
     kit.story.measure("run_seconds", round(proc.elapsed(), 3))
@@ -429,10 +612,14 @@ def check_echo(kit: Kit) -> None:
     for message, pieces in ECHO_MESSAGES:
         srv = kit.server(message.encode(), pieces=pieces)
         runs.append((message, pieces, srv, kit.run(srv, message)))
+    kit.story.did("each reply goes back in pieces, each piece once the kernel shows that the "
+                  "client has read the one before")
     deadline = time.monotonic() + RUN_BOUND
     problems = []
     for message, pieces, srv, proc in runs:
         ended = wait_exit(proc, max(0.0, deadline - time.monotonic()))
+        if ended:
+            settle(srv, proc)
         conv = srv.conversation()
         if conv is not None:
             # Judge once the kit has sent its reply or given up on it: a client that ends
@@ -440,7 +627,8 @@ def check_echo(kit: Kit) -> None:
             conv.reply_over.wait(max(2.0, deadline - time.monotonic()))
             if ended:
                 # How the client's connection ended tells whether it read the reply.
-                conv.ended.wait(2.0)
+                conv.ended.wait(max(2.0, deadline - time.monotonic()))
+        kit_fault(srv)
         problem = _echo_problem(message, srv, proc, ended)
         size = len(message.encode())
         if problem:
@@ -453,6 +641,24 @@ def check_echo(kit: Kit) -> None:
         more = (f" ({len(problems)} of the {len(runs)} messages failed)"
                 if len(problems) > 1 else "")
         fail(problems[0] + more)
+
+
+def _reply_account(conv: Conversation, pieces: int) -> str:
+    """What became of the kit's reply, in words."""
+    if conv.replied:
+        return (f"the kit sent the {conv.reply_size}-byte reply back in {pieces} pieces, each "
+                f"once the client had read the one before")
+    if conv.sent == 0:
+        return "the client closed its connection before the kit's reply went out"
+    if conv.stalled:
+        return (f"the kit sent the first {conv.sent} of the reply's {conv.reply_size} bytes "
+                f"({pieces} pieces, each once the client has read the one before) and the "
+                f"client never read them")
+    if conv.read == 0:
+        return "the client closed its connection without reading any of the kit's reply"
+    return (f"the client read the first {conv.read} of the reply's {conv.reply_size} bytes "
+            f"(sent in {pieces} pieces, each once the client had read the one before) and "
+            f"closed its connection")
 
 
 def _echo_problem(message: str, srv: KitServer, proc: StudentProcess, ended: bool) -> str:
@@ -474,8 +680,8 @@ def _echo_problem(message: str, srv: KitServer, proc: StudentProcess, ended: boo
         if out.strip() and message.startswith(out.strip()):
             hint = ("; that is only the first part: one recv() returns what has arrived so "
                     "far, so read until all the bytes of the reply are there")
-        return (f"{what}, the kit sent the {len(data)}-byte reply back in {srv.pieces} pieces "
-                f"and the client printed {printed}{failed}{hint}")
+        return (f"{what}, {_reply_account(conv, srv.pieces)}, and the client printed "
+                f"{printed}{failed}{hint}")
     if conv.unread:
         return (f"{what}, the client printed the message but left without reading the kit's "
                 f"reply: its connection closed with the reply still unread (the kernel answered "
@@ -488,87 +694,156 @@ def _echo_problem(message: str, srv: KitServer, proc: StudentProcess, ended: boo
 
 
 def check_nonblocking(kit: Kit) -> None:
+    """Kernel evidence only, taken while the client provably holds its socket: first while
+    the kit holds its reply back (the client must survive the wait), then, for a client
+    that does not wait for the reply, while a full accept queue holds the handshake back
+    (every client that waits for its connection in any way is alive for about a second).
+    Whether the client read the reply is echo's to judge, not this check's."""
     message = "are you non-blocking?"
     srv = kit.server(message.encode(), hold=True)
     proc = kit.run(srv, message)
-    kit.story.did("the kit's server holds its reply back until it has looked at the client")
-    if not wait_for(lambda: (srv.conversation() is not None and srv.conversation().complete)
-                    or not proc.alive(), RUN_BOUND):
+    kit.story.did("the kit's server holds its reply back; meanwhile it reads the client's "
+                  "socket's flags in /proc/PID/fdinfo")
+    looks: list[Look] = []
+
+    def watch() -> None:
+        seen = look(proc, srv)
+        if seen is not None:
+            looks.append(seen)
+
+    def message_in() -> bool:
+        watch()
+        conv = srv.conversation()
+        return (conv is not None and conv.complete) or not proc.alive()
+
+    if not wait_for(message_in, RUN_BOUND):
         fail(f"the kit's server did not receive the client's message within {RUN_BOUND:g} s "
              f"({srv.progress()}); the client was {where(proc)}")
+    settle(srv, proc)
     conv = srv.conversation()
+    held: list[Look] = []     # the looks while the client waited for the reply
+    crashed = False           # it ended with an error while the reply was held back
     if conv is None or not conv.complete:
         wait_exit(proc, 1.0)
-        fail(f"the client ended before its message reached the kit's server: {death(proc)}")
-    held_since = time.monotonic()
-    snap = procobs.snapshot(proc.pid)
-    conn = next((c for c in snap.connections if c.local and c.local[1] == conv.peer[1]), None)
-    if conn is None:
-        # Closed already, the client is on its way out (or handed the socket to another
-        # process, which this assignment has no use for).
-        if wait_exit(proc, 1.0):
-            fail(f"the client ended while the kit held its reply back, without waiting for "
-                 f"the reply: {death(proc)}")
-        fail(f"the client closed its connection to the kit's server (client port "
-             f"{conv.peer[1]}) while the kit held its reply back, without waiting for the reply")
-    desc = snap.descriptors.get(conn.fd)
-    if desc is None or desc.flags is None:
-        # Not the student's fault: the kit could not read the kernel's account.
-        raise RuntimeError(f"the flags of fd {conn.fd} of process {proc.pid} could not be read "
-                           f"from /proc")
-    kit.story.saw(f"while the reply was held back, the client's socket connected to the kit "
-                  f"(fd {conn.fd}) had flags {desc.flags:o} in /proc/PID/fdinfo: O_NONBLOCK "
-                  f"{'set' if desc.nonblocking else 'not set'}; the client was "
-                  f"{where(proc, conn.fd)}")
-    calls = blocking_calls(proc, conn.fd)
-    if not desc.nonblocking:
-        fail(f"the client's socket (fd {conn.fd}, connected to the kit's server) is blocking: "
-             f"its flags in /proc/PID/fdinfo ({desc.flags:o}) lack O_NONBLOCK"
-             f"{_blocking_explained(proc, calls)}")
-    last = calls[-1] if calls else None
-    if (last and last["ev"] == "settimeout" and isinstance(last.get("value"), (int, float))
-            and last["value"] > 0):
-        fail(f"the client's socket (fd {conn.fd}) is a timeout socket, set at "
-             f"{proc.quote(last.get('at'))}: Python makes it O_NONBLOCK underneath, but its "
-             f"connect() and recv() still wait (up to {last['value']:g} s) and never raise "
-             f"BlockingIOError; this assignment asks for setblocking(False)")
-    # Long enough for a client that does not handle recv()'s BlockingIOError to die of it.
-    time.sleep(max(0.0, held_since + HOLD_AT_LEAST - time.monotonic()))
+        if proc.returncode() != 0:
+            fail(f"the client ended before its message reached the kit's server: {death(proc)}")
+        kit.story.saw(f"the client exited with code 0 before its message reached the kit's "
+                      f"server ({srv.progress()}; 'runs' and 'echo' judge that)")
+    else:
+        held, crashed = _hold(kit, srv, proc, watch, looks)
+    first = held[0] if held else None
+    if first is not None:
+        kit.story.saw(f"while the reply was held back, the client's socket connected to the "
+                      f"kit (fd {first.fd}) had flags {first.flags:o} in /proc/PID/fdinfo: "
+                      f"O_NONBLOCK {'set' if first.nonblocking else 'not set'}; the client was "
+                      f"{first.waiting}")
+    blocking = next((seen for seen in held if not seen.nonblocking), None)
+    if blocking is not None:
+        fail(f"the client's socket (fd {blocking.fd}, connected to the kit's server) is "
+             f"blocking: its flags in /proc/PID/fdinfo ({blocking.flags:o}) lack O_NONBLOCK"
+             f"{_blocking_explained(proc, blocking_calls(proc, blocking.fd))}; the client "
+             f"was {blocking.waiting}")
+    if looks:
+        _not_a_timeout_socket(proc, looks[-1].fd)
+    if crashed:
+        fail(f"the client ended while the kit held its reply back: {death(proc)}")
+    connecting = _nonblocking_connect(kit, message)
+    if connecting is not None and not connecting.nonblocking:
+        fail(f"the client's connect() was blocking: while the handshake was under way its "
+             f"socket (fd {connecting.fd}) had no O_NONBLOCK and the client was "
+             f"{connecting.waiting}; call setblocking(False) before connect() and handle the "
+             f"BlockingIOError it raises")
+    if connecting is None and not looks:
+        fail("the kit never found the client holding a socket to its server, neither while "
+             "the reply was held back nor while the handshake was (see 'runs')")
+
+
+def _hold(kit: Kit, srv: KitServer, proc: StudentProcess, watch,
+          looks: list[Look]) -> tuple[list[Look], bool]:
+    """Hold the reply back until the client has provably reached its wait: it sleeps in
+    the kernel or has had HOLD_CPU of CPU time (a retry loop), at least HOLD_AT_LEAST; or
+    it ended. Measured in the client's own progress, so a starved sandbox cannot release
+    the reply before the client got to its recv(). Returns the looks taken meanwhile, and
+    whether the client ended with an error before the reply was let go."""
+    since, before = time.monotonic(), len(looks)
+    cpu0 = procobs.cpu_seconds(proc.pid) or 0.0
+    sleeps = 0
+
+    def waiting() -> bool:
+        nonlocal sleeps
+        watch()
+        if not proc.alive():
+            return True
+        sleeps = sleeps + 1 if asleep(proc.pid) else 0
+        if time.monotonic() - since < HOLD_AT_LEAST:
+            return False
+        cpu = procobs.cpu_seconds(proc.pid)
+        return sleeps >= 2 or (cpu is not None and cpu - cpu0 >= HOLD_CPU)
+
+    wait_for(waiting, HOLD_MOST)
+    held = looks[before:]
     if not proc.alive():
         wait_exit(proc, 1.0)
-        fail(f"the client ended while the kit held its reply back, without waiting for the "
-             f"reply: {death(proc)}")
-    kit.story.saw(f"the client was still waiting {time.monotonic() - held_since:.2f} s later")
+        settle(srv, proc)
+        if proc.returncode() == 0:
+            kit.story.saw(f"the client exited with code 0 while the kit held its reply back: "
+                          f"it did not wait for the reply ('echo' judges reading it)")
+        return held, proc.returncode() != 0
+    kit.story.saw(f"the client was still waiting {time.monotonic() - since:.2f} s later: "
+                  f"{where(proc)}")
     srv.reply_allowed.set()
     kit.story.did("the kit's server sent the reply")
     if wait_exit(proc, RUN_BOUND):
         kit.story.saw(f"the client ended with exit code {proc.returncode()}")
-    _nonblocking_connect(kit, message)
+    return held, False
 
 
-def _nonblocking_connect(kit: Kit, message: str) -> None:
-    """connect() itself: a client that connects blocking and only then calls
-    setblocking(False) passes all of the above. A slow handshake shows it: while the
-    connection is pending, its socket has no O_NONBLOCK and it waits inside connect().
-    (A client that never gets that far is judged by 'runs' and 'connect_wait'.)"""
+def _not_a_timeout_socket(proc: StudentProcess, fd: int) -> None:
+    """settimeout() makes the socket O_NONBLOCK underneath; only the trace tells it apart,
+    and a trace may fail a check, never pass one."""
+    calls = blocking_calls(proc, fd)
+    last = calls[-1] if calls else None
+    if (last and last["ev"] == "settimeout" and isinstance(last.get("value"), (int, float))
+            and last["value"] > 0):
+        fail(f"the client's socket (fd {fd}) is a timeout socket, set at "
+             f"{proc.quote(last.get('at'))}: Python makes it O_NONBLOCK underneath, but its "
+             f"connect() and recv() still wait (up to {last['value']:g} s) and never raise "
+             f"BlockingIOError; this assignment asks for setblocking(False)")
+
+
+def _nonblocking_connect(kit: Kit, message: str) -> Look | None:
+    """connect() itself, against a full accept queue: the client's SYN is dropped, so for
+    about a second the client is provably inside connect() (blocking) or waiting for it
+    (non-blocking), holding its SYN_SENT socket. A client that connects blocking and only
+    then calls setblocking(False) shows here; so does the socket of a client that does not
+    stay for the reply. None when the client never got that far ('runs', 'connect_wait')."""
     kit.story.did("— the client again, against a kit server whose full accept queue makes the "
                   "handshake take about a second —")
-    srv, proc, pending = _slow_handshake(kit, message, strict=False)
+    srv = kit.server(message.encode(), backlog=0, accepting=False)
+    n = srv.fill_queue()
+    kit.story.did(f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
+                  f"own fill its accept queue: the kernel drops a new connection's SYN")
+    proc = kit.run(srv, message)
+    pending: Look | None = None
+
+    def connecting() -> bool:
+        nonlocal pending
+        seen = look(proc, srv)
+        if seen is not None and seen.status == "SYN_SENT":
+            pending = seen
+        return pending is not None or not proc.alive()
+
+    wait_for(connecting, RUN_BOUND)
+    srv.open_queue()
     if pending is None:
         kit.story.saw("the client did not get as far as a pending connection (judged by "
                       "'runs' and 'connect_wait')")
-        return
-    desc = procobs.snapshot(proc.pid).descriptors.get(pending.fd)
-    waiting = where(proc, pending.fd)
+        return None
     kit.story.saw(f"while its connection was pending (SYN_SENT), the client's socket fd "
-                  f"{pending.fd} had O_NONBLOCK "
-                  f"{'unknown' if desc is None or desc.nonblocking is None else 'set' if desc.nonblocking else 'not set'}"
-                  f"; the client was {waiting}")
-    srv.open_queue()
-    if desc is not None and desc.nonblocking is False:
-        fail(f"the client's connect() was blocking: while the handshake was under way its "
-             f"socket (fd {pending.fd}) had no O_NONBLOCK and the client was {waiting}; call "
-             f"setblocking(False) before connect() and handle the BlockingIOError it raises")
+                  f"{pending.fd} had O_NONBLOCK {'set' if pending.nonblocking else 'not set'}; "
+                  f"the client was {pending.waiting}")
+    _not_a_timeout_socket(proc, pending.fd)
+    return pending
 
 
 def _blocking_explained(proc: StudentProcess, calls: list[dict]) -> str:
@@ -580,10 +855,10 @@ def _blocking_explained(proc: StudentProcess, calls: list[dict]) -> str:
     return f"; the last call on it was {call} at {proc.quote(last.get('at'))}"
 
 
-def _slow_handshake(kit: Kit, message: str, strict: bool = True):
+def _slow_handshake(kit: Kit, message: str):
     """Start the client against a kit server whose accept queue is full, and wait until its
-    connection is pending (SYN_SENT). Returns (server, process, pending connection); when
-    the client never gets that far, fails the check, or (not `strict`) returns pending None."""
+    connection is pending (SYN_SENT). Returns (server, process, pending connection), or
+    fails the check when the client never gets that far."""
     srv = kit.server(message.encode(), backlog=0, accepting=False)
     n = srv.fill_queue()
     kit.story.did(f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
@@ -598,8 +873,6 @@ def _slow_handshake(kit: Kit, message: str, strict: bool = True):
         return pending is not None or not proc.alive()
 
     wait_for(connecting, RUN_BOUND)
-    if pending is None and not strict:
-        return srv, proc, None
     if pending is None:
         if not proc.alive():
             # Too soon for the kit to see its SYN, if it sent one: a crash right after
@@ -637,11 +910,12 @@ def check_connect_wait(kit: Kit) -> None:
         conv = srv.conversation()
         if conv is not None and conv.complete:
             return True
-        if conv is not None:
+        if conv is not None and conv.received_all.is_set():
             # Connected: the kit stops waiting for the message MESSAGE_DEADLINE after that.
-            return conv.received_all.is_set()
-        # Not connected (yet): a client that has ended never will be.
-        return not proc.alive()
+            return True
+        # Not connected (yet): a client that has ended never will be, once the kit has
+        # taken in whatever it left in the accept queue.
+        return not proc.alive() and srv.settled()
 
     wait_for(settled, HANDSHAKE_DEADLINE + MESSAGE_DEADLINE)
     conv = srv.conversation()
