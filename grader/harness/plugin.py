@@ -173,6 +173,10 @@ class Reply:
                 self.end = "complete"
             elif end:
                 self.end = end
+                # An orderly close (FIN, not RST) after the kernel acknowledged the whole
+                # message means the server read it: closing over unread bytes sends RST.
+                if end == "closed" and self.client.unacked() == 0:
+                    self.read = True
         return self.end is not None
 
     def sentence(self, timeout: float) -> str:

@@ -1,0 +1,29 @@
+# 使用非阻塞套接字实现阻塞的服务端, replying in upper case
+import socket
+
+server = socket.socket()
+server.setblocking(False)  # 注意!这必须要在其他操作之前!
+server.bind(('', 8080))
+server.listen(5)
+while True:
+    # 原来的accept
+    while True:
+        try:
+            conn, addr = server.accept()
+            break
+        except BlockingIOError:
+            pass
+    conn.setblocking(False)
+    while True:
+        # 原来的recv
+        while True:
+            try:
+                recv_data = conn.recv(1024)
+                break
+            except BlockingIOError:
+                pass
+        if recv_data:
+            conn.send(recv_data.upper())  # 大写回复
+        else:
+            conn.close()
+            break
