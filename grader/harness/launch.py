@@ -115,17 +115,27 @@ def freeze_and_kill(procs: list[psutil.Process], timeout: float) -> None:
     psutil.wait_procs(procs, timeout=timeout)
 
 
+# How often the memory watchdog looks at the student's processes. Between two looks a
+# program can allocate past the limit; in Docker the container's cgroup still bounds it.
+MEMORY_POLL_SECONDS = 0.2
+
+
 @dataclass
 class Limits:
-    """rlimits applied to the student's process (the Docker sandbox adds cgroup limits)."""
-    address_space: int = 1024 * 1024 * 1024
+    """Bounds on the student's program: rlimits applied in the child before it runs, and a
+    resident-memory bound the harness enforces from outside (the Docker sandbox adds cgroup
+    limits on the whole container).
+
+    There is no RLIMIT_AS: address space counts each thread's stack and malloc arena, so a
+    thread-per-client server died of it after a few dozen threads, and the sandbox, not the
+    code, decided the verdict. Resident memory is what a program really takes."""
+    memory: int = 512 * 1024 * 1024      # resident bytes of the program and all it started
     file_size: int = 16 * 1024 * 1024
     open_files: int = 1024
     cpu_seconds: int = 120
 
     def apply(self) -> None:
-        for res, value in ((resource.RLIMIT_AS, self.address_space),
-                           (resource.RLIMIT_FSIZE, self.file_size),
+        for res, value in ((resource.RLIMIT_FSIZE, self.file_size),
                            (resource.RLIMIT_NOFILE, self.open_files),
                            (resource.RLIMIT_CPU, self.cpu_seconds),
                            (resource.RLIMIT_CORE, 0)):
@@ -133,6 +143,59 @@ class Limits:
                 resource.setrlimit(res, (value, value))
             except (ValueError, OSError):
                 pass
+
+
+def resident_bytes(procs: list[psutil.Process]) -> int:
+    """Resident memory of these processes together (pages a forked child shares with its
+    parent count twice: a bound, not an accounting)."""
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class MemoryWatchdog:
+    """Polls the resident memory of a run's whole process tree and kills the tree when it
+    goes past the limit, recording why on the run (`StudentProcess.killed_for`)."""
+
+    def __init__(self, run: "StudentProcess", limit: int, interval: float = MEMORY_POLL_SECONDS):
+        self.run = run
+        self.limit = limit
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name="socketgrade-memory-watchdog")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set() and self.run.alive():
+            procs = [p for p in self.run.descendants() if p.pid != os.getpid()]
+            used = resident_bytes(procs)
+            if used > self.limit:
+                # Recorded before the kill, so whoever sees the death also sees why.
+                self.run.killed_for = (f"memory: {used / 2**20:.0f} MiB resident, limit "
+                                       f"{self.limit / 2**20:.0f} MiB")
+                # Signals only, never a wait: reaping here would take the exit status from
+                # the run's Popen (it would then read 0). Reaping and closing the pipes stay
+                # with kill(), which the run's owner calls as for any other run.
+                for sig in (signal.SIGSTOP, signal.SIGKILL):
+                    for p in procs:
+                        try:
+                            p.send_signal(sig)
+                        except psutil.Error:
+                            pass
+                return
+            self._stop.wait(self.interval)
 
 
 @dataclass
@@ -149,6 +212,10 @@ class StudentProcess:
     stdout: OutputTap | None = None
     stderr: OutputTap | None = None
     trace_path: Path | None = None
+    # Why the kit killed the program, when it did ("memory: 600 MiB resident, limit 512
+    # MiB"); "" when it did not. The death then shows as SIGKILL: this says it was the kit.
+    killed_for: str = ""
+    watchdog: MemoryWatchdog | None = None
 
     def start(self) -> None:
         self.trace_path = self.workdir.parent / ("trace-%d.jsonl" % time.monotonic_ns())
@@ -187,6 +254,9 @@ class StudentProcess:
             preexec_fn=preexec, close_fds=True)
         self.stdout = OutputTap(self.proc.stdout)
         self.stderr = OutputTap(self.proc.stderr)
+        if self.limits.memory:
+            self.watchdog = MemoryWatchdog(self, self.limits.memory)
+            self.watchdog.start()
 
     def _boot_copy(self) -> Path:
         """The launcher must be readable by the student's uid, the kit itself need not be."""
@@ -291,6 +361,8 @@ class StudentProcess:
         outrun us, then kill, and repeat until nothing is left."""
         if self.proc is None:
             return
+        if self.watchdog is not None:
+            self.watchdog.stop()
         for _ in range(50):
             # Once reaped, the pid (and group id) may belong to someone else: leave it; what
             # the run started is still found among our own descendants.
@@ -299,7 +371,10 @@ class StudentProcess:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            procs = [p for p in self.descendants() if p.pid != os.getpid()]
+            # The run's own process is left to killpg above and to Popen: were psutil to
+            # wait for it, it would reap it and Popen would then read its status as 0
+            # ("exited normally") instead of SIGKILL.
+            procs = [p for p in self.descendants() if p.pid not in (os.getpid(), self.proc.pid)]
             live = []
             for p in procs:
                 try:
