@@ -74,7 +74,9 @@ class LocalSandbox:
         lim = Limits()
         return {
             "sandbox": "local (no isolation: runs as you, with your files and network)",
-            "address space": f"{lim.address_space // 2**20} MiB",
+            "memory": f"{lim.memory // 2**20} MiB resident for the program and all it "
+                      f"started, polled by the kit, which kills it past that (address "
+                      f"space is not limited)",
             "file size": f"{lim.file_size // 2**20} MiB",
             "open files": str(lim.open_files),
             "CPU time": f"{lim.cpu_seconds} s",

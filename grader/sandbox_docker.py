@@ -339,7 +339,9 @@ class DockerSandbox:
         return {
             "sandbox": f"docker ({self.image}: a fresh container per submission, "
                        f"no network but loopback, read-only root, no-new-privileges)",
-            "memory": f"{lim.memory_mib} MiB (no swap)",
+            "memory": f"{lim.memory_mib} MiB for the whole container, no swap (student's "
+                      f"program: {student.memory // 2**20} MiB resident, polled by the kit, "
+                      f"which kills it past that; address space is not limited)",
             "processes": f"{lim.pids} (harness threads included)",
             "CPU": f"{lim.cpus:g} core" + ("" if lim.cpus == 1 else "s"),
             "file size": f"{lim.file_size_mib} MiB (student's program: "
@@ -347,7 +349,6 @@ class DockerSandbox:
             "open files": f"{lim.open_files} (student's program: {student.open_files})",
             "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
                               f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
-            "address space": f"{student.address_space // 2**20} MiB (student's program)",
             "CPU time": f"{student.cpu_seconds} s (student's program)",
             "capabilities": "all dropped but " + ", ".join(sorted(CAPABILITIES))
                             + " (harness only)",
