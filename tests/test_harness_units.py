@@ -179,3 +179,77 @@ def test_busy_share_does_not_shrink_when_the_cpus_are_crowded():
     assert loop is not None and idle is not None
     assert loop.busy_percent > 80, loop
     assert idle.busy_percent < 5, idle
+
+
+def test_tcp_sockets_show_unread_bytes_and_the_accept_queue():
+    """The receive queue of the server's end, found through its fd, is what it has not read;
+    a listening socket's is its accept queue. An unread end of stream counts one."""
+    pid = os.getpid()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    try:
+        def mine(fd):
+            return next(s for s in procobs.tcp_sockets(pid) if s.fd == fd)
+
+        assert mine(listener.fileno()).state == "LISTEN"
+        assert mine(listener.fileno()).rx_queue == 1          # one connection not accepted
+        conn, _ = listener.accept()
+        assert mine(listener.fileno()).rx_queue == 0
+        client.sendall(b"abc")
+        assert _eventually(lambda: mine(conn.fileno()).rx_queue == 3)
+        assert mine(conn.fileno()).remote[1] == client.getsockname()[1]
+        assert conn.recv(10) == b"abc"
+        assert mine(conn.fileno()).rx_queue == 0
+        client.close()
+        assert _eventually(lambda: mine(conn.fileno()).state == "CLOSE_WAIT")
+        assert mine(conn.fileno()).rx_queue == 1              # the FIN, not read yet
+        assert conn.recv(10) == b""
+        assert mine(conn.fileno()).rx_queue == 0
+        conn.close()
+    finally:
+        listener.close()
+        client.close()
+
+
+def test_tcp_table_addresses_ipv4_and_ipv6():
+    text = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+            "timeout inode\n"
+            "   0: 0100007F:1F90 0100007F:D431 01 00000002:00000005 00:00000000 00000000  1000 "
+            "       0 4242 1 0000000000000000 20 4 30 10 -1\n"
+            "   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 "
+            "0A 00000000:00000003 00:00000000 00000000  1000        0 4343 1\n")
+    table = procobs.parse_tcp_table(text)
+    assert table[4242] == ("ESTABLISHED", ("127.0.0.1", 8080), ("127.0.0.1", 54321), 2, 5)
+    assert table[4343][:3] == ("LISTEN", ("::1", 8080), ("::", 0))
+    assert table[4343][4] == 3
+
+
+def test_activity_tells_a_sleeping_process_from_a_busy_one():
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        def settled(pid):
+            first = procobs.activity([pid])
+            import time
+            time.sleep(0.05)
+            second = procobs.activity([pid])
+            return (first.asleep and second.asleep and first.on_cpu == second.on_cpu)
+
+        assert _eventually(lambda: settled(sleeper.pid))
+        assert not any(settled(spinner.pid) for _ in range(5))
+    finally:
+        for p in (sleeper, spinner):
+            p.kill()
+            p.wait()
+
+
+def _eventually(predicate, timeout: float = 5.0) -> bool:
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
