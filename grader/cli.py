@@ -14,11 +14,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from grader import export, render
 from grader.assignment import AssignmentError, load_assignment
 from grader.discover import DiscoverError, discover, single
-from grader.models import Assignment, RunOutcome, RunRequest, Submission, SubmissionResult
+from grader.models import (GRADER_ERROR, GRADER_ERROR_LABEL, NOT_GRADABLE, Assignment,
+                           RunOutcome, RunRequest, Submission, SubmissionResult)
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
 
@@ -27,6 +29,20 @@ console = Console(stderr=True, highlight=False)
 
 class UsageError(Exception):
     """Bad command-line input: one concrete sentence, exit code 2."""
+
+
+# `grade check` exits 1 when the student's code fails a check and this when the kit or the
+# sandbox could not check it: a script (or a student) must not read the two the same way.
+CHECK_GRADER_ERROR = 4
+GRADE_EXIT_CODES = ("Exit codes: 0 every submission was graded (whatever its score); 1 the "
+                    "grader or the sandbox failed on at least one submission (GRADER ERROR: "
+                    "status grader_error in grades.csv, 'could not be graded' in index.html); "
+                    "2 a bad command line; 3 the sandbox cannot run (no Docker engine or "
+                    "image); 130 interrupted.")
+CHECK_EXIT_CODES = ("Exit codes: 0 all visible checks pass; 1 some checks fail (your code: "
+                    "see why and hint); 4 GRADER ERROR: the kit or the sandbox could not check "
+                    "some of it, which is not your code's fault; 2 a bad command line; 3 the "
+                    "sandbox cannot run (no Docker engine or image).")
 
 
 def default_jobs() -> int:
@@ -124,10 +140,11 @@ def cmd_grade(ns) -> int:
                     write_submission(result, out)
                     with lock:
                         results.append(result)
-                    if any(c.fault in ("infrastructure", "grader") for c in result.checks):
+                    if result.status == GRADER_ERROR:
                         unfinished.append(sub.id)
                     progress.update(task, advance=1, description=(
-                        f"{sub.id}: {result.score:g}/{result.max_score:g}"))
+                        f"{sub.id}: {GRADER_ERROR_LABEL}" if result.status == GRADER_ERROR
+                        else f"{sub.id}: {result.score:g}/{result.max_score:g}"))
             except KeyboardInterrupt:
                 sandbox.stop_all()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -162,8 +179,21 @@ def _summary(results: list[SubmissionResult]) -> None:
     table.add_column("score", justify="right")
     table.add_column("failed checks")
     for r in results:
-        failed = ", ".join(c.spec.id for c in r.checks if not c.passed) or "—"
-        table.add_row(r.submission.id, f"{r.score:g}/{r.max_score:g}", failed)
+        # Text, not markup: ids and reasons are the students' and the sandbox's words.
+        failed = ", ".join(c.spec.id for c in r.checks if c.status == "failed") or "—"
+        if r.status == GRADER_ERROR:
+            first = r.grader_errors[0]
+            score = Text(GRADER_ERROR_LABEL, style="yellow")
+            detail = Text(f"could not be graded ({', '.join(c.spec.id for c in r.grader_errors)}"
+                          f"): {first.reason}", style="yellow")
+            if failed != "—":
+                detail.append(f"; failed: {failed}", style="default")
+        elif r.status == NOT_GRADABLE:
+            score = Text(f"{r.score:g}/{r.max_score:g}")
+            detail = Text(f"not gradable: {r.submission.problem}")
+        else:
+            score, detail = Text(f"{r.score:g}/{r.max_score:g}"), Text(failed)
+        table.add_row(Text(r.submission.id), score, detail)
     console.print(table)
 
 
@@ -187,22 +217,34 @@ def cmd_check(ns) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for c in result.checks:
-        mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
+        mark = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]"}.get(
+            c.status, f"[yellow]{GRADER_ERROR_LABEL}[/]")
         console.print(f"{mark} {c.spec.id:<14} {c.score:g}/{c.spec.points:g}  "
                       f"{c.spec.title.en}")
         if not c.spec.points:  # an informational check: what it showed is the point
             for line in [x for x in c.story if x.get("kind") == "saw"][-2:]:
                 console.print(f"      saw:  {line.get('text', '')}", markup=False, soft_wrap=True)
-        if not c.passed:
+        if c.grader_error:
+            # Not a verdict on the code: a student hint would send them fixing what works.
+            console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
+        elif not c.passed:
             console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
             if c.spec.hint.en:
                 console.print(f"      hint: {c.spec.hint.en}", markup=False, soft_wrap=True)
+    errors = result.grader_errors
     ok = all(c.passed for c in result.checks)
-    console.print(f"{'all visible checks pass' if ok else 'some checks fail'}: "
-                  f"{result.score:g}/{result.max_score:g} in {result.execution_time:.1f} s "
-                  f"({result.sandbox} sandbox). Report: {report}")
+    if errors:
+        verdict = (f"[yellow]{GRADER_ERROR_LABEL}[/]: the grader could not check "
+                   f"{len(errors)} of {len(result.checks)} checks, through no fault of your "
+                   f"code (run it again; if it stays, tell your TA)")
+    else:
+        verdict = "all visible checks pass" if ok else "some checks fail"
+    console.print(f"{verdict}: {result.score:g}/{result.max_score:g} in "
+                  f"{result.execution_time:.1f} s ({result.sandbox} sandbox). Report: {report}")
     if result.sandbox == "local":
         console.print("note: the local sandbox does not isolate; your server ran as you.")
+    if errors:
+        return CHECK_GRADER_ERROR
     return 0 if ok else 1
 
 
@@ -215,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade", description="Grade socket-programming submissions and explain each verdict.",
         epilog="Also: `grade check [PATH] --assignment A` (a student's self-check) and "
-               "`grade sandbox build|status` (the Docker grading image).")
+               "`grade sandbox build|status` (the Docker grading image). " + GRADE_EXIT_CODES)
     p.add_argument("submissions", help="folder with one child per student: a folder, a .py "
                                        "file or a .zip")
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
@@ -230,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grade check",
-                                description="Self-check a submission before handing it in.")
+                                description="Self-check a submission before handing it in.",
+                                epilog=CHECK_EXIT_CODES)
     p.add_argument("path", nargs="?", default=".", help="your server.py, folder or .zip")
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
     p.add_argument("--out", "-o", default="socketgrade-report",

@@ -7,6 +7,18 @@ from pathlib import Path
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
+# Faults that are nobody's but the kit's or the machine's: such a check was not judged, so it
+# is shown as a grader error, never as the student's failure, and gets no student hint.
+GRADER_FAULTS = ("grader", "infrastructure")
+
+# A submission's status (results.json extra_data, grades.csv): its checks were all judged;
+# the kit or the machine failed on some of them; or the hand-in itself cannot be graded (no
+# entry file, not a zip, ...), which is the submission's own doing.
+GRADED, GRADER_ERROR, NOT_GRADABLE = "graded", "grader_error", "not_gradable"
+GRADER_ERROR_LABEL = "GRADER ERROR"
+GRADER_ERROR_NOTE = ("This is a fault of the grader or the grading machine, not of the "
+                     "submitted code; it needs to be graded again.")
+
 
 @dataclass(frozen=True)
 class Text:
@@ -110,11 +122,30 @@ class CheckResult:
     def score(self) -> float:
         return self.spec.points if self.passed else 0.0
 
+    @property
+    def grader_error(self) -> bool:
+        """The kit or the machine failed on this check: it was not judged."""
+        return not self.passed and self.fault in GRADER_FAULTS
+
+    @property
+    def status(self) -> str:
+        """"passed", "failed" (the submission's doing) or "grader_error"."""
+        if self.passed:
+            return "passed"
+        return GRADER_ERROR if self.grader_error else "failed"
+
     def to_json(self) -> dict:
-        """One entry of Gradescope's results.json `tests` list."""
-        output = "Passed." if self.passed else self.reason
-        if not self.passed and self.spec.hint.en:
-            output += f"\nHint: {self.spec.hint.en}"
+        """One entry of Gradescope's results.json `tests` list. Gradescope accepts only
+        "passed" and "failed" as a test's status, so a grader error is "failed" there, says
+        so first in its output, and carries its own status in extra_data."""
+        if self.passed:
+            output = "Passed."
+        elif self.grader_error:
+            output = f"{GRADER_ERROR_LABEL}: {self.reason}\n{GRADER_ERROR_NOTE}"
+        else:
+            output = self.reason
+            if self.spec.hint.en:
+                output += f"\nHint: {self.spec.hint.en}"
         return {
             "name": self.spec.title.en or self.spec.id,
             "name_format": "text",
@@ -126,7 +157,8 @@ class CheckResult:
             "output": output,
             "output_format": "text",
             "visibility": self.spec.visibility,
-            "extra_data": {"measurements": self.measurements, "fault": self.fault},
+            "extra_data": {"measurements": self.measurements, "fault": self.fault,
+                           "status": self.status},
         }
 
 
@@ -148,11 +180,34 @@ class SubmissionResult:
     def max_score(self) -> float:
         return sum(c.spec.points for c in self.checks)
 
+    @property
+    def status(self) -> str:
+        """GRADED, GRADER_ERROR (the kit or the machine failed on at least one check) or
+        NOT_GRADABLE (the hand-in cannot be graded: `submission.problem` says why)."""
+        if self.submission.problem:
+            return NOT_GRADABLE
+        if any(c.grader_error for c in self.checks):
+            return GRADER_ERROR
+        return GRADED
+
+    @property
+    def grader_errors(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.grader_error)
+
     def to_json(self) -> dict:
-        """Gradescope's results.json."""
-        lines = [f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
-                 f"Sandbox: {self.sandbox}"]
-        if self.note:
+        """Gradescope's results.json. Its format has no submission status, so the status is
+        in extra_data and, for people, in the first line of the output."""
+        lines = []
+        status = self.status
+        if status == GRADER_ERROR:
+            ids = ", ".join(c.spec.id for c in self.grader_errors)
+            lines.append(f"{GRADER_ERROR_LABEL}: the grader could not judge {ids}. "
+                         f"{GRADER_ERROR_NOTE}")
+        elif status == NOT_GRADABLE:
+            lines.append(f"Not gradable: {self.submission.problem}")
+        lines += [f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
+                  f"Sandbox: {self.sandbox}"]
+        if self.note and self.note != self.submission.problem:
             lines.append(self.note)
         return {
             "score": self.score,
@@ -162,6 +217,7 @@ class SubmissionResult:
             "visibility": "visible",
             "stdout_visibility": "hidden",
             "tests": [c.to_json() for c in self.checks],
-            "extra_data": {"submission": self.submission.id, "sandbox": self.sandbox,
-                           "limits": self.limits, "assignment": self.assignment.name},
+            "extra_data": {"submission": self.submission.id, "status": status,
+                           "sandbox": self.sandbox, "limits": self.limits,
+                           "assignment": self.assignment.name},
         }

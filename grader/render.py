@@ -12,7 +12,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from grader.models import Assignment, CheckResult, SubmissionResult
+from grader.models import (GRADER_ERROR, GRADER_ERROR_NOTE, NOT_GRADABLE, Assignment,
+                           CheckResult, SubmissionResult)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TRACE_VALUE_MAX = 300       # characters of one tracer value shown (the student writes them)
@@ -225,17 +226,19 @@ def story_lines(story) -> list[dict]:
 def check_view(check: CheckResult, problem: str = "", label: str = "Server run") -> dict:
     # A hint helps only where the student's code was judged: not when the grader failed, and
     # not on checks skipped because nothing could be run (the `runs` check says why).
-    hint = (not check.passed and check.fault not in FAULTS
+    hint = (not check.passed and not check.grader_error
             and (not problem or "runs" in check.spec.tags))
     return {
         "id": check.spec.id,
         "spec": check.spec,
         "passed": check.passed,
+        "status": check.status,
+        "grader_error": check.grader_error,
         "score": num(check.score),
         "points": num(check.spec.points),
         "reason": check.reason,
         "show_hint": hint,
-        "fault_note": FAULTS.get(check.fault, ""),
+        "fault_note": FAULTS.get(check.fault, "") if check.grader_error else "",
         "story": story_lines(check.story),
         "measurements": measurement_rows(check.measurements or {}),
         "processes": [dict(process_view(p), n=i, of=len(check.processes), label=label)
@@ -271,7 +274,10 @@ def report_context(result: SubmissionResult, self_check: bool = False) -> dict:
         "checks": [check_view(c, result.submission.problem,
                               "Client run" if result.assignment.kind == "client" else "Server run")
                    for c in checks],
-        "failed": sum(not c.passed for c in checks),
+        "failed": sum(c.status == "failed" for c in checks),
+        "errors": sum(c.grader_error for c in checks),
+        "status": result.status,
+        "grader_error_note": GRADER_ERROR_NOTE,
         "self_check": self_check,
         "hidden_count": len(hidden),
         "show_details": not self_check,
@@ -289,9 +295,12 @@ def _percent(part: float, whole: float) -> float:
 
 
 def histogram(results: list[SubmissionResult], bins: int = HISTOGRAM_BINS) -> list[dict]:
-    """Counts of scores (as % of the maximum) in equal bins; 100% falls into the last one."""
+    """Counts of scores (as % of the maximum) in equal bins; 100% falls into the last one.
+    A submission the grader failed on has no score yet: it is left out, never counted as 0."""
     counts = [0] * bins
     for r in results:
+        if r.status == GRADER_ERROR:
+            continue
         pct = _percent(r.score, r.max_score)
         counts[min(bins - 1, max(0, int(pct * bins // 100)))] += 1
     width = 100 // bins
@@ -305,22 +314,24 @@ def index_context(results: list[SubmissionResult], assignment: Assignment) -> di
     rows, problems = [], []
     for r in results:
         by_id = {c.spec.id: c for c in r.checks}
-        rows.append({"result": r, "id": r.submission.id, "score": num(r.score),
-                     "max": num(r.max_score),
+        errors = r.grader_errors
+        rows.append({"result": r, "id": r.submission.id, "status": r.status,
+                     "score": num(r.score), "max": num(r.max_score),
                      "percent": num(_percent(r.score, r.max_score), 1),
+                     "error_reason": errors[0].reason if errors else "",
                      "cells": [by_id.get(s.id) for s in specs]})
-        not_theirs = [c for c in r.checks if c.fault in FAULTS]
-        if r.submission.problem or r.note or not_theirs:
+        if r.submission.problem or r.note or errors:
             problems.append({"id": r.submission.id, "problem": r.submission.problem,
                              "note": r.note if r.note != r.submission.problem else "",
-                             "not_theirs": [c.spec.id for c in not_theirs]})
+                             "not_theirs": [c.spec.id for c in errors]})
     rates = []
     for s in specs:
-        ran = [c for r in results for c in r.checks if c.spec.id == s.id]
+        # A check the grader failed on was not judged: it counts neither way.
+        ran = [c for r in results for c in r.checks if c.spec.id == s.id and not c.grader_error]
         passed = sum(c.passed for c in ran)
         rates.append({"spec": s, "passed": passed, "ran": len(ran),
                       "percent": num(_percent(passed, len(ran)), 1)})
-    scores = [_percent(r.score, r.max_score) for r in results]
+    scores = [_percent(r.score, r.max_score) for r in results if r.status != GRADER_ERROR]
     return {
         "assignment": assignment,
         "specs": specs,
@@ -329,8 +340,8 @@ def index_context(results: list[SubmissionResult], assignment: Assignment) -> di
         "histogram": histogram(results),
         "problems": problems,
         "count": len(results),
-        "with_problem": sum(bool(r.submission.problem) for r in results),
-        "not_their_fault": sum(any(c.fault in FAULTS for c in r.checks) for r in results),
+        "with_problem": sum(r.status == NOT_GRADABLE for r in results),
+        "not_their_fault": sum(r.status == GRADER_ERROR for r in results),
         "full_marks": sum(r.max_score > 0 and r.score >= r.max_score for r in results),
         "mean": num(sum(scores) / len(scores), 1) if scores else "–",
         "median": num(_median(scores), 1) if scores else "–",

@@ -52,13 +52,18 @@ def check_result(spec: CheckSpec, test: dict | None, missing_reason: str,
 def score(assignment: Assignment, submission: Submission, outcome: RunOutcome | None,
           only: tuple[str, ...] = ()) -> SubmissionResult:
     specs = [s for s in assignment.checks if not only or s.id in only]
-    if submission.problem or outcome is None:
-        problem = submission.problem or "the submission could not be prepared"
+    if submission.problem:
+        problem = submission.problem
         checks = tuple(
             CheckResult(s, False, problem if s.id == "runs" else f"not graded: {problem}",
                         fault="submission") for s in specs)
         return SubmissionResult(submission, assignment, checks, 0.0,
                                 outcome.sandbox if outcome else "none", {}, note=problem)
+    if outcome is None:
+        # A hand-in without a problem always reaches a sandbox: nothing came back is the kit's.
+        problem = "the grader prepared nothing to run for this submission"
+        checks = tuple(CheckResult(s, False, problem, fault="grader") for s in specs)
+        return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=problem)
     report = outcome.report or {}
     missing = outcome.error or "the harness reported nothing for this check"
     fault = outcome.error_fault or "infrastructure"

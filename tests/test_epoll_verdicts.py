@@ -45,8 +45,10 @@ def test_grades_csv(epoll_batch_local):
     assert set(by_id) == set(EXPECTED_EPOLL)
     assert by_id["reference"]["score"] == "100" and by_id["reference"]["max"] == "100"
     assert by_id["busy_poll"]["idle_cpu"] == "0" and by_id["busy_poll"]["echo"] == "15"
-    assert list(rows[0])[:3] == ["id", "score", "max"]
-    assert set(list(rows[0])[3:]) == ALL_CHECKS
+    assert list(rows[0])[:4] == ["id", "score", "max", "status"]
+    assert set(list(rows[0])[4:]) == ALL_CHECKS
+    assert by_id["reference"]["status"] == "graded"
+    assert by_id["not_a_zip"]["status"] == "not_gradable"
 
 
 def test_bad_input_graded_in_bounded_time(epoll_batch_local):
