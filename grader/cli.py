@@ -182,10 +182,11 @@ def _summary(results: list[SubmissionResult]) -> None:
         # Text, not markup: ids and reasons are the students' and the sandbox's words.
         failed = ", ".join(c.spec.id for c in r.checks if c.status == "failed") or "—"
         if r.status == GRADER_ERROR:
-            first = r.grader_errors[0]
+            errors = r.grader_errors
+            which = ("" if len(errors) == len(r.checks)
+                     else f" ({', '.join(c.spec.id for c in errors)})")
             score = Text(GRADER_ERROR_LABEL, style="yellow")
-            detail = Text(f"could not be graded ({', '.join(c.spec.id for c in r.grader_errors)}"
-                          f"): {first.reason}", style="yellow")
+            detail = Text(f"could not be graded{which}: {errors[0].reason}", style="yellow")
             if failed != "—":
                 detail.append(f"; failed: {failed}", style="default")
         elif r.status == NOT_GRADABLE:
@@ -219,8 +220,9 @@ def cmd_check(ns) -> int:
     for c in result.checks:
         mark = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]"}.get(
             c.status, f"[yellow]{GRADER_ERROR_LABEL}[/]")
-        console.print(f"{mark} {c.spec.id:<14} {c.score:g}/{c.spec.points:g}  "
-                      f"{c.spec.title.en}")
+        # A check that was not judged has no score, not a 0.
+        got = "–" if c.grader_error else f"{c.score:g}"
+        console.print(f"{mark} {c.spec.id:<14} {got}/{c.spec.points:g}  {c.spec.title.en}")
         if not c.spec.points:  # an informational check: what it showed is the point
             for line in [x for x in c.story if x.get("kind") == "saw"][-2:]:
                 console.print(f"      saw:  {line.get('text', '')}", markup=False, soft_wrap=True)
@@ -234,13 +236,16 @@ def cmd_check(ns) -> int:
     errors = result.grader_errors
     ok = all(c.passed for c in result.checks)
     if errors:
+        judged = result.max_score - sum(c.spec.points for c in errors)
         verdict = (f"[yellow]{GRADER_ERROR_LABEL}[/]: the grader could not check "
                    f"{len(errors)} of {len(result.checks)} checks, through no fault of your "
-                   f"code (run it again; if it stays, tell your TA)")
+                   f"code (run it again; if it stays, tell your TA); the checks it could "
+                   f"judge: {result.score:g}/{judged:g}")
     else:
-        verdict = "all visible checks pass" if ok else "some checks fail"
-    console.print(f"{verdict}: {result.score:g}/{result.max_score:g} in "
-                  f"{result.execution_time:.1f} s ({result.sandbox} sandbox). Report: {report}")
+        verdict = (f"{'all visible checks pass' if ok else 'some checks fail'}: "
+                   f"{result.score:g}/{result.max_score:g}")
+    console.print(f"{verdict} in {result.execution_time:.1f} s ({result.sandbox} sandbox). "
+                  f"Report: {report}")
     if result.sandbox == "local":
         console.print("note: the local sandbox does not isolate; your server ran as you.")
     if errors:
