@@ -156,3 +156,19 @@ def test_a_program_the_kit_stops_reads_as_killed_not_as_exited(tmp_path):
             proc.kill()
         assert proc.returncode() == -9
         assert proc.killed_for == ""
+
+
+def test_both_sandboxes_state_the_real_memory_bound():
+    from types import SimpleNamespace
+
+    from grader.sandbox import LocalSandbox
+    from grader.sandbox_docker import DockerLimits, DockerSandbox
+
+    local = LocalSandbox(wall_clock=60).describe()
+    docker = DockerSandbox.describe(SimpleNamespace(limits=DockerLimits(), image="img",
+                                                    wall_clock=60))
+    for described in (local, docker):
+        assert "address space" not in described
+        assert "512 MiB resident" in described["memory"]
+        assert "address space is not limited" in described["memory"]
+    assert docker["memory"].startswith("1024 MiB for the whole container, no swap")
