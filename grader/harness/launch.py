@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import resource
 import shutil
 import signal
 import stat
@@ -135,6 +134,10 @@ class Limits:
     cpu_seconds: int = 120
 
     def apply(self) -> None:
+        # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
+        # Windows too, if only to say that the local sandbox needs Linux.
+        import resource
+
         for res, value in ((resource.RLIMIT_FSIZE, self.file_size),
                            (resource.RLIMIT_NOFILE, self.open_files),
                            (resource.RLIMIT_CPU, self.cpu_seconds),
