@@ -1,5 +1,6 @@
-"""The client assignment's checks: the kit's own echo server, in threads of the harness, and
-the student's client run against it as `python client.py HOST PORT MESSAGE`."""
+"""The client assignment's checks: the student's client run as `python client.py HOST PORT
+MESSAGE` against the kit's own echo server (kitserver.py), judged from what that server saw
+and from the kernel's account of the client's socket."""
 
 from __future__ import annotations
 
@@ -31,8 +32,6 @@ ECHO_MESSAGES = [         # (message, pieces the reply is sent back in)
              for i in range(3000)), 4),
     ("".join("0123456789 abcdef"[(i * 5) % 17] for i in range(20000)), 5),
 ]
-
-# Syscalls a client waits in that procobs does not name (its table is about servers).
 
 # What a crash means, as a table: (exception names, words of the student's line, advice).
 # The first row whose exception matches and whose words (if any) occur in the line applies.
