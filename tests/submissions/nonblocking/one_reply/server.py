@@ -23,6 +23,8 @@ class Client:
                     self.replied = True
                 except BlockingIOError:
                     pass
+                if self.replied and not self.outbox:
+                    return False             # 回复一次就关闭连接
             if not self.peer_done and len(self.outbox) < HIGH_WATER:
                 try:
                     data = self.conn.recv(65536)
@@ -34,8 +36,6 @@ class Client:
                     self.outbox += data
         except (ConnectionResetError, BrokenPipeError):
             return False
-        if self.replied and not self.outbox:
-            return False                     # 回复一次就关闭连接
         return not (self.peer_done and not self.outbox)
 
 
