@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -131,11 +132,14 @@ def describe_death(proc: StudentProcess) -> str:
     crash = next((e for e in reversed(proc.trace()) if e["ev"] == "crash"), None)
     stderr = proc.stderr.text().strip() if proc.stderr else ""
     last = stderr.splitlines()[-1] if stderr else ""
-    if code is not None and code < 0:
+    if proc.killed_for.startswith("memory"):
+        # The kit's own watchdog killed it: say so, with the figures, rather than guess.
+        how = f"was killed by the kit for using too much memory ({proc.killed_for[8:]})"
+    elif code is not None and code < 0:
         how = f"was killed by signal {-code}"
-        if -code == 25:
+        if -code == signal.SIGXFSZ:
             how += " (SIGXFSZ: it wrote more than the file-size limit)"
-        elif -code == 9:
+        elif -code == signal.SIGKILL:
             how += " (SIGKILL: most often the memory limit)"
     else:
         how = f"exited with code {code}"
