@@ -102,16 +102,17 @@ class OutputTap:
         return body.decode("utf-8", errors="replace")
 
 
-def freeze_and_kill(procs: list[psutil.Process], timeout: float) -> None:
+def freeze_and_kill(procs: list[psutil.Process], timeout: float | None) -> None:
     """SIGSTOP them all first, so none can fork or respawn another while we go, then
-    SIGKILL them all, and wait up to `timeout` for them to go."""
+    SIGKILL them all, and wait up to `timeout` for them to go (None: no wait at all)."""
     for sig in (signal.SIGSTOP, signal.SIGKILL):
         for p in procs:
             try:
                 p.send_signal(sig)
             except psutil.Error:
                 pass
-    psutil.wait_procs(procs, timeout=timeout)
+    if timeout is not None:
+        psutil.wait_procs(procs, timeout=timeout)
 
 
 # How often the memory watchdog looks at the student's processes. Between two looks a
@@ -191,12 +192,7 @@ class MemoryWatchdog:
                 # Signals only, never a wait: reaping here would take the exit status from
                 # the run's Popen (it would then read 0). Reaping and closing the pipes stay
                 # with kill(), which the run's owner calls as for any other run.
-                for sig in (signal.SIGSTOP, signal.SIGKILL):
-                    for p in procs:
-                        try:
-                            p.send_signal(sig)
-                        except psutil.Error:
-                            pass
+                freeze_and_kill(procs, timeout=None)
                 return
             self._stop.wait(self.interval)
 

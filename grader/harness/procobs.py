@@ -100,18 +100,25 @@ def _fdinfo(pid: int, fd: int) -> tuple[int | None, tuple[int, ...]]:
     return flags, targets
 
 
-def descriptors(pid: int) -> dict[int, Descriptor]:
+def fd_links(pid: int) -> dict[int, str]:
+    """fd -> what it points at ('socket:[1234]', 'anon_inode:[eventpoll]', a path), from the
+    links in /proc/PID/fd; a descriptor closed while we read is left out."""
     out = {}
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return out
     for name in names:
-        fd = int(name)
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            out[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
         except OSError:
             continue
+    return out
+
+
+def descriptors(pid: int) -> dict[int, Descriptor]:
+    out = {}
+    for fd, target in fd_links(pid).items():
         flags, targets = _fdinfo(pid, fd)
         out[fd] = Descriptor(fd, target, flags, targets)
     return out
@@ -289,19 +296,8 @@ def parse_tcp_table(text: str) -> dict[int, tuple]:
 
 def socket_inodes(pid: int) -> dict[int, int]:
     """fd -> socket inode, from the links in /proc/PID/fd."""
-    out = {}
-    try:
-        names = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return out
-    for name in names:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{name}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            out[int(name)] = int(target[8:-1])
-    return out
+    return {fd: int(target[8:-1]) for fd, target in fd_links(pid).items()
+            if target.startswith("socket:[")}
 
 
 def tcp_sockets(pid: int) -> list[TcpSocket]:
