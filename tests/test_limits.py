@@ -55,6 +55,23 @@ GREEDY_CHILD = textwrap.dedent("""
     time.sleep(60)
 """).replace("GREEDY", repr(GREEDY))
 
+SHARING = textwrap.dedent("""
+    import os, time
+    data = bytearray(48 * 1024 * 1024)        # touched: resident, then shared by the forks
+    for i in range(0, len(data), 4096):
+        data[i] = 1
+    children = []
+    for _ in range(5):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(1.0)                   # several of the watchdog's looks
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    print("done", flush=True)
+""")
+
 MODEST = textwrap.dedent("""
     data = b"x" * (16 * 1024 * 1024)
     print("done", len(data), flush=True)
@@ -124,6 +141,16 @@ def _zombie_or_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
     except (OSError, IndexError):
         return True
+
+
+def test_pages_shared_by_forks_count_once(tmp_path):
+    """Six processes sharing 48 MiB hold six times that in RSS but 48 MiB in truth (PSS):
+    a program that forks workers, or a fork bomb stopped by the pids limit, is not taken
+    for a memory hog."""
+    proc = run_to_end(tmp_path, SHARING, limits=Limits(memory=128 * MiB))
+    assert proc.killed_for == ""
+    assert proc.returncode() == 0, proc.stderr.text()
+    assert proc.stdout.text().split() == ["done"]
 
 
 def test_a_program_within_the_limit_is_left_alone(tmp_path):

@@ -149,16 +149,29 @@ class Limits:
                 pass
 
 
-def resident_bytes(procs: list[psutil.Process]) -> int:
-    """Resident memory of these processes together (pages a forked child shares with its
-    parent count twice: a bound, not an accounting)."""
+def resident_bytes(procs: list[psutil.Process], limit: int | None = None) -> int:
+    """Resident memory of these processes together. RSS counts a page that forked processes
+    share once in each of them, so a fork bomb of small processes would look huge: past
+    `limit`, the proportional share (PSS, which counts a shared page once in all) decides.
+    It is read only then, since reading it costs far more than RSS."""
     total = 0
     for p in procs:
         try:
             total += p.memory_info().rss
         except psutil.Error:
             pass
-    return total
+    if limit is None or total <= limit:
+        return total
+    shared = 0
+    for p in procs:
+        try:
+            shared += p.memory_full_info().pss
+        except psutil.Error:
+            try:
+                shared += p.memory_info().rss
+            except psutil.Error:
+                pass
+    return shared
 
 
 class MemoryWatchdog:
@@ -184,7 +197,7 @@ class MemoryWatchdog:
     def _watch(self) -> None:
         while not self._stop.is_set() and self.run.alive():
             procs = [p for p in self.run.descendants() if p.pid != os.getpid()]
-            used = resident_bytes(procs)
+            used = resident_bytes(procs, self.limit)
             if used > self.limit:
                 # Recorded before the kill, so whoever sees the death also sees why.
                 self.run.killed_for = (f"memory: {used / 2**20:.0f} MiB resident, limit "

@@ -386,6 +386,17 @@ class Server:
         return bool(first and second and first.asleep and second.asleep
                     and first.on_cpu == second.on_cpu)
 
+    def settle(self, timeout: float) -> None:
+        """Give the server the time to act on what it has seen: until it is asleep, or has
+        spent SETTLE_CPU of its own CPU time (a busy loop never sleeps, but has gone round
+        its loop many times by then), or is gone, or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        start = self.activity()
+        while start is not None and time.monotonic() < deadline:
+            now = self.activity()
+            if now is None or now.on_cpu - start.on_cpu >= SETTLE_CPU or self.asleep():
+                return
+
     def wait_until_or_asleep(self, predicate, timeout: float) -> bool:
         """Poll `predicate` until it holds, the deadline passes, or the server is asleep (so
         nothing it could still do is pending). Returns the predicate's last value."""
