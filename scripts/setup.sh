@@ -9,7 +9,7 @@ fi
 stamp=.venv/.socketgrade-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >&2
-  .venv/bin/python -m pip install -q -e . >&2
+  .venv/bin/python -m pip install -q -e ".[test]" >&2
   touch "$stamp"
 fi
 echo "$PWD/.venv/bin"

@@ -12,4 +12,6 @@ if [ -n "${CI:-}" ] || [ -n "${SOCKETGRADE_REQUIRE_DOCKER:-}" ]; then
 elif docker info >/dev/null 2>&1 || [ "$(id -u)" = 0 ]; then
   bash scripts/provision-docker.sh || echo "note: no Docker engine; the Docker tests will be skipped" >&2
 fi
-exec python -m pytest -q "$@"
+# Two workers (pytest-xdist): the Docker-heavy and the local groups of the suite run side by
+# side; tests that share graded classes stay in one worker (tests/conftest.py).
+exec python -m pytest -q -n 2 --dist loadgroup "$@"

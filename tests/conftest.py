@@ -91,3 +91,18 @@ def graded_docker(tmp_path_factory, docker_engine):
 @pytest.fixture(scope="session")
 def epoll_batch_local(graded_local):
     return graded_local("epoll")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`-n 2 --dist loadgroup`, as scripts/test.sh runs the suite), tests
+    that share a session's graded classes run in one worker, so each class is graded once;
+    every other file is a group of its own (its module fixtures are its state)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"graded_local", "epoll_batch_local"}:
+            group = "graded_local"
+        elif "graded_docker" in names:
+            group = "graded_docker"
+        else:
+            group = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
