@@ -231,7 +231,7 @@ def cmd_check(ns) -> int:
             console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
         elif not c.passed:
             console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
-            if c.spec.hint.en:
+            if c.hint_applies and c.spec.hint.en:
                 console.print(f"      hint: {c.spec.hint.en}", markup=False, soft_wrap=True)
     errors = result.grader_errors
     ok = all(c.passed for c in result.checks)

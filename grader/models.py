@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# How a check that could not judge the code begins its reason (the harness says it).
+NOT_JUDGED_PREFIX = "not judged"
+
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 # Faults that are nobody's but the kit's or the machine's: such a check was not judged, so it
@@ -134,6 +137,13 @@ class CheckResult:
             return "passed"
         return GRADER_ERROR if self.grader_error else "failed"
 
+    @property
+    def hint_applies(self) -> bool:
+        """A hint helps only where this check judged the student's code: not when the grader
+        failed, nor when the check could not judge ("not judged: see runs")."""
+        return (not self.passed and not self.grader_error
+                and not self.reason.startswith(NOT_JUDGED_PREFIX))
+
     def to_json(self) -> dict:
         """One entry of Gradescope's results.json `tests` list. Gradescope accepts only
         "passed" and "failed" as a test's status, so a grader error is "failed" there, says
@@ -144,7 +154,7 @@ class CheckResult:
             output = f"{GRADER_ERROR_LABEL}: {self.reason}\n{GRADER_ERROR_NOTE}"
         else:
             output = self.reason
-            if self.spec.hint.en:
+            if self.hint_applies and self.spec.hint.en:
                 output += f"\nHint: {self.spec.hint.en}"
         return {
             "name": self.spec.title.en or self.spec.id,

@@ -226,8 +226,7 @@ def story_lines(story) -> list[dict]:
 def check_view(check: CheckResult, problem: str = "", label: str = "Server run") -> dict:
     # A hint helps only where the student's code was judged: not when the grader failed, and
     # not on checks skipped because nothing could be run (the `runs` check says why).
-    hint = (not check.passed and not check.grader_error
-            and (not problem or "runs" in check.spec.tags))
+    hint = check.hint_applies and (not problem or "runs" in check.spec.tags)
     return {
         "id": check.spec.id,
         "spec": check.spec,

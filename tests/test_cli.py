@@ -177,3 +177,19 @@ def test_self_check_in_docker_on_macos(tmp_path, monkeypatch, capsys, docker_eng
     assert main(["check", "--sandbox", "docker", "-a", "epoll"]) == 0, capsys.readouterr().err
     results = json.loads((lab / "socketgrade-report" / "lab3" / "results.json").read_text())
     assert results["score"] == 90 and results["extra_data"]["sandbox"] == "docker"
+
+
+def test_checks_that_could_not_judge_carry_no_hint(tmp_path, capsys):
+    """A server that never listens: `runs` says why, with its hint; every other check says
+    once that it was not judged, without a hint that would send the student fixing what
+    may well work."""
+    out = tmp_path / "report"
+    code = main(["check", str(FIX / "exits_at_once" / "server.py"), "-a", "epoll",
+                 "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("hint:") == 1 and "why:  not judged: see runs" in err
+    results = json.loads((out / "server" / "results.json").read_text())
+    outputs = {t["number"]: t["output"] for t in results["tests"]}
+    assert "Hint:" in outputs["runs"]
+    assert outputs["echo"] == "not judged: see runs"
