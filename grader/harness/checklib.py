@@ -410,9 +410,7 @@ def _wave(server: Server, name: str, start: int) -> None:
             socks = server.sockets()
             for r in pending:
                 r.pull()
-                sock = server.socket_of(r.client, socks)
-                if sock is not None and sock.rx_queue == 0 and r.client.unacked() == 0:
-                    r.read = True
+                server.note_read(r, socks)
             return all(r.served for r in pending)
 
         server.wait_until_or_asleep(taken_in, max(0.0, deadline - time.monotonic()))

@@ -323,6 +323,18 @@ class Server:
                 out[fd] = f"client {c.name}"
         return out
 
+    def note_read(self, reply: Reply,
+                  socks: list[procobs.TcpSocket]) -> tuple[procobs.TcpSocket | None, bool]:
+        """Mark the reply accepted and read as the kernel shows them at this look (the
+        server's end of the connection present; its receive queue drained, all our bytes
+        acknowledged). Returns the server's end (or None) and whether this look showed it
+        read."""
+        sock = self.socket_of(reply.client, socks)
+        reply.accepted = reply.accepted or sock is not None
+        done = sock is not None and sock.rx_queue == 0 and reply.client.unacked() == 0
+        reply.read = reply.read or done
+        return sock, done
+
     def await_replies(self, replies: list[Reply], timeout: float, on_look=None) -> list[Reply]:
         """Wait (with a deadline) until each message is answered: its reply complete (as
         many bytes as were sent), the connection ended, or the server read it and then
@@ -341,10 +353,7 @@ class Server:
                 on_look()
             drained = True
             for r in waiting:
-                sock = self.socket_of(r.client, socks)
-                r.accepted = r.accepted or sock is not None
-                done = sock is not None and sock.rx_queue == 0 and r.client.unacked() == 0
-                r.read = r.read or done
+                sock, done = self.note_read(r, socks)
                 drained = drained and done and sock.tx_queue == 0
             now = self.activity() if drained else None
             if now is None:
