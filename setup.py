@@ -16,6 +16,9 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 # What grader.kitpaths looks for in grader/_kit once installed.
 DATA_FOLDERS = ("assignments", "sandbox")
+# An assignment's folder also holds its reference solution, its fixtures, hold-outs and
+# examples: the kit's own tests need them, a student's installed `grade` must not carry them.
+NOT_SHIPPED = ("__pycache__", "*.pyc", "reference", "fixtures", "holdout", "examples")
 
 
 class BuildPyWithKitData(build_py):
@@ -27,7 +30,7 @@ class BuildPyWithKitData(build_py):
             target = Path(self.build_lib) / "grader" / "_kit" / name
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(HERE / name, target,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                            ignore=shutil.ignore_patterns(*NOT_SHIPPED))
 
 
 setup(cmdclass={"build_py": BuildPyWithKitData})

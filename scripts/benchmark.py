@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.cli import main as grade  # noqa: E402
-from tests.conftest import REFERENCES  # noqa: E402
+from tests.conftest import assignment_names, reference_file  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -37,10 +37,11 @@ def main() -> int:
         tmp = Path(tmp)
         print(f"sandbox: {ns.sandbox}")
         print("per submission (one reference at a time, --jobs 1):")
-        for assignment, ref in sorted(REFERENCES.items()):
+        for assignment in assignment_names():
+            ref = reference_file(assignment)
             cls = tmp / f"one-{assignment}"
             (cls / "reference").mkdir(parents=True)
-            shutil.copyfile(ROOT / "reference" / ref, cls / "reference" / "server.py")
+            shutil.copyfile(ref, cls / "reference" / ref.name)
             start = time.monotonic()
             code = grade([str(cls), "-a", assignment, "-o", str(tmp / f"o-{assignment}"),
                           "--sandbox", ns.sandbox, "--jobs", "1"])
@@ -50,8 +51,8 @@ def main() -> int:
                   f"{res['execution_time']:5.1f} s  wall {wall:5.1f} s  exit {code}")
         cls = tmp / "class"
         cls.mkdir()
-        sources = [ROOT / "reference" / "epoll_server.py",
-                   ROOT / "examples" / "epoll" / "course_listing" / "server.py"]
+        sources = [reference_file("epoll"),
+                   ROOT / "assignments" / "epoll" / "examples" / "course_listing" / "server.py"]
         for i in range(ns.class_size):
             (cls / f"student{i:02d}").mkdir()
             shutil.copyfile(sources[i % 2], cls / f"student{i:02d}" / "server.py")

@@ -11,8 +11,8 @@ if ! bash scripts/provision-docker.sh; then
   sandbox=local
 fi
 status=0
-for dir in examples/*/; do
-  name=$(basename "$dir")
+for dir in assignments/*/examples/; do
+  name=$(basename "$(dirname "$dir")")
   echo "== $name ==" >&2
   grade "$dir" --assignment "$name" --out "out/$name" --sandbox "$sandbox" || status=$?
 done

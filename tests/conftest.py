@@ -1,25 +1,42 @@
-"""Shared fixtures: the epoll batch graded once per session, Docker engine access."""
+"""Shared fixtures. Every table is found by walking assignments/*: an assignment's folder
+holds its reference, its fixtures with their expected verdicts, its hold-out hand-ins and its
+examples, so adding an assignment adds its tests."""
 
 from __future__ import annotations
 
 import shutil
 import tomllib
-import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBMISSIONS = ROOT / "tests" / "submissions"
-REFERENCES = {"epoll": "epoll_server.py", "blocking": "blocking_server.py",
-              "blocking-nb": "blocking_nb_server.py", "nonblocking": "nonblocking_server.py",
-              "client": "nonblocking_client.py"}
+ASSIGNMENTS = ROOT / "assignments"
+HOSTILE = ROOT / "tests" / "hostile"
+
+
+def assignment_names() -> list[str]:
+    """Every assignment of the kit (a folder of assignments/ with an assignment.toml)."""
+    return sorted(p.name for p in ASSIGNMENTS.iterdir() if (p / "assignment.toml").is_file())
+
+
+def _entry(assignment: str) -> str:
+    meta = tomllib.loads((ASSIGNMENTS / assignment / "assignment.toml").read_text("utf-8"))
+    return meta.get("entry", "server.py")
+
+
+def reference_file(assignment: str) -> Path:
+    """The assignment's reference solution: reference/<entry> in its folder."""
+    return ASSIGNMENTS / assignment / "reference" / _entry(assignment)
+
+
+def fixtures(assignment: str) -> Path:
+    return ASSIGNMENTS / assignment / "fixtures"
 
 
 def expected(assignment: str) -> dict:
-    """The expected verdicts of an assignment's submissions (its expected.toml)."""
-    text = (SUBMISSIONS / assignment / "expected.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    """The expected verdicts of an assignment's fixtures (fixtures/expected.toml)."""
+    return tomllib.loads((fixtures(assignment) / "expected.toml").read_text(encoding="utf-8"))
 
 
 EXPECTED_EPOLL = expected("epoll")
@@ -31,28 +48,26 @@ except ImportError:  # pragma: no cover - only while the Docker support is absen
 
 
 def build_batch(assignment: str, dest: Path) -> Path:
-    """A class folder: every fixture of the assignment, its reference (as `reference`) and
-    the course's own listing from examples/ (as `course_listing`). The epoll class also gets
-    a second busy loop and the odd hand-ins (a .zip that is not one, a zipped folder)."""
+    """A class folder: every fixture of the assignment (folders, files and odd hand-ins such
+    as a .zip that is not one), a copy of each fixture whose table entry says `copy_of`, its
+    reference (as `reference`) and the course's own listing from its examples/ (as
+    `course_listing`)."""
     dest.mkdir(parents=True)
-    fixtures = SUBMISSIONS / assignment
-    for child in fixtures.iterdir():
+    for child in fixtures(assignment).iterdir():
+        if child.name == "expected.toml":
+            continue
         if child.is_dir():
             shutil.copytree(child, dest / child.name)
-    from grader.assignment import load_assignment
-
+        else:
+            shutil.copyfile(child, dest / child.name)
+    for ident, entry in expected(assignment).items():
+        if "copy_of" in entry:
+            shutil.copytree(dest / entry["copy_of"], dest / ident)
     (dest / "reference").mkdir()
-    shutil.copyfile(ROOT / "reference" / REFERENCES[assignment],
-                    dest / "reference" / load_assignment(assignment).entry)
-    listing = ROOT / "examples" / assignment / "course_listing"
+    shutil.copyfile(reference_file(assignment), dest / "reference" / _entry(assignment))
+    listing = ASSIGNMENTS / assignment / "examples" / "course_listing"
     if listing.is_dir():
         shutil.copytree(listing, dest / "course_listing")
-    if assignment == "epoll":
-        shutil.copytree(dest / "busy_poll", dest / "busy_neighbour")
-        (dest / "not_a_zip.zip").write_bytes(b"this is not a zip archive\n")
-        with zipfile.ZipFile(dest / "zipped_threaded.zip", "w") as zf:
-            for f in (fixtures / "threaded").iterdir():
-                zf.write(f, f"my_homework/{f.name}")
     return dest
 
 

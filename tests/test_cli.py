@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from tests.conftest import reference_file
 
 ROOT = Path(__file__).resolve().parent.parent
-FIX = ROOT / "tests" / "submissions" / "epoll"
+FIX = ROOT / "assignments" / "epoll" / "fixtures"
 
 
 def test_unknown_assignment_is_one_sentence(tmp_path, capsys):
@@ -36,7 +37,7 @@ def test_bad_jobs(tmp_path, capsys):
 
 def test_self_check_passes_on_the_reference(tmp_path, capsys):
     sub = tmp_path / "server.py"
-    shutil.copyfile(ROOT / "reference" / "epoll_server.py", sub)
+    shutil.copyfile(reference_file("epoll"), sub)
     out = tmp_path / "report"
     assert main(["check", str(sub), "--assignment", "epoll", "--out", str(out)]) == 0
     err = capsys.readouterr().err
@@ -71,7 +72,7 @@ def test_a_grader_fault_on_one_submission_does_not_stop_the_batch(tmp_path, monk
     cls = tmp_path / "class"
     for name in ("alice", "bob"):
         (cls / name).mkdir(parents=True)
-        shutil.copyfile(ROOT / "reference" / "epoll_server.py", cls / name / "server.py")
+        shutil.copyfile(reference_file("epoll"), cls / name / "server.py")
     real_run = sandbox_module.LocalSandbox.run
 
     def flaky_run(self, req):
@@ -96,7 +97,7 @@ def _lab(tmp_path, name="lab3") -> Path:
     """A student's folder holding a correct server.py."""
     lab = tmp_path / name
     lab.mkdir()
-    shutil.copyfile(ROOT / "reference" / "epoll_server.py", lab / "server.py")
+    shutil.copyfile(reference_file("epoll"), lab / "server.py")
     return lab
 
 

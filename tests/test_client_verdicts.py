@@ -21,7 +21,7 @@ from tests.conftest import build_batch
 from tests.verdicts import assert_verdicts, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "submissions" / "client"
+FIXTURES = ROOT / "assignments" / "client" / "fixtures"
 EXPECTED = tomllib.loads((FIXTURES / "expected.toml").read_text(encoding="utf-8"))
 CLIENT = load_assignment("client")
 ALL_CHECKS = {c.id for c in CLIENT.checks}

@@ -23,7 +23,7 @@ from grader.sandbox import KIT_ROOT, SandboxError, make_sandbox
 
 pytestmark = pytest.mark.docker
 
-COURSE_LISTING = KIT_ROOT / "examples" / "epoll" / "course_listing"
+COURSE_LISTING = KIT_ROOT / "assignments" / "epoll" / "examples" / "course_listing"
 # What the course's own listing gets: everything but robustness (a peer reset, non-UTF-8
 # bytes and a slow reader each crash or block it).
 COURSE_LISTING_VERDICTS = {

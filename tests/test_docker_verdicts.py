@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 
 from grader.assignment import load_assignment
-from tests.conftest import REFERENCES, expected
+from tests.conftest import assignment_names, expected, reference_file
 from tests.verdicts import assert_verdicts, load_results
 
 pytestmark = pytest.mark.docker
-CASES = [(a, ident) for a in sorted(REFERENCES) for ident in sorted(expected(a))]
+ASSIGNMENTS = assignment_names()
+CASES = [(a, ident) for a in ASSIGNMENTS for ident in sorted(expected(a))]
 
 
 @pytest.mark.parametrize("assignment,ident", CASES, ids=[f"{a}/{i}" for a, i in CASES])
@@ -33,34 +34,27 @@ def test_reports_name_the_docker_sandbox_and_its_limits(graded_docker):
     assert "docker" in html.lower() and "network" in html.lower()
 
 
-REFERENCE_FILES = {"blocking": ("blocking_server.py", "server.py"),
-                   "blocking-nb": ("blocking_nb_server.py", "server.py"),
-                   "nonblocking": ("nonblocking_server.py", "server.py"),
-                   "epoll": ("epoll_server.py", "server.py"),
-                   "client": ("nonblocking_client.py", "client.py")}
-
-
 @pytest.fixture(scope="module")
 def references_in_docker(tmp_path_factory, docker_engine):
     """Every assignment's reference graded in Docker (one class per assignment)."""
     import shutil
 
     from grader.cli import main
-    from tests.conftest import ROOT
 
     base = tmp_path_factory.mktemp("refs-docker")
     outs = {}
-    for assignment, (source, entry) in REFERENCE_FILES.items():
+    for assignment in ASSIGNMENTS:
+        source = reference_file(assignment)
         cls = base / assignment
         (cls / "reference").mkdir(parents=True)
-        shutil.copyfile(ROOT / "reference" / source, cls / "reference" / entry)
+        shutil.copyfile(source, cls / "reference" / source.name)
         outs[assignment] = (main([str(cls), "-a", assignment, "-o", str(base / f"o-{assignment}"),
                                   "--sandbox", "docker", "--jobs", "1"]),
                             base / f"o-{assignment}")
     return outs
 
 
-@pytest.mark.parametrize("assignment", sorted(REFERENCE_FILES))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_reference_full_marks_in_docker(references_in_docker, assignment):
     code, out = references_in_docker[assignment]
     assert code == 0

@@ -18,10 +18,11 @@ from grader.assignment import load_assignment
 from grader.cli import CHECK_GRADER_ERROR, main
 from grader.models import RunOutcome, Submission
 from grader.score import score
+from tests.conftest import reference_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
-FIX = ROOT / "tests" / "submissions" / "epoll"
+FIX = ROOT / "assignments" / "epoll" / "fixtures"
 NO_REPORT = "the grader's harness ended (code 0) without a report"
 
 
@@ -216,7 +217,7 @@ def test_self_check_with_a_failing_harness_exits_4_with_grader_errors(tmp_path, 
                                                                        harness_fails_for):
     lab = tmp_path / "lab3"
     lab.mkdir()
-    shutil.copyfile(ROOT / "reference" / "epoll_server.py", lab / "server.py")
+    shutil.copyfile(reference_file("epoll"), lab / "server.py")
     harness_fails_for.add("lab3")
     out = tmp_path / "report"
     code = main(["check", str(lab), "-a", "epoll", "--out", str(out), "--sandbox", "local"])
@@ -251,7 +252,7 @@ def test_batch_with_a_failing_harness(tmp_path, capsys, harness_fails_for):
     cls.mkdir()
     shutil.copytree(FIX / "syntax_error", cls / "alice")      # graded: the student's 0
     (cls / "bob").mkdir()
-    shutil.copyfile(ROOT / "reference" / "epoll_server.py", cls / "bob" / "server.py")
+    shutil.copyfile(reference_file("epoll"), cls / "bob" / "server.py")
     (cls / "dave").mkdir()                                   # nothing handed in
     (cls / "dave" / "notes.txt").write_text("I will hand it in tomorrow\n")
     harness_fails_for.add("bob")

@@ -1,5 +1,5 @@
 """Hand-ins the checks were not written against, labelled by hand property by property as a
-TA would (tests/holdout/<assignment>/labels.toml): every label must agree, in the Docker
+TA would (assignments/<assignment>/holdout/labels.toml): every label must agree, in the Docker
 sandbox and in the local one while two busy loops run beside the grader."""
 
 from __future__ import annotations
@@ -14,22 +14,25 @@ from grader.assignment import load_assignment
 from grader.cli import grade_one
 from grader.discover import discover
 from grader.sandbox import DEFAULT_WALL_CLOCK
-from tests.conftest import ROOT
+from tests.conftest import ASSIGNMENTS as KIT_ASSIGNMENTS
 from tests.test_stability import busy_loops  # noqa: F401  (a fixture)
 
-HOLDOUT = ROOT / "tests" / "holdout"
-ASSIGNMENTS = sorted(p.name for p in HOLDOUT.iterdir() if (p / "labels.toml").is_file())
+ASSIGNMENTS = sorted(p.name for p in KIT_ASSIGNMENTS.iterdir() if (p / "holdout" / "labels.toml").is_file())
 pytestmark = pytest.mark.slow
 
 
+def holdout(assignment: str) -> Path:
+    return KIT_ASSIGNMENTS / assignment / "holdout"
+
+
 def labels(assignment: str) -> dict:
-    return tomllib.loads((HOLDOUT / assignment / "labels.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((holdout(assignment) / "labels.toml").read_text(encoding="utf-8"))
 
 
 def _disagreements(assignment: str, sandbox, tmp: Path) -> list[str]:
     spec = load_assignment(assignment)
     checks = {c.id for c in spec.checks}
-    subs = discover(HOLDOUT / assignment, spec.entry, tmp / "prepared")
+    subs = discover(holdout(assignment), spec.entry, tmp / "prepared")
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = {r.submission.id: r for r in pool.map(
             lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs)}
@@ -47,7 +50,7 @@ def _disagreements(assignment: str, sandbox, tmp: Path) -> list[str]:
 
 def test_every_holdout_is_labelled():
     for assignment in ASSIGNMENTS:
-        folders = {p.name for p in (HOLDOUT / assignment).iterdir() if p.is_dir()}
+        folders = {p.name for p in holdout(assignment).iterdir() if p.is_dir()}
         assert folders == set(labels(assignment)), assignment
 
 

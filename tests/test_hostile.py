@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from grader.assignment import load_assignment
-from tests.conftest import ROOT, SUBMISSIONS
+from tests.conftest import HOSTILE, ROOT
 from tests.verdicts import assert_verdicts, load_results
 
 pytestmark = pytest.mark.docker
-HOSTILE = SUBMISSIONS / "hostile"
 FORGED = Path("/tmp/socketgrade-forged")
 BATCH_BOUND = 600  # seconds for the whole batch, two at a time: far above the ~2 min it takes
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXPECTED_EPOLL, REFERENCES, ROOT
+from tests.conftest import EXPECTED_EPOLL, ROOT, fixtures, reference_file
 from tests.verdicts import assert_verdicts, load_results
 
 # What the build does not need: version control, venvs, build leftovers, outputs, tests.
@@ -61,7 +61,7 @@ def grade(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def student_folder(parent: Path, name: str = "lab3") -> Path:
     lab = parent / name
     lab.mkdir(parents=True)
-    shutil.copyfile(ROOT / "reference" / REFERENCES["epoll"], lab / "server.py")
+    shutil.copyfile(reference_file("epoll"), lab / "server.py")
     return lab
 
 
@@ -69,7 +69,7 @@ def a_class(parent: Path) -> Path:
     """The reference and one faulty hand-in."""
     cls = parent / "class"
     student_folder(cls, "reference")
-    shutil.copytree(ROOT / "tests" / "submissions" / "epoll" / FAULTY, cls / FAULTY)
+    shutil.copytree(fixtures("epoll") / FAULTY, cls / FAULTY)
     return cls
 
 

@@ -17,11 +17,11 @@ from grader.assignment import load_assignment
 from grader.cli import grade_one
 from grader.discover import discover
 from grader.sandbox import DEFAULT_WALL_CLOCK
-from tests.conftest import REFERENCES, build_batch, expected
+from tests.conftest import assignment_names, build_batch, expected
 from tests.verdicts import assert_verdicts
 
 pytestmark = pytest.mark.slow
-ASSIGNMENTS = sorted(REFERENCES)
+ASSIGNMENTS = assignment_names()
 # A quarter of a core for the whole container (harness and student alike): four times less
 # than the default, enough to show any verdict that rests on how fast something happens.
 STARVED_CPUS = 0.25

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from grader.assignment import load_assignment
-from tests.conftest import REFERENCES, expected
+from tests.conftest import assignment_names, expected
 from tests.verdicts import assert_verdicts, load_results
 
-CASES = [(a, ident) for a in sorted(REFERENCES) for ident in sorted(expected(a))]
+ASSIGNMENTS = assignment_names()
+CASES = [(a, ident) for a in ASSIGNMENTS for ident in sorted(expected(a))]
 
 
 @pytest.mark.parametrize("assignment,ident", CASES, ids=[f"{a}/{i}" for a, i in CASES])
@@ -21,7 +22,7 @@ def test_verdicts(graded_local, assignment, ident):
     assert_verdicts(load_results(out, ident), expected(assignment)[ident], checks)
 
 
-@pytest.mark.parametrize("assignment", sorted(REFERENCES))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_check_is_proved_both_ways(assignment):
     """The tables themselves: the reference passes everything, every check but `runs` fails
     on some partial submission, and `runs` fails on one that cannot start."""
@@ -36,7 +37,7 @@ def test_every_check_is_proved_both_ways(assignment):
     assert any(e["fails"] == "all" for e in table.values())
 
 
-@pytest.mark.parametrize("assignment", sorted(REFERENCES))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_full_marks(graded_local, assignment):
     _, out = graded_local(assignment)
     results = load_results(out, "reference")
