@@ -34,7 +34,7 @@ def build(dest: Path) -> Path:
             shutil.copytree(child, dest / child.name)
     (dest / "reference").mkdir()
     shutil.copyfile(ROOT / "reference" / "epoll_server.py", dest / "reference" / "server.py")
-    shutil.copytree(ROOT / "examples" / "epoll" / "course_listing", dest / "course_listing")
+    shutil.copytree(ROOT / "assignments" / "epoll" / "examples" / "course_listing", dest / "course_listing")
     with zipfile.ZipFile(dest / "zip_slip.zip", "w") as zf:
         zf.writestr("server.py", "print('hi')\n")
         zf.writestr("../../../../tmp/socketgrade-zip-slip.py", "owned\n")
