@@ -311,3 +311,26 @@ def test_unreachable_engine_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(SandboxError, match=r"no Docker engine is reachable .*start dockerd"):
         sd.DockerSandbox(wall_clock=10)
+
+
+def test_the_harness_is_never_told_of_a_hand_in_problem(tmp_path):
+    """A hand-in without an entry is scored without a sandbox run: the container's command
+    line carries no such problem."""
+    from types import SimpleNamespace
+
+    sub = Submission(id="lab", source=tmp_path, folder=None, entry=None,
+                     problem="no server.py in the hand-in")
+    req = RunRequest(submission=sub, assignment=epoll_assignment(), only=(), wall_clock=60)
+    box = SimpleNamespace(limits=sd.DockerLimits(), owner="host:1", image="img")
+    command = sd.DockerSandbox.create_kwargs(box, req, "name", tmp_path, tmp_path)["command"]
+    assert command[:2] == ["-m", "grader.harness.run"]
+    assert not any("problem" in arg for arg in command)
+    assert command[command.index("--user") + 1] == str(image.STUDENT_UID)
+
+
+def test_the_image_command_line_runs_as_a_module(docker_engine):
+    """`python -m grader.sandbox.docker status`, as scripts/provision-docker.sh calls it."""
+    done = subprocess.run([sys.executable, "-m", "grader.sandbox.docker", "status"],
+                          capture_output=True, text=True, cwd=kitpaths.ROOT, timeout=FINISH)
+    assert done.returncode == 0, done.stderr
+    assert "is up to date" in done.stdout

@@ -58,8 +58,8 @@ LOG_HEAD = 8 * 1024
 LOG_TAIL = 8 * 1024
 
 # The engine holds a wait request open until the container stops, and its read time-out is
-# our wall clock. Each request lasts at least this long, so that the last moments before
-# the deadline are not spent in a flurry of requests.
+# our wall clock. The time-out is rounded up to whole seconds, at least this many: a wait
+# never ends before the deadline, and its last moment is not spent in a flurry of requests.
 WAIT_SLICE_SECONDS = 1
 # A wait that timed out this close to the deadline is the wall clock, not a sign that the
 # engine is gone: the engine is pinged only when a wait ends earlier than that.
