@@ -254,7 +254,7 @@ def cmd_check(ns) -> int:
 
 
 def cmd_sandbox(argv: list[str]) -> int:
-    from grader.sandbox_docker import cli_sandbox
+    from grader.sandbox.docker.cli import cli_sandbox
     return cli_sandbox(argv)
 
 

@@ -53,7 +53,7 @@ if ! engine_up; then
 fi
 
 # Builds only when the image is missing or stale: `status` exits non-zero then.
-if "$PYTHON" -m grader.sandbox_docker status; then
+if "$PYTHON" -m grader.sandbox.docker status; then
     exit 0
 fi
-"$PYTHON" -m grader.sandbox_docker build
+"$PYTHON" -m grader.sandbox.docker build

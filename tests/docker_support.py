@@ -30,19 +30,19 @@ def docker_engine():
     """A docker client for a reachable engine that holds an up-to-date grading image
     (built here when missing or stale)."""
     try:
-        from grader import sandbox_docker
         from grader.sandbox import SandboxError
+        from grader.sandbox.docker import image
     except ImportError as exc:
         _unavailable(f"the docker SDK is not importable ({exc})")
     try:
-        client = sandbox_docker.connect()
+        client = image.connect()
     except SandboxError as exc:
         _unavailable(str(exc))
     with _build_lock:
-        state, _ = sandbox_docker._image_state(client)
+        state, _ = image.image_state(client)
         if state != "ok":
             try:
-                sandbox_docker.build_image(progress=lambda line: None)
+                image.build_image(progress=lambda line: None)
             except SandboxError as exc:
                 pytest.fail(f"the grading image could not be built: {exc}", pytrace=False)
     yield client

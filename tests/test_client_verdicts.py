@@ -209,7 +209,7 @@ def test_report_explains_in_terms_of_the_students_code(client_batch):
 def starved_docker_batch(tmp_path_factory, docker_engine):
     """The client class graded in Docker with each container given a quarter of a core,
     while two busy loops run beside the grader the whole time."""
-    from grader import sandbox_docker
+    from grader.sandbox import docker as sandbox_docker
     from grader.cli import main
 
     base = tmp_path_factory.mktemp("client-starved")

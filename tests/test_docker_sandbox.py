@@ -17,13 +17,15 @@ try:  # the fixture is also imported by conftest.py; either way it is the same f
     from tests.docker_support import docker_engine  # noqa: F401
 except ImportError:
     from docker_support import docker_engine  # noqa: F401
-from grader import sandbox_docker as sd
+from grader import kitpaths
 from grader.models import Assignment, RunRequest, Submission, Text
-from grader.sandbox import KIT_ROOT, SandboxError, make_sandbox
+from grader.sandbox import SandboxError, make_sandbox
+from grader.sandbox.docker import image
+from grader.sandbox.docker import runner as sd
 
 pytestmark = pytest.mark.docker
 
-COURSE_LISTING = KIT_ROOT / "assignments" / "epoll" / "examples" / "course_listing"
+COURSE_LISTING = kitpaths.ROOT / "assignments" / "epoll" / "examples" / "course_listing"
 # What the course's own listing gets: everything but robustness (a peer reset, non-UTF-8
 # bytes and a slow reader each crash or block it).
 COURSE_LISTING_VERDICTS = {
@@ -55,7 +57,7 @@ SNOOPER = textwrap.dedent('''\
         "/opt/harness/kit/assignments/epoll/checks.py").read())
     attempt("list-harness", lambda: os.listdir("/opt/harness"))
     attempt("write-report", lambda: open("/opt/harness/out/report.json", "w").write("{}"))
-    attempt("read-kit", lambda: open("/opt/harness/kit/grader/sandbox.py").read())
+    attempt("read-kit", lambda: open("/opt/harness/kit/grader/proc.py").read())
     attempt("harness-fds", lambda: os.listdir("/proc/1/fd"))
     attempt("write-root", lambda: open("/etc/owned", "w").write("x"))
     attempt("read-linked-checks", lambda: open("linked_checks.py").read())
@@ -75,7 +77,7 @@ def epoll_assignment() -> Assignment:
     try:
         from grader.assignment import load_assignment
     except ImportError:
-        folder = KIT_ROOT / "assignments" / "epoll"
+        folder = kitpaths.ROOT / "assignments" / "epoll"
         return Assignment(name="epoll", title=Text("epoll"), entry="server.py", kind="server",
                           checks=(), folder=folder)
     return load_assignment("epoll")
@@ -226,7 +228,7 @@ def test_student_uid_cannot_reach_the_harness(docker_engine, sandbox, tmp_path):
         "harness-fds": "PermissionError",
         "write-root": "OSError",          # EROFS: the root file system is read-only
         "read-linked-checks": "FileNotFoundError",   # links are not given to the container
-        "uid": f"{sd.STUDENT_UID} gid {sd.STUDENT_UID}",
+        "uid": f"{image.STUDENT_UID} gid {image.STUDENT_UID}",
     }, stdout
     assert not ours(docker_engine, sandbox)
 
@@ -263,14 +265,14 @@ def test_ctrl_c_removes_the_container(docker_engine, tmp_path):
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_docker_sandbox import request
-        from grader.sandbox_docker import DockerSandbox
+        from grader.sandbox.docker import DockerSandbox
         box = DockerSandbox(wall_clock=120)
         print(box.owner, flush=True)
         box.run(request(Path({str(folder)!r})))
     ''')
     # SIGINT must not be ignored in the child (it is when started from a background job).
     proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=KIT_ROOT,
+                            stderr=subprocess.PIPE, text=True, cwd=kitpaths.ROOT,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         owner = proc.stdout.readline().strip()
@@ -295,17 +297,40 @@ def test_missing_image_says_what_to_run(docker_engine):
 def test_image_built_from_other_files_is_stale(docker_engine, monkeypatch, tmp_path):
     changed = tmp_path / "sandbox"
     changed.mkdir()
-    for name in sd.CONTEXT_FILES:
-        (changed / name).write_bytes((sd.SANDBOX_DIR / name).read_bytes())
+    for name in image.CONTEXT_FILES:
+        (changed / name).write_bytes((image.SANDBOX_DIR / name).read_bytes())
     with open(changed / "entry.sh", "a", encoding="utf-8") as fh:
         fh.write("# changed\n")
-    monkeypatch.setattr(sd, "SANDBOX_DIR", changed)
+    monkeypatch.setattr(image, "SANDBOX_DIR", changed)
     with pytest.raises(SandboxError, match=r"is stale: run `grade sandbox build`"):
         sd.DockerSandbox(wall_clock=10)
-    assert "stale" in sd.image_status()
+    assert "stale" in image.image_status()
 
 
 def test_unreachable_engine_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(SandboxError, match=r"no Docker engine is reachable .*start dockerd"):
         sd.DockerSandbox(wall_clock=10)
+
+
+def test_the_harness_is_never_told_of_a_hand_in_problem(tmp_path):
+    """A hand-in without an entry is scored without a sandbox run: the container's command
+    line carries no such problem."""
+    from types import SimpleNamespace
+
+    sub = Submission(id="lab", source=tmp_path, folder=None, entry=None,
+                     problem="no server.py in the hand-in")
+    req = RunRequest(submission=sub, assignment=epoll_assignment(), only=(), wall_clock=60)
+    box = SimpleNamespace(limits=sd.DockerLimits(), owner="host:1", image="img")
+    command = sd.DockerSandbox.create_kwargs(box, req, "name", tmp_path, tmp_path)["command"]
+    assert command[:2] == ["-m", "grader.harness.run"]
+    assert not any("problem" in arg for arg in command)
+    assert command[command.index("--user") + 1] == str(image.STUDENT_UID)
+
+
+def test_the_image_command_line_runs_as_a_module(docker_engine):
+    """`python -m grader.sandbox.docker status`, as scripts/provision-docker.sh calls it."""
+    done = subprocess.run([sys.executable, "-m", "grader.sandbox.docker", "status"],
+                          capture_output=True, text=True, cwd=kitpaths.ROOT, timeout=FINISH)
+    assert done.returncode == 0, done.stderr
+    assert "is up to date" in done.stdout

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader import export, render
-from grader import sandbox as sandbox_module
+from grader.sandbox import local as sandbox_module
 from grader.assignment import load_assignment
 from grader.cli import CHECK_GRADER_ERROR, main
 from grader.models import RunOutcome, Submission

@@ -57,7 +57,7 @@ def test_every_holdout_is_labelled():
 @pytest.mark.docker
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_labels_agree_in_docker(docker_engine, tmp_path, assignment):
-    from grader.sandbox_docker import DockerSandbox
+    from grader.sandbox.docker import DockerSandbox
 
     assert _disagreements(assignment, DockerSandbox(), tmp_path) == []
 

@@ -56,7 +56,7 @@ def hostile_batch(tmp_path_factory, docker_engine):
     batch = build(base / "class")
     out = base / "out"
     # This process's own containers only: another worker of the suite grades beside it.
-    from grader.sandbox_docker import OWNER_LABEL
+    from grader.sandbox.docker import OWNER_LABEL
     mine = {"label": f"{OWNER_LABEL}={socket.gethostname()}:{os.getpid()}"}
     before = {c.id for c in docker_engine.containers.list(all=True, filters=mine)}
     start = time.monotonic()

@@ -91,7 +91,7 @@ def assert_self_check_passed(done: subprocess.CompletedProcess, report: Path) ->
 def test_the_wheel_carries_what_grade_needs(installed):
     """The installed kit finds its own assignments and sandbox files (not this checkout's),
     byte for byte those of the checkout, so the grading image's source hash agrees."""
-    probe = ("import grader.kitpaths as k, grader.assignment as a, grader.sandbox_docker as d;"
+    probe = ("import grader.kitpaths as k, grader.assignment as a, grader.sandbox.docker.image as d;"
              "print(k.PACKAGE); print(k.ROOT); print(k.harness_pythonpath());"
              "print(','.join(a.available())); print(d.source_hash())")
     done = _run([installed / "python", "-c", probe], cwd=installed)
@@ -104,7 +104,7 @@ def test_the_wheel_carries_what_grade_needs(installed):
         compared = filecmp.dircmp(ROOT / folder, Path(root) / folder, ignore=["__pycache__"])
         assert not (compared.left_only or compared.right_only or compared.diff_files)
     assert (Path(package) / "harness" / "harness.ini").is_file()
-    from grader.sandbox_docker import source_hash
+    from grader.sandbox.docker.image import source_hash
     assert digest == source_hash()
 
 

@@ -4,13 +4,15 @@ memory watchdog that bounds resident memory instead."""
 from __future__ import annotations
 
 import resource
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from grader.harness.launch import Limits, StudentProcess
+from grader.harness.launch import StudentProcess
+from grader.proc import Limits
 
 MiB = 2**20
 DEADLINE = 30.0   # seconds; far above how long any of these programs needs
@@ -120,7 +122,7 @@ def test_a_thread_per_client_server_can_start_40_threads(tmp_path):
 
 def test_the_watchdog_kills_a_program_past_the_memory_limit(tmp_path):
     proc = run_to_end(tmp_path, GREEDY, limits=Limits(memory=64 * MiB))
-    assert proc.returncode() == -9, (proc.stdout.text(), proc.stderr.text())
+    assert proc.returncode() == -signal.SIGKILL, (proc.stdout.text(), proc.stderr.text())
     assert "survived" not in proc.stdout.text()
     assert proc.killed_for.startswith("memory: ")
     assert proc.killed_for.endswith("MiB resident, limit 64 MiB")
@@ -130,7 +132,7 @@ def test_the_watchdog_kills_a_program_past_the_memory_limit(tmp_path):
 
 def test_the_watchdog_counts_what_the_program_started(tmp_path):
     proc = run_to_end(tmp_path, GREEDY_CHILD, limits=Limits(memory=64 * MiB))
-    assert proc.returncode() == -9, (proc.stdout.text(), proc.stderr.text())
+    assert proc.returncode() == -signal.SIGKILL, (proc.stdout.text(), proc.stderr.text())
     assert proc.killed_for.endswith("limit 64 MiB")
     child = int(proc.stdout.text().split()[1])
     assert _zombie_or_gone(child), f"the child {child} that took the memory is still running"
@@ -181,7 +183,7 @@ def test_a_program_the_kit_stops_reads_as_killed_not_as_exited(tmp_path):
                 time.sleep(0.01)
         finally:
             proc.kill()
-        assert proc.returncode() == -9
+        assert proc.returncode() == -signal.SIGKILL
         assert proc.killed_for == ""
 
 
@@ -189,7 +191,7 @@ def test_both_sandboxes_state_the_real_memory_bound():
     from types import SimpleNamespace
 
     from grader.sandbox import LocalSandbox
-    from grader.sandbox_docker import DockerLimits, DockerSandbox
+    from grader.sandbox.docker import DockerLimits, DockerSandbox
 
     local = LocalSandbox(wall_clock=60).describe()
     docker = DockerSandbox.describe(SimpleNamespace(limits=DockerLimits(), image="img",

@@ -67,7 +67,7 @@ def busy_loops():
 @pytest.mark.docker
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_same_verdicts_in_a_starved_container(docker_engine, assignment):
-    from grader.sandbox_docker import DockerLimits, DockerSandbox
+    from grader.sandbox.docker import DockerLimits, DockerSandbox
 
     sandbox = DockerSandbox(limits=DockerLimits(cpus=STARVED_CPUS))
     assert sandbox.describe()["CPU"].startswith(f"{STARVED_CPUS:g}")

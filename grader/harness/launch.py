@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -17,13 +16,10 @@ from pathlib import Path
 
 import psutil
 
+# become_subreaper is imported from here by the harness's plugin.
+from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
+
 BOOT = Path(__file__).with_name("boot.py")
-HEAD_BYTES = 32 * 1024
-TAIL_BYTES = 8 * 1024
-READ_CAP = 64 * 1024 * 1024   # past this, a flood is no longer read: its writes then block
-PR_SET_CHILD_SUBREAPER = 36
-
-
 TRACE_BYTES = 4 * 1024 * 1024
 SOURCE_BYTES = 1024 * 1024
 FIELD_CHARS = 500
@@ -44,109 +40,20 @@ def _clean_event(event: dict) -> dict:
     return out
 
 
-def become_subreaper() -> None:
-    """Orphans of the student's program (daemons, fork bombs) are re-parented to us, so that
-    killing every descendant really kills everything it started."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-class OutputTap:
-    """Drains one pipe in a thread, keeping the head and the tail and counting the rest, so
-    that a program's output never fills our memory. Past READ_CAP bytes it stops reading:
-    a program that floods then blocks in write() instead of costing the grader a core."""
-
-    def __init__(self, pipe):
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.capped = False
-        self._pipe = pipe
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        fd = self._pipe.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.total += len(chunk)
-            if self.total > READ_CAP:
-                self.capped = True
-                break
-            room = HEAD_BYTES - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self.tail = (self.tail + chunk)[-TAIL_BYTES:]
-
-    def join(self, timeout: float = 2.0) -> None:
-        self._thread.join(timeout)
-
-    def text(self) -> str:
-        shown = len(self.head) + len(self.tail)
-        body = bytes(self.head)
-        if self.total > shown:
-            body += b"\n[... %d bytes not shown ...]\n" % (self.total - shown)
-        body += bytes(self.tail)
-        if self.capped:
-            body += b"\n[... output no longer read after %d MiB ...]\n" % (READ_CAP >> 20)
-        return body.decode("utf-8", errors="replace")
-
-
-def freeze_and_kill(procs: list[psutil.Process], timeout: float | None) -> None:
-    """SIGSTOP them all first, so none can fork or respawn another while we go, then
-    SIGKILL them all, and wait up to `timeout` for them to go (None: no wait at all)."""
-    for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for p in procs:
-            try:
-                p.send_signal(sig)
-            except psutil.Error:
-                pass
-    if timeout is not None:
-        psutil.wait_procs(procs, timeout=timeout)
-
-
 # How often the memory watchdog looks at the student's processes. Between two looks a
 # program can allocate past the limit; in Docker the container's cgroup still bounds it.
 MEMORY_POLL_SECONDS = 0.2
-
-
-@dataclass
-class Limits:
-    """Bounds on the student's program: rlimits applied in the child before it runs, and a
-    resident-memory bound the harness enforces from outside (the Docker sandbox adds cgroup
-    limits on the whole container).
-
-    There is no RLIMIT_AS: address space counts each thread's stack and malloc arena, so a
-    thread-per-client server died of it after a few dozen threads, and the sandbox, not the
-    code, decided the verdict. Resident memory is what a program really takes."""
-    memory: int = 512 * 1024 * 1024      # resident bytes of the program and all it started
-    file_size: int = 16 * 1024 * 1024
-    open_files: int = 1024
-    cpu_seconds: int = 120
-
-    def apply(self) -> None:
-        # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
-        # Windows too, if only to say that the local sandbox needs Linux.
-        import resource
-
-        for res, value in ((resource.RLIMIT_FSIZE, self.file_size),
-                           (resource.RLIMIT_NOFILE, self.open_files),
-                           (resource.RLIMIT_CPU, self.cpu_seconds),
-                           (resource.RLIMIT_CORE, 0)):
-            try:
-                resource.setrlimit(res, (value, value))
-            except (ValueError, OSError):
-                pass
+# How long stop() waits for the watchdog's thread: at most one poll plus one reading of the
+# tree's memory, which a loaded machine can stretch well past MEMORY_POLL_SECONDS.
+WATCHDOG_JOIN_SECONDS = 2.0
+# kill(): each round freezes and kills what is alive, then waits this long for it to go.
+# Short, because a fork bomb's survivors are found and frozen again in the next round;
+# after KILL_ROUNDS rounds (10 s at most) kill() stops trying rather than hang the harness.
+KILL_ROUND_WAIT_SECONDS = 0.2
+KILL_ROUNDS = 50
+# How long kill() then waits for Popen to reap the run's own process. It was sent SIGKILL,
+# so it is gone at once; the wait only covers a loaded machine.
+REAP_WAIT_SECONDS = 5.0
 
 
 def resident_bytes(procs: list[psutil.Process], limit: int | None = None) -> int:
@@ -192,7 +99,7 @@ class MemoryWatchdog:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=WATCHDOG_JOIN_SECONDS)
 
     def _watch(self) -> None:
         while not self._stop.is_set() and self.run.alive():
@@ -375,7 +282,7 @@ class StudentProcess:
             return
         if self.watchdog is not None:
             self.watchdog.stop()
-        for _ in range(50):
+        for _ in range(KILL_ROUNDS):
             # Once reaped, the pid (and group id) may belong to someone else: leave it; what
             # the run started is still found among our own descendants.
             if self.proc.returncode is None:
@@ -396,9 +303,9 @@ class StudentProcess:
                     pass
             if not live:
                 break
-            freeze_and_kill(live, timeout=0.2)
+            freeze_and_kill(live, timeout=KILL_ROUND_WAIT_SECONDS)
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=REAP_WAIT_SECONDS)
         except subprocess.TimeoutExpired:
             pass
         self._reap_orphans()

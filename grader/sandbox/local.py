@@ -1,8 +1,7 @@
-"""Sandbox stage: runs the in-sandbox harness on one submission and brings back its report."""
+"""The local sandbox: the harness as a subprocess of this machine, with rlimits; no isolation."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,49 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
-
 from grader import kitpaths
-from grader.harness.launch import Limits, OutputTap, become_subreaper, freeze_and_kill
 from grader.models import RunOutcome, RunRequest
-
-# The folder holding assignments/ and sandbox/ (the checkout, or grader/_kit in a wheel).
-KIT_ROOT = kitpaths.ROOT
-DEFAULT_WALL_CLOCK = 240.0
-
-
-class SandboxError(Exception):
-    """The sandbox itself cannot run (no engine, no image): the infrastructure's fault."""
-
-
-def harness_args(req: RunRequest, checks_file: str, submission: str, report: str,
-                 work: str, user: int | None = None) -> list[str]:
-    """The harness command line, the same for every sandbox (paths as the harness sees them)."""
-    args = ["-m", "grader.harness.run", "--checks-file", checks_file,
-            "--submission", submission, "--entry", req.submission.entry or "",
-            "--report", report, "--work", work, "--only", ",".join(req.only)]
-    if user is not None:
-        args += ["--user", str(user)]
-    return args
-
-
-def read_report(path: Path) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("tests"), list) else None
-
-
-def kill_tree(pid: int) -> None:
-    """Freeze, then kill, a process and all its descendants (used on time-out and Ctrl-C)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
-    freeze_and_kill(procs, timeout=2)
+from grader.proc import Limits, OutputTap, become_subreaper, kill_tree
+from grader.sandbox.common import DEFAULT_WALL_CLOCK, harness_args, how_it_ended, read_report
 
 
 class LocalSandbox:
@@ -129,8 +89,8 @@ class LocalSandbox:
                                     f"bound per submission)", error_fault="submission")
         if data is None:
             return RunOutcome(None, seconds, self.name, limits, log=tap.text(),
-                              error=f"the grader's harness ended (code {proc.returncode}) "
-                                    f"without a report", error_fault="infrastructure")
+                              error=f"the grader's harness ended ({how_it_ended(proc.returncode)})"
+                                    f" without a report", error_fault="infrastructure")
         return RunOutcome(data, seconds, self.name, limits, log=tap.text())
 
     def stop_all(self) -> None:
@@ -140,12 +100,3 @@ class LocalSandbox:
         for proc in running:
             kill_tree(proc.pid)
 
-
-def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
-    """The sandbox called `name`; `scratch` is a host folder for its temporary files."""
-    if name == "local":
-        return LocalSandbox(wall_clock, scratch)
-    if name == "docker":
-        from grader.sandbox_docker import DockerSandbox
-        return DockerSandbox(wall_clock, scratch=scratch)
-    raise ValueError(f"unknown sandbox {name!r}: choose 'docker' or 'local'")

@@ -1,16 +1,12 @@
-"""Docker sandbox: one fresh, hardened container per submission, removed whatever happens."""
+"""The Docker sandbox: one fresh, hardened container per submission, removed whatever happens."""
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import itertools
+import math
 import os
-import re
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,21 +19,12 @@ import requests
 from docker.types import LogConfig, Mount, Ulimit
 
 from grader import kitpaths
-from grader.harness.launch import Limits
 from grader.models import RunOutcome, RunRequest
-from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, harness_args, read_report
+from grader.proc import Limits
+from grader.sandbox.common import (DEFAULT_WALL_CLOCK, SandboxError, harness_args, how_it_ended,
+                                   read_report)
+from grader.sandbox.docker.image import IMAGE, STUDENT_UID, connect, require_image, short
 
-IMAGE = "socketgrade-sandbox:latest"
-ONLINE_BASE = "python:3.12-slim"
-OFFLINE_BASE = "socketgrade-base:bookworm"
-SANDBOX_DIR = kitpaths.SANDBOX
-# What the image is built from; their content hash is stored on the image as a label, so an
-# image built from other files is recognised as stale.
-CONTEXT_FILES = ("Dockerfile", "entry.sh", "requirements.txt")
-STUDENT_UID = 10001
-
-HASH_LABEL = "org.socketgrade.source-hash"
-BASE_LABEL = "org.socketgrade.base"
 ROLE_LABEL = "org.socketgrade.role"      # "grading" on every container a DockerSandbox starts
 OWNER_LABEL = "org.socketgrade.owner"    # "host:pid" of the grader process that started it
 ROLE = "grading"
@@ -66,8 +53,20 @@ CAPABILITIES = {
     "KILL": "kill every process the student's program started (another uid's)",
 }
 
+# What is kept of the container's output (the harness's own log): its head and its tail.
 LOG_HEAD = 8 * 1024
 LOG_TAIL = 8 * 1024
+
+# The engine holds a wait request open until the container stops, and its read time-out is
+# our wall clock. The time-out is rounded up to whole seconds, at least this many: a wait
+# never ends before the deadline, and its last moment is not spent in a flurry of requests.
+WAIT_SLICE_SECONDS = 1
+# A wait that timed out this close to the deadline is the wall clock, not a sign that the
+# engine is gone: the engine is pinged only when a wait ends earlier than that.
+PING_MARGIN_SECONDS = 0.5
+# The engine reports a main process that died of signal N as exit code 128 + N, as a
+# shell does.
+SIGNAL_EXIT_BASE = 128
 
 
 @dataclass(frozen=True)
@@ -83,195 +82,6 @@ class DockerLimits:
     work_mib: int = 128             # /work: the harness's copies of the submission
     shm_mib: int = 16               # /dev/shm, the other writable place
 
-
-# --------------------------------------------------------------------------- engine and image
-
-def connect(timeout: int = 120) -> docker.DockerClient:
-    """A client for the local engine, or SandboxError saying how to get one."""
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = docker.from_env(timeout=timeout, max_pool_size=64)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        text = str(exc)
-        if "Permission denied" in text or "PermissionError" in text:
-            raise SandboxError(
-                f"the Docker engine at {where} refused access (permission denied): add your "
-                f"user to the docker group (and log in again), or use --sandbox local") from exc
-        raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_engine_reason(text)}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
-    except requests.exceptions.RequestException as exc:
-        raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_engine_reason(str(exc))}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
-    return client
-
-
-def _engine_reason(text: str) -> str:
-    """'Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2,
-    'No such file or directory'))' -> 'No such file or directory'."""
-    found = (re.search(r"\w+Error\(\d+, '([^']+)'\)", text)
-             or re.search(r"\[Errno -?\d+\] ([^'\")]+)", text))
-    return found.group(1).strip() if found else _short(text)
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def source_hash() -> str:
-    """Content hash of what the image is built from (files, student uid)."""
-    digest = hashlib.sha256()
-    digest.update(f"student-uid={STUDENT_UID}\n".encode())
-    for name in CONTEXT_FILES:
-        data = (SANDBOX_DIR / name).read_bytes()
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()[:20]
-
-
-def _image_state(client: docker.DockerClient, image: str = IMAGE):
-    """("ok" | "missing" | "stale", the image or None)."""
-    try:
-        found = client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return "missing", None
-    labels = found.labels or {}
-    return ("ok" if labels.get(HASH_LABEL) == source_hash() else "stale"), found
-
-
-def require_image(client: docker.DockerClient, image: str = IMAGE) -> None:
-    state, _ = _image_state(client, image)
-    if state != "ok":
-        raise SandboxError(
-            f"the grading image {image} is {state}: run `grade sandbox build` "
-            f"(`grade sandbox build --offline` where no registry is reachable)")
-
-
-def image_status() -> str:
-    """One sentence on the grading image, for `grade sandbox status`."""
-    client = connect()
-    state, found = _image_state(client)
-    if state == "missing":
-        return f"{IMAGE} is missing: run `grade sandbox build`"
-    labels = found.labels or {}
-    built = (found.attrs.get("Created") or "")[:19].replace("T", " ")
-    base = labels.get(BASE_LABEL, "an unknown base")
-    if state == "stale":
-        return (f"{IMAGE} is stale (built {built} from files with hash "
-                f"{labels.get(HASH_LABEL, 'none')}, sandbox/ now hashes to {source_hash()}): "
-                f"run `grade sandbox build`")
-    return f"{IMAGE} is up to date (built {built} on {base}, source hash {source_hash()})"
-
-
-def _local_python_base(client: docker.DockerClient) -> str | None:
-    """A python:3.x-slim image already on this engine (ONLINE_BASE preferred)."""
-    tags = sorted({t for img in client.images.list(name="python") for t in img.tags})
-    if ONLINE_BASE in tags:
-        return ONLINE_BASE
-    slim = [t for t in tags if t.startswith("python:3.") and t.endswith("-slim")
-            and t[len("python:3."):-len("-slim")].isdigit()
-            and int(t[len("python:3."):-len("-slim")]) >= 11]
-    return slim[-1] if slim else None
-
-
-def _can_debootstrap(client: docker.DockerClient) -> bool:
-    try:
-        client.images.get(OFFLINE_BASE)
-        return True
-    except docker.errors.ImageNotFound:
-        return os.geteuid() == 0 and shutil.which("debootstrap") is not None
-
-
-def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
-    try:
-        client.images.get(OFFLINE_BASE)
-        return OFFLINE_BASE
-    except docker.errors.ImageNotFound:
-        pass
-    script = SANDBOX_DIR / "build-base.sh"
-    progress(f"building the offline base {OFFLINE_BASE} with debootstrap ({script})")
-    try:
-        subprocess.run(["sh", str(script), OFFLINE_BASE], check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise SandboxError(f"the offline base image {OFFLINE_BASE} could not be built "
-                           f"({exc}): run `sudo sh {script}` and read its output") from exc
-    return OFFLINE_BASE
-
-
-def _install_libs(target: Path, arch: str, progress) -> None:
-    """The harness's libraries, unpacked from wheels for the engine's architecture."""
-    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-deps", "--no-compile", "--only-binary=:all:", "--target", str(target),
-           "--implementation", "cp", "--python-version", "3.11",
-           "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux2014_{arch}",
-           "-r", str(SANDBOX_DIR / "requirements.txt")]
-    wheelhouse = os.environ.get("SOCKETGRADE_WHEELHOUSE")
-    if wheelhouse:
-        cmd += ["--no-index", "--find-links", wheelhouse]
-    progress("fetching the harness's libraries with pip"
-             + (f" from {wheelhouse}" if wheelhouse else ""))
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(f"pip could not fetch the harness's libraries ({_short(last)}): check "
-                           f"that PyPI is reachable, or set SOCKETGRADE_WHEELHOUSE to a folder "
-                           f"holding the wheels of sandbox/requirements.txt")
-
-
-def build_image(offline: bool | None = None, progress=print) -> str:
-    """Build socketgrade-sandbox:latest and return its id. offline=True builds on the
-    debootstrap base (made if missing), False on python:3.12-slim (pulled if missing),
-    None uses a python:3.x-slim already present, else the debootstrap base (already there,
-    or made when this process may: root with debootstrap), else pulls python:3.12-slim."""
-    client = connect(timeout=1800)
-    started = time.monotonic()
-    if offline is None:
-        base = _local_python_base(client) or (
-            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE)
-    elif offline:
-        base = _ensure_offline_base(client, progress)
-    else:
-        base = ONLINE_BASE
-    wanted = source_hash()
-    with tempfile.TemporaryDirectory(prefix="socketgrade-build-") as ctx:
-        for name in CONTEXT_FILES:
-            shutil.copy2(SANDBOX_DIR / name, Path(ctx) / name)
-        _install_libs(Path(ctx) / "lib", client.info().get("Architecture", "x86_64"), progress)
-        progress(f"building {IMAGE} on {base}")
-        image_id = None
-        try:
-            for chunk in client.api.build(
-                    path=ctx, tag=IMAGE, rm=True, forcerm=True, pull=False, decode=True,
-                    network_mode="none",   # RUN steps need nothing from outside
-                    buildargs={"BASE": base, "STUDENT_UID": str(STUDENT_UID)},
-                    labels={HASH_LABEL: wanted, BASE_LABEL: base}):
-                if "error" in chunk:
-                    raise SandboxError(f"building {IMAGE} on {base} failed: "
-                                       f"{_short(chunk['error'], 400)}")
-                line = (chunk.get("stream") or "").rstrip()
-                if line:
-                    progress("  " + line)
-                if "aux" in chunk and isinstance(chunk["aux"], dict):
-                    image_id = chunk["aux"].get("ID", image_id)
-        except docker.errors.APIError as exc:
-            hint = (" (no registry is reachable? try `grade sandbox build --offline`)"
-                    if base == ONLINE_BASE else "")
-            raise SandboxError(f"building {IMAGE} on {base} failed: "
-                               f"{_short(str(exc), 300)}{hint}") from exc
-    state, found = _image_state(client)
-    if state != "ok":
-        raise SandboxError(f"building {IMAGE} finished but the image is {state}: "
-                           f"run `grade sandbox build` again and read its output")
-    progress(f"built {IMAGE} ({found.short_id}) on {base} in "
-             f"{time.monotonic() - started:.0f} s")
-    return image_id or found.id
-
-
-# --------------------------------------------------------------------------- the sandbox
 
 STAGE_BYTES = 64 * 2**20
 
@@ -362,8 +172,6 @@ class DockerSandbox:
         assignment_in = f"{KIT_IN}/assignments/{req.assignment.folder.name}"
         command = harness_args(req, f"{assignment_in}/{req.assignment.checks_file.name}",
                                SUBMISSION_IN, f"{OUT_IN}/report.json", WORK_IN, user=STUDENT_UID)
-        if req.submission.folder is None and req.submission.problem:
-            command += ["--entry-problem", req.submission.problem]
         mib = 2 ** 20
         return dict(
             image=self.image,
@@ -459,10 +267,10 @@ class DockerSandbox:
                                 if isinstance(exc, docker.errors.NotFound)
                                 else "the Docker engine refused the grading container")
                         return RunOutcome(None, time.monotonic() - start, self.name, limits,
-                                          error=f"{what}: {_short(str(exc), 300)}",
+                                          error=f"{what}: {short(str(exc), 300)}",
                                           error_fault="infrastructure")
                     raise SandboxError(f"the Docker engine stopped answering while grading "
-                                       f"{req.submission.id} ({_short(str(exc))}): check "
+                                       f"{req.submission.id} ({short(str(exc))}): check "
                                        f"dockerd, then grade again") from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
@@ -487,7 +295,8 @@ class DockerSandbox:
                                         f" MiB) and the harness ended without a report",
                                   error_fault="submission")
             return RunOutcome(None, seconds, self.name, limits, log=log,
-                              error=f"the grader's harness ended (code {code}) without a report",
+                              error=f"the grader's harness ended ({how_it_ended(_as_popen(code))})"
+                                    f" without a report",
                               error_fault="infrastructure")
         return RunOutcome(data, seconds, self.name, limits, log=log)
 
@@ -499,12 +308,12 @@ class DockerSandbox:
             if remaining <= 0:
                 return True, None
             try:
-                result = container.wait(timeout=max(1, int(remaining + 0.999)))
+                result = container.wait(timeout=max(WAIT_SLICE_SECONDS, math.ceil(remaining)))
                 return False, result.get("StatusCode")
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 # A time-out shows as either, depending on the transport; an engine that
                 # is really gone fails the next call.
-                if time.monotonic() < deadline - 0.5:
+                if time.monotonic() < deadline - PING_MARGIN_SECONDS:
                     self.client.ping()
 
     def _kill(self, container) -> None:
@@ -558,6 +367,13 @@ class DockerSandbox:
             self._remove(name)
 
 
+def _as_popen(code: int | None) -> int | None:
+    """The container's exit code as Popen gives a process's: -N for a death by signal N."""
+    if code is not None and code > SIGNAL_EXIT_BASE:
+        return -(code - SIGNAL_EXIT_BASE)
+    return code
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -566,38 +382,3 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# --------------------------------------------------------------------------- grade sandbox ...
-
-def cli_sandbox(argv: list[str]) -> int:
-    """`grade sandbox build [--offline|--online]` and `grade sandbox status`."""
-    parser = argparse.ArgumentParser(prog="grade sandbox",
-                                     description="The Docker image submissions are graded in.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    build = sub.add_parser("build", help=f"build {IMAGE}")
-    how = build.add_mutually_exclusive_group()
-    how.add_argument("--offline", action="store_true",
-                     help="build on a Debian base made with debootstrap (no registry needed)")
-    how.add_argument("--online", action="store_true",
-                     help=f"build on {ONLINE_BASE} (pulled from the registry if missing)")
-    sub.add_parser("status", help=f"say whether {IMAGE} is present and up to date")
-    ns = parser.parse_args(argv)
-    try:
-        if ns.action == "build":
-            offline = True if ns.offline else (False if ns.online else None)
-            build_image(offline=offline)
-            return 0
-        text = image_status()
-        print(text)
-        return 0 if " up to date " in text else 1
-    except SandboxError as exc:
-        print(f"grade sandbox: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("grade sandbox: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(cli_sandbox(sys.argv[1:]))

@@ -1,0 +1,138 @@
+"""Process utilities shared by the host and the harness: bounds, output taps and kill trees."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+from dataclasses import dataclass
+
+import psutil
+
+# A leaf module: it imports nothing from `grader`, so both the host's sandboxes and the
+# in-sandbox harness can use it without either importing the other.
+
+HEAD_BYTES = 32 * 1024
+TAIL_BYTES = 8 * 1024
+READ_CAP = 64 * 1024 * 1024   # past this, a flood is no longer read: its writes then block
+READ_CHUNK = 64 * 1024
+PR_SET_CHILD_SUBREAPER = 36   # <linux/prctl.h>; not exposed by the standard library
+
+# How long a tap's thread is given to drain what is left once the pipe's writer is gone.
+# The writer is dead by then, so the pipe ends at once unless a grandchild still holds it
+# open; past this the thread (a daemon) is left behind rather than blocking the grader.
+TAP_JOIN_SECONDS = 2.0
+# How long kill_tree waits for frozen-then-killed processes to vanish. SIGKILL of a stopped
+# process is delivered at once; this only covers a loaded machine's scheduling delay.
+KILL_TREE_WAIT_SECONDS = 2.0
+
+
+@dataclass
+class Limits:
+    """Bounds on the student's program: rlimits applied in the child before it runs, and a
+    resident-memory bound the harness enforces from outside (the Docker sandbox adds cgroup
+    limits on the whole container).
+
+    There is no RLIMIT_AS: address space counts each thread's stack and malloc arena, so a
+    thread-per-client server died of it after a few dozen threads, and the sandbox, not the
+    code, decided the verdict. Resident memory is what a program really takes."""
+    memory: int = 512 * 1024 * 1024      # resident bytes of the program and all it started
+    file_size: int = 16 * 1024 * 1024
+    open_files: int = 1024
+    cpu_seconds: int = 120
+
+    def apply(self) -> None:
+        # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
+        # Windows too, if only to say that the local sandbox needs Linux.
+        import resource
+
+        for res, value in ((resource.RLIMIT_FSIZE, self.file_size),
+                           (resource.RLIMIT_NOFILE, self.open_files),
+                           (resource.RLIMIT_CPU, self.cpu_seconds),
+                           (resource.RLIMIT_CORE, 0)):
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                pass
+
+
+def become_subreaper() -> None:
+    """Orphans of the processes we start (daemons, fork bombs) are re-parented to us, so that
+    killing every descendant really kills everything they started."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class OutputTap:
+    """Drains one pipe in a thread, keeping the head and the tail and counting the rest, so
+    that a program's output never fills our memory. Past READ_CAP bytes it stops reading:
+    a program that floods then blocks in write() instead of costing the grader a core."""
+
+    def __init__(self, pipe):
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.capped = False
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            if self.total > READ_CAP:
+                self.capped = True
+                break
+            room = HEAD_BYTES - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail = (self.tail + chunk)[-TAIL_BYTES:]
+
+    def join(self, timeout: float = TAP_JOIN_SECONDS) -> None:
+        self._thread.join(timeout)
+
+    def text(self) -> str:
+        shown = len(self.head) + len(self.tail)
+        body = bytes(self.head)
+        if self.total > shown:
+            body += b"\n[... %d bytes not shown ...]\n" % (self.total - shown)
+        body += bytes(self.tail)
+        if self.capped:
+            body += b"\n[... output no longer read after %d MiB ...]\n" % (READ_CAP >> 20)
+        return body.decode("utf-8", errors="replace")
+
+
+def freeze_and_kill(procs: list[psutil.Process], timeout: float | None) -> None:
+    """SIGSTOP them all first, so none can fork or respawn another while we go, then
+    SIGKILL them all, and wait up to `timeout` for them to go (None: no wait at all)."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+    if timeout is not None:
+        psutil.wait_procs(procs, timeout=timeout)
+
+
+def kill_tree(pid: int, timeout: float = KILL_TREE_WAIT_SECONDS) -> None:
+    """Freeze, then kill, a process and all its descendants (used on time-out and Ctrl-C)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    freeze_and_kill(procs, timeout=timeout)

@@ -1,0 +1,46 @@
+"""Sandbox stage: runs the in-sandbox harness on one submission and brings back its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from grader.models import RunOutcome, RunRequest
+from grader.sandbox.common import DEFAULT_WALL_CLOCK, SandboxError
+from grader.sandbox.local import LocalSandbox
+
+__all__ = ["DEFAULT_WALL_CLOCK", "LocalSandbox", "Sandbox", "SandboxError", "make_sandbox"]
+
+SANDBOXES = ("docker", "local")
+
+
+class Sandbox(Protocol):
+    """What the command line needs of a sandbox (`local`, `docker`)."""
+
+    name: str
+
+    def describe(self) -> dict:
+        """Its bounds, for the report's sandbox details ({"memory": "1024 MiB ...", ...})."""
+        ...
+
+    def run(self, req: RunRequest) -> RunOutcome:
+        """Grade one submission. A submission's fault is an outcome; SandboxError means the
+        sandbox itself cannot run."""
+        ...
+
+    def stop_all(self) -> None:
+        """Ctrl-C: stop every run still going, with everything it started."""
+        ...
+
+
+def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK,
+                 scratch: Path | None = None) -> Sandbox:
+    """The sandbox called `name`; `scratch` is a host folder for its temporary files."""
+    if name == "local":
+        return LocalSandbox(wall_clock, scratch)
+    if name == "docker":
+        # Imported here: the docker SDK is needed only for Docker, and a student's self-check
+        # in the local sandbox must start (and work) without it.
+        from grader.sandbox.docker import DockerSandbox
+        return DockerSandbox(wall_clock, scratch=scratch)
+    raise ValueError(f"unknown sandbox {name!r}: choose {' or '.join(map(repr, SANDBOXES))}")

@@ -1,0 +1,52 @@
+"""What every sandbox shares: the harness's command line, its report, and the sandbox error."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+from grader.models import RunRequest
+
+# The wall-clock bound per submission, kept from outside the sandbox: it stops a submission
+# that hangs the harness. Far above the time all checks take, so that a loaded or starved
+# machine never turns a slow grading into a time-out (a verdict must not depend on load).
+DEFAULT_WALL_CLOCK = 240.0
+
+
+class SandboxError(Exception):
+    """The sandbox itself cannot run (no engine, no image): the infrastructure's fault."""
+
+
+def harness_args(req: RunRequest, checks_file: str, submission: str, report: str,
+                 work: str, user: int | None = None) -> list[str]:
+    """The harness command line, the same for every sandbox (paths as the harness sees them)."""
+    args = ["-m", "grader.harness.run", "--checks-file", checks_file,
+            "--submission", submission, "--entry", req.submission.entry or "",
+            "--report", report, "--work", work, "--only", ",".join(req.only)]
+    if user is not None:
+        args += ["--user", str(user)]
+    return args
+
+
+def read_report(path: Path) -> dict | None:
+    """The harness's pytest-json-report, or None when it wrote none (or not one we can use)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("tests"), list) else None
+
+
+def how_it_ended(code: int | None) -> str:
+    """'code 1', or 'killed by SIGKILL' for a negative code (how Popen says that a process
+    died of a signal): a signal's name says more to a reader than its number."""
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"code {code}"

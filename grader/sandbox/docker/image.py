@@ -1,0 +1,226 @@
+"""The grading image: the engine connection, the image's source hash, status and build."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+from grader import kitpaths
+from grader.sandbox.common import SandboxError
+
+IMAGE = "socketgrade-sandbox:latest"
+ONLINE_BASE = "python:3.12-slim"
+OFFLINE_BASE = "socketgrade-base:bookworm"
+SANDBOX_DIR = kitpaths.SANDBOX
+# What the image is built from; their content hash is stored on the image as a label, so an
+# image built from other files is recognised as stale.
+CONTEXT_FILES = ("Dockerfile", "entry.sh", "requirements.txt")
+STUDENT_UID = 10001
+
+HASH_LABEL = "org.socketgrade.source-hash"
+BASE_LABEL = "org.socketgrade.base"
+
+# How long one request to the engine may take before the engine counts as gone: far above
+# its usual answer (well under a second), so that a busy engine creating and removing many
+# containers for a class is not mistaken for a dead one.
+ENGINE_TIMEOUT_SECONDS = 120
+# The same while building the image, where one request lasts the whole build: minutes on a
+# slow machine.
+BUILD_TIMEOUT_SECONDS = 1800
+
+
+def connect(timeout: int = ENGINE_TIMEOUT_SECONDS) -> docker.DockerClient:
+    """A client for the local engine, or SandboxError saying how to get one."""
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(timeout=timeout, max_pool_size=64)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text or "PermissionError" in text:
+            raise SandboxError(
+                f"the Docker engine at {where} refused access (permission denied): add your "
+                f"user to the docker group (and log in again), or use --sandbox local") from exc
+        raise SandboxError(
+            f"no Docker engine is reachable at {where} ({_engine_reason(text)}): start dockerd "
+            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
+    except requests.exceptions.RequestException as exc:
+        raise SandboxError(
+            f"no Docker engine is reachable at {where} ({_engine_reason(str(exc))}): start dockerd "
+            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
+    return client
+
+
+def _engine_reason(text: str) -> str:
+    """'Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2,
+    'No such file or directory'))' -> 'No such file or directory'."""
+    found = (re.search(r"\w+Error\(\d+, '([^']+)'\)", text)
+             or re.search(r"\[Errno -?\d+\] ([^'\")]+)", text))
+    return found.group(1).strip() if found else short(text)
+
+
+def short(text: str, limit: int = 160) -> str:
+    """`text` on one line of at most `limit` characters, for an error message."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def source_hash() -> str:
+    """Content hash of what the image is built from (files, student uid)."""
+    digest = hashlib.sha256()
+    digest.update(f"student-uid={STUDENT_UID}\n".encode())
+    for name in CONTEXT_FILES:
+        data = (SANDBOX_DIR / name).read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:20]
+
+
+def image_state(client: docker.DockerClient, image: str = IMAGE):
+    """("ok" | "missing" | "stale", the image or None)."""
+    try:
+        found = client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return "missing", None
+    labels = found.labels or {}
+    return ("ok" if labels.get(HASH_LABEL) == source_hash() else "stale"), found
+
+
+def require_image(client: docker.DockerClient, image: str = IMAGE) -> None:
+    state, _ = image_state(client, image)
+    if state != "ok":
+        raise SandboxError(
+            f"the grading image {image} is {state}: run `grade sandbox build` "
+            f"(`grade sandbox build --offline` where no registry is reachable)")
+
+
+def image_status() -> str:
+    """One sentence on the grading image, for `grade sandbox status`."""
+    client = connect()
+    state, found = image_state(client)
+    if state == "missing":
+        return f"{IMAGE} is missing: run `grade sandbox build`"
+    labels = found.labels or {}
+    built = (found.attrs.get("Created") or "")[:19].replace("T", " ")
+    base = labels.get(BASE_LABEL, "an unknown base")
+    if state == "stale":
+        return (f"{IMAGE} is stale (built {built} from files with hash "
+                f"{labels.get(HASH_LABEL, 'none')}, sandbox/ now hashes to {source_hash()}): "
+                f"run `grade sandbox build`")
+    return f"{IMAGE} is up to date (built {built} on {base}, source hash {source_hash()})"
+
+
+def _local_python_base(client: docker.DockerClient) -> str | None:
+    """A python:3.x-slim image already on this engine (ONLINE_BASE preferred)."""
+    tags = sorted({t for img in client.images.list(name="python") for t in img.tags})
+    if ONLINE_BASE in tags:
+        return ONLINE_BASE
+    slim = [t for t in tags if t.startswith("python:3.") and t.endswith("-slim")
+            and t[len("python:3."):-len("-slim")].isdigit()
+            and int(t[len("python:3."):-len("-slim")]) >= 11]
+    return slim[-1] if slim else None
+
+
+def _can_debootstrap(client: docker.DockerClient) -> bool:
+    try:
+        client.images.get(OFFLINE_BASE)
+        return True
+    except docker.errors.ImageNotFound:
+        return os.geteuid() == 0 and shutil.which("debootstrap") is not None
+
+
+def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
+    try:
+        client.images.get(OFFLINE_BASE)
+        return OFFLINE_BASE
+    except docker.errors.ImageNotFound:
+        pass
+    script = SANDBOX_DIR / "build-base.sh"
+    progress(f"building the offline base {OFFLINE_BASE} with debootstrap ({script})")
+    try:
+        subprocess.run(["sh", str(script), OFFLINE_BASE], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SandboxError(f"the offline base image {OFFLINE_BASE} could not be built "
+                           f"({exc}): run `sudo sh {script}` and read its output") from exc
+    return OFFLINE_BASE
+
+
+def _install_libs(target: Path, arch: str, progress) -> None:
+    """The harness's libraries, unpacked from wheels for the engine's architecture."""
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           "--no-deps", "--no-compile", "--only-binary=:all:", "--target", str(target),
+           "--implementation", "cp", "--python-version", "3.11",
+           "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux2014_{arch}",
+           "-r", str(SANDBOX_DIR / "requirements.txt")]
+    wheelhouse = os.environ.get("SOCKETGRADE_WHEELHOUSE")
+    if wheelhouse:
+        cmd += ["--no-index", "--find-links", wheelhouse]
+    progress("fetching the harness's libraries with pip"
+             + (f" from {wheelhouse}" if wheelhouse else ""))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SandboxError(f"pip could not fetch the harness's libraries ({short(last)}): check "
+                           f"that PyPI is reachable, or set SOCKETGRADE_WHEELHOUSE to a folder "
+                           f"holding the wheels of sandbox/requirements.txt")
+
+
+def build_image(offline: bool | None = None, progress=print) -> str:
+    """Build socketgrade-sandbox:latest and return its id. offline=True builds on the
+    debootstrap base (made if missing), False on python:3.12-slim (pulled if missing),
+    None uses a python:3.x-slim already present, else the debootstrap base (already there,
+    or made when this process may: root with debootstrap), else pulls python:3.12-slim."""
+    client = connect(timeout=BUILD_TIMEOUT_SECONDS)
+    started = time.monotonic()
+    if offline is None:
+        base = _local_python_base(client) or (
+            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE)
+    elif offline:
+        base = _ensure_offline_base(client, progress)
+    else:
+        base = ONLINE_BASE
+    wanted = source_hash()
+    with tempfile.TemporaryDirectory(prefix="socketgrade-build-") as ctx:
+        for name in CONTEXT_FILES:
+            shutil.copy2(SANDBOX_DIR / name, Path(ctx) / name)
+        _install_libs(Path(ctx) / "lib", client.info().get("Architecture", "x86_64"), progress)
+        progress(f"building {IMAGE} on {base}")
+        image_id = None
+        try:
+            for chunk in client.api.build(
+                    path=ctx, tag=IMAGE, rm=True, forcerm=True, pull=False, decode=True,
+                    network_mode="none",   # RUN steps need nothing from outside
+                    buildargs={"BASE": base, "STUDENT_UID": str(STUDENT_UID)},
+                    labels={HASH_LABEL: wanted, BASE_LABEL: base}):
+                if "error" in chunk:
+                    raise SandboxError(f"building {IMAGE} on {base} failed: "
+                                       f"{short(chunk['error'], 400)}")
+                line = (chunk.get("stream") or "").rstrip()
+                if line:
+                    progress("  " + line)
+                if "aux" in chunk and isinstance(chunk["aux"], dict):
+                    image_id = chunk["aux"].get("ID", image_id)
+        except docker.errors.APIError as exc:
+            hint = (" (no registry is reachable? try `grade sandbox build --offline`)"
+                    if base == ONLINE_BASE else "")
+            raise SandboxError(f"building {IMAGE} on {base} failed: "
+                               f"{short(str(exc), 300)}{hint}") from exc
+    state, found = image_state(client)
+    if state != "ok":
+        raise SandboxError(f"building {IMAGE} finished but the image is {state}: "
+                           f"run `grade sandbox build` again and read its output")
+    progress(f"built {IMAGE} ({found.short_id}) on {base} in "
+             f"{time.monotonic() - started:.0f} s")
+    return image_id or found.id
+
