@@ -5,6 +5,7 @@ must name every package the harness needs, each at one exact version. pyproject.
 source: its `harness` extra lists the harness's direct needs as ranges. This script walks their
 dependencies through the metadata of the packages installed beside it (importlib.metadata: no
 network, no resolver), evaluates markers for the image's interpreter, and writes the pins.
+Run it with the interpreter of .venv, which scripts/setup.sh installs held to these very pins.
 
     .venv/bin/python scripts/lock_image.py            rewrite the file (existing pins are kept
                                                       while they satisfy every range)
@@ -111,16 +112,17 @@ def read_pins(path: Path = REQUIREMENTS) -> dict[str, str]:
 def closure(direct: list[Requirement]) -> dict[str, Node]:
     """Every package `direct` needs in the image, from the installed metadata."""
     nodes: dict[str, Node] = {}
+    # A package is walked once per set of extras asked of it: `x[y]` may need more than `x`.
+    walked: set[tuple[str, frozenset[str]]] = set()
     todo = [(req, f"socketgrade[{GROUP}]") for req in direct]
     while todo:
         req, parent = todo.pop()
         name = canonicalize_name(req.name)
-        node = nodes.get(name)
-        seen = node is not None
-        node = node or nodes.setdefault(name, Node(name))
-        node.asked.append((req, parent))
-        if seen:
+        nodes.setdefault(name, Node(name)).asked.append((req, parent))
+        extras = frozenset(req.extras)
+        if (name, extras) in walked:
             continue
+        walked.add((name, extras))
         try:
             requires = metadata.distribution(name).requires or []
         except metadata.PackageNotFoundError as exc:
@@ -130,7 +132,7 @@ def closure(direct: list[Requirement]) -> dict[str, Node]:
             ) from exc
         for line in requires:
             sub = Requirement(line)
-            if marker_applies(sub, frozenset(req.extras)):
+            if marker_applies(sub, extras):
                 todo.append((sub, name))
     return nodes
 
@@ -151,6 +153,13 @@ def choose(nodes: dict[str, Node], old: dict[str, str], upgrade: bool) -> dict[s
             raise LockError(
                 f"installed {name} {installed} does not satisfy {asked}: "
                 f"install a version that does, then run this again"
+            )
+        if version != installed:
+            # The closure was read from the installed version's metadata; scripts/setup.sh
+            # installs the pinned one, so this happens only in an environment made otherwise.
+            print(
+                f"note: {name} keeps its pin {version}; {installed} is installed here",
+                file=sys.stderr,
             )
         pins[name] = version
     return pins
