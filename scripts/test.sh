@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# One command: set up, make sure a Docker engine and the grading image are there (when this
-# machine can have them), and run the whole test suite. Extra arguments go to pytest.
+# One command: set up, check the code (lint, format, types), make sure a Docker engine and the
+# grading image are there (when this machine can have them), and run the whole test suite.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(bash scripts/setup.sh)
 export PATH="$BIN:$PATH"
+# Static checks first: they take seconds, the suite takes many minutes. All three run so that one
+# pass shows every finding; any failure stops here. Settings: pyproject.toml ([tool.ruff],
+# [tool.mypy]); `ruff format .` and `ruff check --fix .` repair most findings.
+static_ok=1
+echo "ruff check" >&2
+ruff check . || static_ok=0
+echo "ruff format --check" >&2
+ruff format --check . || static_ok=0
+echo "mypy" >&2
+mypy || static_ok=0
+if [ "$static_ok" != 1 ]; then
+  echo "lint, format or type check failed (above); the tests were not run" >&2
+  exit 1
+fi
 if [ -n "${CI:-}" ] || [ -n "${SOCKETGRADE_REQUIRE_DOCKER:-}" ]; then
   # On CI the Docker tests must run: provision the engine and image, or fail.
   export SOCKETGRADE_REQUIRE_DOCKER=1
