@@ -1,4 +1,4 @@
-"""Typed, frozen records passed between the stages (discover → sandbox → score → render/export)."""
+"""Typed, frozen records between the stages (discover → sandbox → score → render/export)."""
 
 from __future__ import annotations
 

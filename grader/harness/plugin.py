@@ -23,6 +23,10 @@ from grader.harness.server import (POLL, SETTLE_CPU, Reply, Server,  # noqa: F40
 # A server must listen within this bound: far above the fraction of a second a tutorial
 # server takes, so that a loaded machine or a starved sandbox never turns "slow" into "broken".
 START_TIMEOUT = 10.0
+# The port offered to submissions that read PORT or argv[1] (the tutorial's own); those that
+# hard-code one are moved to an ephemeral port by the launcher, and the grader finds it from
+# the kernel, so several gradings never collide.
+OFFERED_PORT = "8888"
 
 
 def pytest_addoption(parser):
@@ -183,10 +187,8 @@ def _start_server(config, submission: Submission, story: Story,
         fail(NOT_JUDGED if _runs_selected(config) else
              f"not judged: the server did not start: {config._sg_start_failure}")
     workdir = submission.fresh_copy()
-    # A port for submissions that read PORT or argv[1]; those that hard-code one are moved
-    # to an ephemeral port by the launcher, and the grader finds it from the kernel.
-    proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir, args=["8888"],
-                          env={"PORT": "8888"}, user=submission.user)
+    proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir,
+                          args=[OFFERED_PORT], env={"PORT": OFFERED_PORT}, user=submission.user)
     proc.start()
     srv = Server(proc, story)
     started.append(srv)

@@ -1,5 +1,4 @@
-"""What the harness reports of one check: its story and each run of the student's program,
-as the contract's types (grader.contract), bounded and cleaned for a report."""
+"""What the harness reports of one check, as grader.contract's types: story and program runs."""
 
 from __future__ import annotations
 
