@@ -224,8 +224,8 @@ def cmd_check(ns) -> int:
         got = "–" if c.grader_error else f"{c.score:g}"
         console.print(f"{mark} {c.spec.id:<14} {got}/{c.spec.points:g}  {c.spec.title.en}")
         if not c.spec.points:  # an informational check: what it showed is the point
-            for line in [x for x in c.story if x.get("kind") == "saw"][-2:]:
-                console.print(f"      saw:  {line.get('text', '')}", markup=False, soft_wrap=True)
+            for line in [x for x in c.story if x.kind == "saw"][-2:]:
+                console.print(f"      saw:  {line.text}", markup=False, soft_wrap=True)
         if c.grader_error:
             # Not a verdict on the code: a student hint would send them fixing what works.
             console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)

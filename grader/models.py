@@ -1,7 +1,8 @@
-"""Typed, frozen records passed between the stages (discover → sandbox → score → render/export)."""
+"""Typed, frozen records between the stages (discover → sandbox → score → render/export)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,13 +112,69 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
+class TimelineEntry:
+    """One thing a check did ("did") or saw ("saw"), `t` seconds after it started."""
+    kind: str
+    text: str
+    t: float | None = None
+
+    @property
+    def scenario(self) -> bool:
+        """A heading within the timeline: a check that tries several scenarios says so."""
+        return self.text.startswith("— ")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure a check measured, with its label and unit for people."""
+    key: str                   # the check's name for it (results.json keeps this)
+    label: str
+    value: float | int | str
+    unit: str = ""             # "%", "s", "bytes" or ""
+    cpu: bool = False          # a CPU share, in percent
+
+    @property
+    def numeric(self) -> bool:
+        return (isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
+                and math.isfinite(self.value))
+
+    @property
+    def bar(self) -> float | None:
+        """How full a 0–100% bar is, for a CPU share."""
+        return max(0.0, min(100.0, float(self.value))) if self.cpu and self.numeric else None
+
+
+@dataclass(frozen=True)
+class TraceNote:
+    """One tracer event as a sentence; `alarm` when it points at a fault."""
+    text: str
+    kind: str = "other"
+    alarm: bool = False
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """One run of the student's program during a check, explained."""
+    stdout: str = ""
+    stderr: str = ""
+    output_bytes: int | None = None
+    exit: str = ""             # how it ended, as a phrase: "exited with code 1"
+    notes: tuple[TraceNote, ...] = ()
+
+    @property
+    def traceback(self) -> bool:
+        """Its error output holds a Python traceback."""
+        return "Traceback (most recent call last)" in self.stderr
+
+
+@dataclass(frozen=True)
 class CheckResult:
     spec: CheckSpec
     passed: bool
     reason: str                # one sentence; empty when passed
-    story: tuple[dict, ...] = ()
-    measurements: dict = field(default_factory=dict)
-    processes: tuple[dict, ...] = ()
+    story: tuple[TimelineEntry, ...] = ()
+    measurements: tuple[Measurement, ...] = ()
+    processes: tuple[ProgramRun, ...] = ()
     fault: str = ""            # "", "submission", "grader", "infrastructure"
     details: str = ""          # a grader traceback, for TAs only
 
@@ -167,7 +224,8 @@ class CheckResult:
             "output": output,
             "output_format": "text",
             "visibility": self.spec.visibility,
-            "extra_data": {"measurements": self.measurements, "fault": self.fault,
+            "extra_data": {"measurements": {m.key: m.value for m in self.measurements},
+                           "fault": self.fault,
                            "status": self.status},
         }
 

@@ -1,49 +1,204 @@
-"""Score stage: pytest-json-report JSON + the assignment's rubric → a SubmissionResult (pure)."""
+"""Score stage: the harness's report (grader.contract) + the rubric → a SubmissionResult (pure).
+
+Everything that knows the harness's shapes and the tracer's vocabulary is here: what reaches
+render is models only, its sentences already made.
+"""
 
 from __future__ import annotations
 
-from grader.models import (Assignment, CheckResult, CheckSpec, RunOutcome, Submission,
-                           SubmissionResult)
+import math
+import re
+import signal
+
+from grader.contract import (CheckMetadata, HarnessReport, ProcessReport, Story, TestReport,
+                             TraceEvent, TraceKind)
+from grader.models import (Assignment, CheckResult, CheckSpec, Measurement, ProgramRun,
+                           RunOutcome, Submission, SubmissionResult, TimelineEntry, TraceNote)
 
 FAILED_PREFIX = "Failed: "
+TRACE_VALUE_MAX = 300       # characters of one tracer value shown (the student writes them)
 
 
-def _find(report: dict, check_id: str) -> dict | None:
-    suffix = f"::test_{check_id}"
-    for test in report.get("tests", []):
-        if isinstance(test, dict) and str(test.get("nodeid", "")).endswith(suffix):
-            return test
-    return None
+# --- the tracer's events as sentences -------------------------------------------------------
+
+def _v(value) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= TRACE_VALUE_MAX else text[:TRACE_VALUE_MAX] + " …"
 
 
-def _stage_failure(test: dict) -> tuple[str, str, str]:
+def _where(e: TraceEvent) -> str:
+    return _v(e.at) if e.at else "the program"
+
+
+def _address(requested) -> str:
+    if isinstance(requested, (list, tuple)) and len(requested) >= 2:
+        host, port = requested[0], requested[1]
+        return f"port {_v(port)} on {_v(host) if host else 'all interfaces'}"
+    return _v(requested)
+
+
+def _wait(e: TraceEvent) -> str:
+    """A select()/poll() call: whether the loop sleeps in it, from its timeout."""
+    selector = e.get("selector")
+    if e.known is TraceKind.POLL:
+        call = f"{_v(selector)}.poll" if selector else "poll"
+    elif "selector" in e.fields:      # selectors.*: the tracer names the selector's class
+        call = f"{_v(selector or 'selector')}.select"
+    else:                             # a plain select.select() call
+        call = "select.select"
+    timeout = e.get("timeout")
+    if timeout is None:
+        return f"{_where(e)} waits in {call}() with no timeout (sleeps until an event)"
+    if e.never_sleeps:
+        return (f"{_where(e)} calls {call}(timeout={_v(timeout)}), which returns at "
+                f"once: the loop never sleeps")
+    return f"{_where(e)} waits in {call}(timeout={_v(timeout)})"
+
+
+def _fd(e: TraceEvent) -> str:
+    return _v(e.get("fd", "?"))
+
+
+K = TraceKind
+# One rule per tracer event, as a table (what each event means in a sentence).
+TRACE_NOTES = {
+    K.START: lambda e: f"started {_v(e.get('entry', 'the program'))}",
+    K.BIND: lambda e: f"{_where(e)} bound fd {_fd(e)} to {_address(e.get('requested'))}",
+    K.LISTEN: lambda e: (f"{_where(e)} listens on fd {_fd(e)}"
+                         + (f" (backlog {_v(e.get('backlog'))})"
+                            if e.get("backlog") is not None else "")),
+    K.REGISTER: lambda e: (f"{_where(e)} registered fd {_fd(e)} with "
+                           f"{_v(e.get('selector') or 'the selector')}"),
+    K.UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)}",
+    K.MODIFY: lambda e: f"{_where(e)} changed the events watched on fd {_fd(e)}",
+    K.CLOSE: lambda e: f"{_where(e)} closed fd {_fd(e)}",
+    K.CLOSE_REGISTERED: lambda e: (
+        f"{_where(e)} closed fd {_fd(e)} while still registered"
+        + (f" (registered at {_v(e.get('registered_at'))})" if e.get("registered_at") else "")),
+    K.SELECT: _wait,
+    K.POLL: _wait,
+    K.SETBLOCKING: lambda e: (f"{_where(e)} made fd {_fd(e)} "
+                              f"{'blocking' if e.get('flag') else 'non-blocking'}"),
+    K.SETTIMEOUT: lambda e: (f"{_where(e)} set a timeout of {_v(e.get('value'))} s "
+                             f"on fd {_fd(e)}"),
+    K.THREAD: lambda e: (f"{_where(e)} started a thread"
+                         + (f" ({_v(e.get('name'))})" if e.get("name") else "")),
+    K.FORK: lambda e: f"{_where(e)} forked a child process",
+    K.CRASH: lambda e: (f"{_where(e)} raised {_v(e.get('type', 'an exception'))}"
+                        + (f": {_v(e.get('message'))}" if e.get("message") else "")
+                        + " and the program stopped"),
+    K.EXIT: lambda e: f"the program exited (code {_v(e.get('code'))})",
+    K.TRACER_ERROR: lambda e: f"the tracer could not be installed: {_v(e.get('error', ''))}",
+}
+# Events that point at a fault (a wait that never sleeps does too: see never_sleeps).
+ALARMING = {K.CLOSE_REGISTERED, K.CRASH, K.THREAD, K.FORK, K.TRACER_ERROR}
+
+
+def trace_note(event: TraceEvent) -> TraceNote:
+    """One tracer event as a sentence; an unknown event is shown as it came."""
+    kind = event.known
+    rule = TRACE_NOTES.get(kind) if kind is not None else None
+    if rule is None:
+        if not event.kind and set(event.fields) == {"value"}:
+            return TraceNote(_v(event.fields["value"]))
+        shown = dict(event.fields, **({"at": event.at} if event.at else {}))
+        fields = ", ".join(f"{k}={_v(v)}" for k, v in shown.items())
+        name = _v(event.kind or "other")
+        return TraceNote(f"{name}: {fields}" if fields else name)
+    return TraceNote(rule(event), kind.value, kind in ALARMING or event.never_sleeps)
+
+
+# --- one run of the student's program -------------------------------------------------------
+
+def describe_exit(code: int | None) -> str:
+    """How a run ended, as a phrase (the harness gives -N for "killed by signal N")."""
+    if code is None:
+        return "still running when the check ended"
+    if code == 0:
+        return "exited normally (code 0)"
+    if code > 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "unknown signal"
+    if -code == signal.SIGKILL:
+        return (f"ended by signal {-code} ({name}); the grader stops every program still "
+                f"running this way when a check is over")
+    return f"ended by signal {-code} ({name})"
+
+
+def program_run(proc: ProcessReport) -> ProgramRun:
+    return ProgramRun(stdout=proc.stdout, stderr=proc.stderr, output_bytes=proc.output_bytes,
+                      exit=describe_exit(proc.exit_code),
+                      notes=tuple(trace_note(e) for e in proc.trace))
+
+
+# --- what a check measured and did ----------------------------------------------------------
+
+# key → label, in the order shown; a key not listed is shown by its name after these.
+MEASUREMENT_LABELS = {
+    "cpu_fresh_percent": "CPU while idle, freshly started, no client",
+    "cpu_silent_percent": "CPU while idle, silent clients connected",
+    "cpu_after_percent": "CPU while idle, after the clients left",
+    "start_seconds": "time until it listened",
+}
+UNITS = (("_percent", "%"), ("_seconds", "s"), ("_bytes", "bytes"))
+
+
+def measurement(key: str, value) -> Measurement:
+    clean = re.sub(r"[^a-z0-9_]", "", str(key).lower())
+    unit = next((u for suffix, u in UNITS if clean.endswith(suffix)), "")
+    label = MEASUREMENT_LABELS.get(clean, clean.replace("_", " ").strip() or str(key))
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return Measurement(key=str(key), label=label, value=value if numeric else str(value),
+                       unit=unit, cpu=clean.startswith("cpu") and unit == "%")
+
+
+def measurements(story: Story) -> tuple[Measurement, ...]:
+    """CPU readings first, then the rest, each group in MEASUREMENT_LABELS' order."""
+    rows = [measurement(k, v) for k, v in story.measurements.items()]
+    order = list(MEASUREMENT_LABELS.values())
+    rows.sort(key=lambda m: (not m.cpu, order.index(m.label) if m.label in order
+                             else len(order)))
+    return tuple(rows)
+
+
+def timeline(story: Story) -> tuple[TimelineEntry, ...]:
+    return tuple(TimelineEntry(line.kind, line.text, line.t if line.t is None
+                               or math.isfinite(line.t) else None) for line in story.lines)
+
+
+def explained(meta: CheckMetadata) -> dict:
+    """The CheckResult fields that explain a verdict: timeline, figures, program runs."""
+    return dict(story=timeline(meta.story), measurements=measurements(meta.story),
+                processes=tuple(program_run(p) for p in meta.processes))
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+def _stage_failure(test: TestReport) -> tuple[str, str, str]:
     """(reason, fault, details) of the first stage that did not pass."""
-    for stage in ("setup", "call", "teardown"):
-        info = test.get(stage) or {}
-        if info.get("outcome") in (None, "passed"):
+    for _, stage in test.stages:
+        if stage.outcome == "passed":
             continue
-        message = str((info.get("crash") or {}).get("message", ""))
-        longrepr = str(info.get("longrepr", ""))
-        if message.startswith(FAILED_PREFIX):
+        if stage.message.startswith(FAILED_PREFIX):
             # A verdict the check reached: pytest.fail(reason) with the student-facing sentence.
-            return message[len(FAILED_PREFIX):].strip(), "submission", ""
-        if info.get("outcome") == "skipped":
-            return f"not run: {longrepr or message}", "grader", longrepr
-        return (f"the grader itself failed while running this check ({message or 'no message'}); "
-                f"this is not the submission's fault", "grader", longrepr)
+            return stage.message[len(FAILED_PREFIX):].strip(), "submission", ""
+        if stage.outcome == "skipped":
+            return f"not run: {stage.longrepr or stage.message}", "grader", stage.longrepr
+        return (f"the grader itself failed while running this check "
+                f"({stage.message or 'no message'}); this is not the submission's fault",
+                "grader", stage.longrepr)
     return "the check did not pass", "grader", ""
 
 
-def check_result(spec: CheckSpec, test: dict | None, missing_reason: str,
+def check_result(spec: CheckSpec, test: TestReport | None, missing_reason: str,
                  missing_fault: str) -> CheckResult:
     if test is None:
         return CheckResult(spec, False, missing_reason, fault=missing_fault)
-    meta = test.get("metadata") or {}
-    story = meta.get("story") or {}
-    common = dict(story=tuple(story.get("lines", ())),
-                  measurements=dict(story.get("measurements", {})),
-                  processes=tuple(meta.get("processes", ())))
-    if test.get("outcome") == "passed":
+    common = explained(test.metadata)
+    if test.outcome == "passed":
         return CheckResult(spec, True, "", **common)
     reason, fault, details = _stage_failure(test)
     return CheckResult(spec, False, reason, fault=fault, details=details, **common)
@@ -64,10 +219,10 @@ def score(assignment: Assignment, submission: Submission, outcome: RunOutcome | 
         problem = "the grader prepared nothing to run for this submission"
         checks = tuple(CheckResult(s, False, problem, fault="grader") for s in specs)
         return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=problem)
-    report = outcome.report or {}
+    report = HarnessReport.from_json(outcome.report) if outcome.report else None
     missing = outcome.error or "the harness reported nothing for this check"
     fault = outcome.error_fault or "infrastructure"
-    checks = tuple(check_result(s, _find(report, s.id) if outcome.report else None, missing,
-                                fault) for s in specs)
+    checks = tuple(check_result(s, report.find(s.id) if report else None, missing, fault)
+                   for s in specs)
     return SubmissionResult(submission, assignment, checks, outcome.seconds, outcome.sandbox,
                             outcome.limits, note=outcome.error)

@@ -127,7 +127,7 @@ def test_fresh_copy_leaves_links_out(tmp_path):
     import socket as socket_module
     unix = socket_module.socket(socket_module.AF_UNIX)
     unix.bind(str(sub / "sock"))
-    opts = {"--sg-submission": str(sub), "--sg-entry": "server.py", "--sg-entry-problem": "",
+    opts = {"--sg-submission": str(sub), "--sg-entry": "server.py",
             "--sg-work": str(tmp_path / "work"), "--sg-user": None}
     config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
     copy = Submission(config).fresh_copy()

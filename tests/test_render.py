@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from grader import render
+from grader import score as score_stage
 from grader.assignment import load_assignment
+from grader.contract import CheckMetadata, TraceEvent
 from grader.models import CheckResult, RunOutcome, Submission, SubmissionResult
 from grader.score import score
 
@@ -68,6 +70,11 @@ def listing(assignment) -> SubmissionResult:
                  RunOutcome(report, 8.7, "local", dict(LIMITS)))
 
 
+def explained(meta: dict) -> dict:
+    """What the score stage makes of a check's metadata as the harness wrote it."""
+    return score_stage.explained(CheckMetadata.from_json(meta))
+
+
 def with_check(result: SubmissionResult, check_id: str, **changes) -> SubmissionResult:
     checks = []
     for c in result.checks:
@@ -92,9 +99,11 @@ def hostile(assignment, listing) -> SubmissionResult:
                           "at": "<b>server.py</b>:3"},
                          {"ev": "thread", "name": HOSTILE, "at": "server.py:9"},
                          {"ev": "mystery", "payload": HOSTILE}]}
+    seen = explained({"story": {"lines": [{"t": 0.5, "kind": "saw",
+                                           "text": f"client A got {HOSTILE}"}]},
+                      "processes": [process]})
     result = with_check(listing, "echo", passed=False, reason=f"the reply was {HOSTILE!r}",
-                        story=({"t": 0.5, "kind": "saw", "text": f"client A got {HOSTILE}"},),
-                        processes=(process,))
+                        story=seen["story"], processes=seen["processes"])
     sub = Submission("mallory", Path("/nonexistent"), Path("/nonexistent"), "server.py",
                      files=("server.py", f"{HOSTILE}.py"))
     return SubmissionResult(sub, assignment, result.checks, 1.0, "local", dict(LIMITS),
@@ -193,14 +202,15 @@ def test_report_shows_cpu_measurements(listing):
     text = Page(render.render_report(listing)).all_text()
     assert "CPU while idle, freshly started, no client" in text
     assert "CPU while idle, silent clients connected" in text
+    seen = explained({
+        "story": {"measurements": {"start_seconds": 0.05, "cpu_fresh_percent": 97.5,
+                                   "cpu_silent_percent": 99.0, "cpu_after_percent": 98.0}},
+        "processes": [{"stdout": "", "stderr": "", "output_bytes": 0, "exit_code": -9,
+                       "trace": [{"ev": "select", "timeout": 0, "at": "server.py:30",
+                                  "selector": "EpollSelector"}]}]})
     busy = with_check(listing, "idle_cpu", passed=False,
                       reason="the server used 98% CPU while idle (fresh, no client; limit 10%)",
-                      measurements={"cpu_fresh_percent": 97.5, "cpu_silent_percent": 99.0,
-                                    "cpu_after_percent": 98.0, "start_seconds": 0.05},
-                      processes=({"stdout": "", "stderr": "", "output_bytes": 0,
-                                  "exit_code": -9, "trace": [
-                                      {"ev": "select", "timeout": 0, "at": "server.py:30",
-                                       "selector": "EpollSelector"}]},))
+                      **seen)
     html = render.render_report(busy)
     text = Page(html).all_text()
     assert "97.5%" in text and "99%" in text and "98%" in text
@@ -210,19 +220,31 @@ def test_report_shows_cpu_measurements(listing):
     assert "ended by signal 9 (SIGKILL)" in text
 
 
+def note(event):
+    return score_stage.trace_note(TraceEvent.from_json(event))
+
+
 def test_tracer_notes_read_as_sentences():
-    note = render.trace_note({"ev": "close_registered", "fd": 5, "at": "server.py:16",
-                              "registered_at": "server.py:22"})
-    assert note["text"] == ("server.py:16 closed fd 5 while still registered "
-                            "(registered at server.py:22)")
-    assert note["alarm"]
-    assert render.trace_note({"ev": "bind", "requested": ["", 8888], "at": "server.py:8",
-                              "fd": 5})["text"] == "server.py:8 bound fd 5 to port 8888 on all interfaces"
-    assert render.trace_note({"ev": "thread", "at": "server.py:40"})["text"] == \
-        "server.py:40 started a thread"
-    assert render.trace_note({"ev": "select", "timeout": None, "at": "s.py:1"})["alarm"] is False
-    assert "mystery" in render.trace_note({"ev": "mystery", "x": 1})["text"]
-    assert render.trace_note("not an event")["text"] == "not an event"
+    closed = note({"ev": "close_registered", "fd": 5, "at": "server.py:16",
+                   "registered_at": "server.py:22"})
+    assert closed.text == ("server.py:16 closed fd 5 while still registered "
+                           "(registered at server.py:22)")
+    assert closed.alarm
+    assert note({"ev": "bind", "requested": ["", 8888], "at": "server.py:8", "fd": 5}).text == \
+        "server.py:8 bound fd 5 to port 8888 on all interfaces"
+    assert note({"ev": "thread", "at": "server.py:40"}).text == "server.py:40 started a thread"
+    assert note({"ev": "select", "timeout": None, "at": "s.py:1",
+                 "selector": "EpollSelector"}).alarm is False
+    assert "mystery" in note({"ev": "mystery", "x": 1}).text
+    assert note("not an event").text == "not an event"
+
+
+def test_waits_that_never_sleep_are_flagged_whatever_the_mechanism():
+    busy = note({"ev": "select", "timeout": 0, "at": "server.py:9"})
+    assert busy.alarm and busy.text == ("server.py:9 calls select.select(timeout=0), which "
+                                        "returns at once: the loop never sleeps")
+    assert note({"ev": "poll", "timeout": 0, "at": "server.py:9"}).alarm
+    assert not note({"ev": "poll", "timeout": 1000, "at": "server.py:9"}).alarm
 
 
 def test_fault_that_is_not_the_students_is_flagged(listing):
@@ -268,9 +290,10 @@ def test_report_of_a_submission_that_could_not_be_run(assignment):
 
 def test_report_survives_missing_and_odd_fields(assignment):
     spec = assignment.checks[0]
-    odd = CheckResult(spec, False, "", story=({"text": "no time, no kind"}, "a bare string"),
-                      measurements={"weird_thing": "n/a", "cpu_x_percent": float("nan")},
-                      processes=({}, {"exit_code": None, "trace": [17, {"ev": "exit"}]}))
+    odd = CheckResult(spec, False, "", **explained({
+        "story": {"lines": [{"text": "no time, no kind"}, "a bare string"],
+                  "measurements": {"weird_thing": "n/a", "cpu_x_percent": float("nan")}},
+        "processes": [{}, {"exit_code": None, "trace": [17, {"ev": "exit"}]}]}))
     empty = CheckResult(assignment.checks[1], True, "")
     sub = Submission("odd", Path("/nonexistent"), None, None)
     result = SubmissionResult(sub, assignment, (odd, empty), 0.0, "local")

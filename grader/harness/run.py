@@ -2,40 +2,34 @@
 
 Usage: python -m grader.harness.run --checks-file F --submission DIR --entry server.py
                                     --report OUT.json --work DIR [--user UID] [--only a,b]
+(the command line is grader.contract.HarnessArgs: the host builds it with to_argv)
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pytest
 
+from grader.contract import HarnessArgs
+
 INI = Path(__file__).with_name("harness.ini")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="grader.harness.run")
-    parser.add_argument("--checks-file", required=True)
-    parser.add_argument("--submission", required=True)
-    parser.add_argument("--entry", default="server.py")
-    parser.add_argument("--entry-problem", default="")
-    parser.add_argument("--report", required=True)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--user", type=int, default=None)
-    parser.add_argument("--only", default="")
-    ns = parser.parse_args(argv)
-    args = [
-        ns.checks_file, "-c", str(INI), "--rootdir", str(Path(ns.checks_file).parent),
+def pytest_args(args: HarnessArgs) -> list[str]:
+    """pytest's command line for one grading: only the kit's plugin and the checks file."""
+    return [
+        args.checks_file, "-c", str(INI), "--rootdir", str(Path(args.checks_file).parent),
         "-p", "grader.harness.plugin", "-q", "--no-header", "-rN", "--tb=short",
-        "--json-report", "--json-report-file", ns.report, "--json-report-indent", "0",
-        "--sg-submission", ns.submission, "--sg-entry", ns.entry,
-        "--sg-entry-problem", ns.entry_problem, "--sg-work", ns.work, "--sg-checks", ns.only,
+        "--json-report", "--json-report-file", args.report, "--json-report-indent", "0",
+        *args.plugin_argv(),
     ]
-    if ns.user is not None:
-        args += ["--sg-user", str(ns.user)]
-    code = pytest.main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = HarnessArgs.from_argv(sys.argv[1:] if argv is None else argv)
+    code = pytest.main(pytest_args(args))
     # 0: all passed, 1: some failed -- both are a finished grading.
     return 0 if code in (0, 1) else int(code)
 

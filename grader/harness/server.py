@@ -1,0 +1,331 @@
+"""A started student server and the means to look at it: replies, waits, how it died."""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+
+from grader.contract import TraceKind
+from grader.harness import procobs
+from grader.harness.clients import Client, Story
+from grader.harness.launch import StudentProcess
+
+POLL = 0.02                 # between two looks at the kernel: cheap, and far below deadlines
+# After the server read a message, how much CPU time of its own it may spend before a
+# reply that has not come is taken as not coming. A loop that replies does so within
+# microseconds of CPU; counting its CPU time, not wall-clock time, means a starved sandbox
+# makes us wait longer rather than judge early.
+SETTLE_CPU = 0.1
+# When a client cannot connect, how long a dying server gets to finish dying, so that the
+# reason given is how it died (seen within milliseconds) rather than "could not connect".
+DEATH_GRACE = 1.0
+# Exit statuses worth a word of their own: what the signal most often means here.
+SIGNAL_NOTES = {
+    signal.SIGXFSZ: "SIGXFSZ: it wrote more than the file-size limit",
+    signal.SIGKILL: "SIGKILL: most often the memory limit",
+}
+
+
+def fail(reason: str):
+    __tracebackhide__ = True
+    pytest.fail(reason, pytrace=False)
+
+
+def describe_death(proc: StudentProcess) -> str:
+    """One sentence on how the student's program ended, from its exit status and stderr."""
+    code = proc.returncode()
+    crash = next((e for e in reversed(proc.trace()) if e["ev"] == TraceKind.CRASH.value), None)
+    stderr = proc.stderr.text().strip() if proc.stderr else ""
+    last = stderr.splitlines()[-1] if stderr else ""
+    if proc.killed_for.startswith("memory"):
+        # The kit's own watchdog killed it: say so, with the figures, rather than guess.
+        how = f"was killed by the kit for using too much memory ({proc.killed_for[8:]})"
+    elif code is not None and code < 0:
+        how = f"was killed by signal {-code}"
+        note = SIGNAL_NOTES.get(-code)
+        if note:
+            how += f" ({note})"
+    else:
+        how = f"exited with code {code}"
+    if crash:
+        where = f" at {crash['at']}" if isinstance(crash.get("at"), str) else ""
+        return (f"the program {how}: {crash.get('type', 'an exception')}: "
+                f"{crash.get('message', '')}{where}")
+    if last:
+        return f"the program {how}: {last[:300]}"
+    return f"the program {how}"
+
+
+@dataclass
+class Reply:
+    """What came of one message a kit client sent: the bytes that came back (whatever they
+    are: their content is `echo`'s business alone), how waiting ended, and whether the server
+    read the whole message (its socket's receive queue drained)."""
+    client: Client
+    sent: bytes
+    got: bytearray = field(default_factory=bytearray)
+    end: str | None = None    # complete | closed | reset | quiet | timeout
+    read: bool = False
+    accepted: bool = False
+
+    @property
+    def served(self) -> bool:
+        """Any reply arrived, or the server read the message."""
+        return bool(self.got) or self.read
+
+    def pull(self) -> bool:
+        """Take what arrived; True once no more is awaited."""
+        if self.end is None:
+            end = self.client.pull(self.got, len(self.sent))
+            if len(self.got) >= len(self.sent):
+                self.end = "complete"
+            elif end:
+                self.end = end
+                # An orderly close (FIN, not RST) after the kernel acknowledged the whole
+                # message means the server read it: closing over unread bytes sends RST.
+                if end == "closed" and self.client.unacked() == 0:
+                    self.read = True
+        return self.end is not None
+
+    def sentence(self, timeout: float) -> str:
+        """Why this message was not served, for a report."""
+        who, n = f"client {self.client.name}", len(self.sent)
+        if self.end in ("closed", "reset"):
+            how = "closed" if self.end == "closed" else "reset"
+            return (f"{who} sent {n} bytes; the server {how} the connection without reading "
+                    f"them or replying")
+        where = "" if self.accepted else " (the server never accepted the connection)"
+        return (f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
+                f"read them{where}")
+
+    def told(self) -> str:
+        """What the client saw, in words."""
+        who = f"client {self.client.name}"
+        if self.got:
+            return f"{who} got a reply ({len(self.got)} bytes)"
+        if self.read:
+            return f"{who}'s message was read by the server (no reply came)"
+        return f"{who} was not served"
+
+
+class Server:
+    """A started student server that listens, with the means to look at it."""
+
+    def __init__(self, proc: StudentProcess, story: Story):
+        self.proc = proc
+        self.story = story
+        self.clients: list[Client] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.listen_fd = -1
+        self.requested_port = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def client(self, name: str) -> Client:
+        c = Client(self.story, name, (self.host, self.port))
+        self.clients.append(c)
+        return c
+
+    def connect(self, name: str, quiet: bool = False) -> Client:
+        c = self.client(name)
+        if not c.connect(quiet=quiet):
+            death = self.died_within(DEATH_GRACE)
+            if death:
+                fail(f"client {name} could not connect: {death}")
+            fail(f"client {name} could not connect to the server on port {self.port}")
+        return c
+
+    def died_within(self, seconds: float) -> str | None:
+        """When something went wrong, give the server a moment to finish dying: how it died,
+        or None if it is still alive after `seconds`."""
+        self.wait_until(lambda: not self.alive(), seconds)
+        return None if self.alive() else describe_death(self.proc)
+
+    def snapshot(self) -> procobs.Snapshot:
+        return procobs.snapshot(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc.alive()
+
+    def require_alive(self, context: str) -> None:
+        """Fail with the crash explanation when the server has died."""
+        __tracebackhide__ = True
+        if not self.proc.alive():
+            reason = describe_death(self.proc)
+            self.story.saw(f"the server is gone: {reason}")
+            fail(f"the server died after {context}: {reason}")
+
+    def cpu(self, window: float) -> procobs.CpuWindow:
+        measured = procobs.measure_cpu(self.pid, window)
+        if measured is None:
+            self.require_alive("an observation of its CPU time")
+            raise RuntimeError("the server's CPU time could not be read from /proc")
+        return measured
+
+    def wait_until(self, predicate, timeout: float, interval: float = POLL) -> bool:
+        """Poll `predicate` until it holds or the deadline passes (for what should happen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline or not self.proc.alive():
+                return bool(predicate())
+            time.sleep(interval)
+
+    def server_fd(self, client: Client, snap: procobs.Snapshot | None = None) -> int | None:
+        """The server's descriptor for this client's connection, once it accepted it."""
+        port = client.local_port
+        if port is None:
+            return None
+        if snap is not None:
+            conn = snap.by_remote_port(port)
+            return conn.fd if conn else None
+        sock = self.socket_of(client)
+        return sock.fd if sock else None
+
+    def sockets(self) -> list[procobs.TcpSocket]:
+        return procobs.tcp_sockets(self.pid)
+
+    def socket_of(self, client: Client,
+                  socks: list[procobs.TcpSocket] | None = None) -> procobs.TcpSocket | None:
+        """The server's end of this client's connection, from its fd table and the kernel's
+        TCP table: present once accepted, with what the server has not read yet."""
+        port = client.local_port
+        if port is None:
+            return None
+        for sock in (self.sockets() if socks is None else socks):
+            if sock.state != "LISTEN" and sock.remote and sock.remote[1] == port:
+                return sock
+        return None
+
+    def activity(self) -> procobs.Activity | None:
+        """Whether the server (and anything it started) is asleep, and its CPU time so far."""
+        pids = [self.pid]
+        try:
+            # Its own tree only: other runs of the same check are our children too.
+            pids += [p.pid for p in psutil.Process(self.pid).children(recursive=True)]
+        except psutil.Error:
+            pass
+        return procobs.activity(pids)
+
+    def blocked_on(self, names: dict[int, str] | None = None) -> str:
+        """Where the server's main thread waits, in words: 'blocked in recvfrom() on
+        client A's connection (fd 5)'. `names` maps fds to client names."""
+        known = {self.listen_fd: "the listening socket"}
+        known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
+        return procobs.describe_wait(self.pid, known)
+
+    def fd_names(self) -> dict[int, str]:
+        snap = self.snapshot()
+        out = {}
+        for c in self.clients:
+            fd = self.server_fd(c, snap)
+            if fd is not None:
+                out[fd] = f"client {c.name}"
+        return out
+
+    def note_read(self, reply: Reply,
+                  socks: list[procobs.TcpSocket]) -> tuple[procobs.TcpSocket | None, bool]:
+        """Mark the reply accepted and read as the kernel shows them at this look (the
+        server's end of the connection present; its receive queue drained, all our bytes
+        acknowledged). Returns the server's end (or None) and whether this look showed it
+        read."""
+        sock = self.socket_of(reply.client, socks)
+        reply.accepted = reply.accepted or sock is not None
+        done = sock is not None and sock.rx_queue == 0 and reply.client.unacked() == 0
+        reply.read = reply.read or done
+        return sock, done
+
+    def await_replies(self, replies: list[Reply], timeout: float, on_look=None) -> list[Reply]:
+        """Wait (with a deadline) until each message is answered: its reply complete (as
+        many bytes as were sent), the connection ended, or the server read it and then
+        provably had nothing more to say: it sent nothing still queued, and it is asleep
+        with no CPU used between two looks, or it spent SETTLE_CPU of its own CPU time.
+        Then nothing is left unread or still coming, so a client may close in order (FIN,
+        not the RST that closing over unread bytes sends). `on_look` runs at every look."""
+        deadline = time.monotonic() + timeout
+        since, last = None, None
+        while True:
+            waiting = [r for r in replies if not r.pull()]
+            if not waiting:
+                return replies
+            socks = self.sockets()
+            if on_look:
+                on_look()
+            drained = True
+            for r in waiting:
+                sock, done = self.note_read(r, socks)
+                drained = drained and done and sock.tx_queue == 0
+            now = self.activity() if drained else None
+            if now is None:
+                since = last = None
+            else:
+                since = now.on_cpu if since is None else since
+                asleep = (last is not None and last.asleep and now.asleep
+                          and now.on_cpu == last.on_cpu)
+                if asleep or now.on_cpu - since >= SETTLE_CPU:
+                    for r in waiting:
+                        if not r.pull():
+                            r.end = "quiet"
+                    return replies
+                last = now
+            if time.monotonic() >= deadline or not self.alive():
+                for r in waiting:
+                    if not r.pull():
+                        r.end = "timeout"
+                return replies
+            time.sleep(POLL)
+
+    def exchange(self, client: Client, data: bytes, timeout: float,
+                 quiet: bool = False) -> Reply:
+        """Send one message and await what comes of it (see await_replies)."""
+        reply = Reply(client, data)
+        if not client.send(data, quiet=quiet):
+            reply.end = "reset"
+            return reply
+        self.await_replies([reply], timeout)
+        if not quiet and reply.served:
+            self.story.saw(reply.told())
+        return reply
+
+    def asleep(self) -> bool:
+        """Whether the server sleeps: every thread asleep at two looks, no CPU used between."""
+        first = self.activity()
+        time.sleep(POLL)
+        second = self.activity()
+        return bool(first and second and first.asleep and second.asleep
+                    and first.on_cpu == second.on_cpu)
+
+    def settle(self, timeout: float) -> None:
+        """Give the server the time to act on what it has seen: until it is asleep, or has
+        spent SETTLE_CPU of its own CPU time (a busy loop never sleeps, but has gone round
+        its loop many times by then), or is gone, or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        start = self.activity()
+        while start is not None and time.monotonic() < deadline:
+            now = self.activity()
+            if now is None or now.on_cpu - start.on_cpu >= SETTLE_CPU or self.asleep():
+                return
+
+    def wait_until_or_asleep(self, predicate, timeout: float) -> bool:
+        """Poll `predicate` until it holds, the deadline passes, or the server is asleep (so
+        nothing it could still do is pending). Returns the predicate's last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline or not self.alive() or self.asleep():
+                return bool(predicate())
+
+    def teardown(self) -> None:
+        # RST, not FIN: no server-side TIME_WAIT is left behind to block the next bind.
+        for c in self.clients:
+            c.reset(quiet=True)
+        self.proc.kill()
