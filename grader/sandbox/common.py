@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+from grader.contract import HarnessArgs
 from grader.models import RunRequest
 
 # The wall-clock bound per submission, kept from outside the sandbox: it stops a submission
@@ -20,13 +21,11 @@ class SandboxError(Exception):
 
 def harness_args(req: RunRequest, checks_file: str, submission: str, report: str,
                  work: str, user: int | None = None) -> list[str]:
-    """The harness command line, the same for every sandbox (paths as the harness sees them)."""
-    args = ["-m", "grader.harness.run", "--checks-file", checks_file,
-            "--submission", submission, "--entry", req.submission.entry or "",
-            "--report", report, "--work", work, "--only", ",".join(req.only)]
-    if user is not None:
-        args += ["--user", str(user)]
-    return args
+    """The harness command line, the same for every sandbox (paths as the harness sees them):
+    the contract's HarnessArgs, so that host and harness spell it once."""
+    return HarnessArgs(checks_file=checks_file, submission=submission, report=report,
+                       work=work, entry=req.submission.entry or "", user=user,
+                       only=tuple(req.only)).to_argv()
 
 
 def read_report(path: Path) -> dict | None:
