@@ -55,8 +55,8 @@ class Installed:
     @property
     def origin(self) -> str:
         if self.course is None:
-            return "kit"
-        return f"course folder {self.course.given} (from {self.course.source})"
+            return "the kit"
+        return f"{self.course.source} {self.course.given}"
 
 
 def _shown(path: Path) -> str:
@@ -126,11 +126,15 @@ def _found(root: Path, folders: Sequence[CourseFolder]) -> Found:
     found: Found = {}
     for course in folders:
         for folder in _assignment_folders(course):
+            if folder.name in found and found[folder.name][0] == folder:
+                continue  # the same folder, given twice (itself and its parent, say)
             if folder.name in found:
                 found[folder.name][2].append(folder)
             else:
                 found[folder.name] = (folder, course, [])
     for folder in _kit_folders(root):
+        if folder.name in found and found[folder.name][0] == folder:
+            continue
         if folder.name in found:
             found[folder.name][2].append(folder)
         else:
@@ -159,7 +163,7 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS,
     if item.assignment is None:
         count = len(item.problems)
         raise AssignmentError(
-            f"the assignment {name!r} ({item.origin}: {_shown(item.folder)}) cannot be used: "
-            f"its configuration has {count} problem{'s' if count != 1 else ''}, a fault of the "
-            f"assignment's files and not of any submission", item.problems)
+            f"the assignment {name!r} ({_shown(item.folder)}, from {item.origin}) cannot be "
+            f"used: {count} problem{'s' if count != 1 else ''} in its files, a configuration "
+            f"fault and not any submission's", item.problems)
     return item.assignment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import keyword
 import math
 import re
@@ -25,7 +26,8 @@ COMMON_TAGS: dict[str, Text] = {
                        "客户端依次离开后仍能继续服务"),
     "concurrency": Text("a connected, silent client blocks nobody; many clients at once are "
                         "all served",
-                        "一个已连接却不发消息的客户端不会阻塞别人;同时连接的多个客户端都能得到服务"),
+                        "一个已连接却不发消息的客户端不会阻塞别人;"
+                        "同时连接的多个客户端都能得到服务"),
     "nonblocking": Text("sockets really are non-blocking and BlockingIOError is handled, not "
                         "fatal",
                         "套接字确实是非阻塞的,BlockingIOError 被处理而不是导致崩溃"),
@@ -34,7 +36,8 @@ COMMON_TAGS: dict[str, Text] = {
                        "每个关闭的连接都先从选择器注销;不留下失效的注册"),
     "idle_cpu": Text("near-zero CPU while idle (asleep in the kernel's wait): fresh, with silent "
                      "clients, and after clients have left",
-                     "空闲时 CPU 接近零(睡在内核的等待里):刚启动、有不发消息的客户端、客户端离开后都是如此"),
+                     "空闲时 CPU 接近零(睡在内核的等待里):"
+                     "刚启动、有不发消息的客户端、客户端离开后都是如此"),
     "single_thread": Text("one thread, no child processes", "单线程,没有子进程"),
     "uses_epoll": Text("the event loop is epoll: an eventpoll instance whose interest list holds "
                        "the listening socket and the live connections",
@@ -60,6 +63,11 @@ DEFAULTS = {"entry": "server.py", "kind": "server", "visibility": "visible"}
 TAG_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
+def quoted(value) -> str:
+    """A value as its TOML would spell it (double quotes, as written), not as Python's repr."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 @dataclass(frozen=True)
 class Files:
     """An assignment's two files, and how a problem sentence names them."""
@@ -79,7 +87,8 @@ class Files:
 def _text_problems(value, where: str, key: str) -> list[str]:
     """A text in both languages: a table with a non-empty `en` and `zh` string."""
     if not isinstance(value, dict):
-        return [f"{where}{key} must be a table with \"en\" and \"zh\" texts, not {value!r}"]
+        return [f"{where}{key} must be a table with \"en\" and \"zh\" texts, "
+                f"not {quoted(value)}"]
     problems = [f"{where}{key} has no \"{lang}\" text" for lang in LANGUAGES
                 if not isinstance(value.get(lang), str) or not value[lang].strip()]
     problems += [f"{where}{key} has an unknown key \"{k}\" (the kit shows only "
@@ -96,7 +105,7 @@ def _declared_tags(data: dict, where: str) -> tuple[dict[str, Text], list[str]]:
     raw = data.get("tags", {})
     if not isinstance(raw, dict):
         return {}, [f"{where}tags must be tables such as [tags.uses_select] with \"en\" and "
-                    f"\"zh\", not {raw!r}"]
+                    f"\"zh\", not {quoted(raw)}"]
     declared, problems = {}, []
     for name, value in raw.items():
         if not TAG_NAME.match(name):
@@ -116,14 +125,14 @@ def _points_problem(raw: dict, where: str) -> str | None:
     # TOML's true is a bool, which Python also counts as an int: never a number of points.
     if (isinstance(points, bool) or not isinstance(points, (int, float))
             or not math.isfinite(points) or points < 0):
-        return f"{where}points must be a number >= 0, not {points!r}"
+        return f"{where}points must be a number >= 0, not {quoted(points)}"
     return None
 
 
 def _check_problems(index: int, raw, tags: dict[str, Text], where: str,
                     seen: dict[str, int]) -> list[str]:
     if not isinstance(raw, dict):
-        return [f"{where}checks[{index}] must be a [[checks]] table, not {raw!r}"]
+        return [f"{where}checks[{index}] must be a [[checks]] table, not {quoted(raw)}"]
     ident = raw.get("id")
     if not isinstance(ident, str) or not ident:
         return [f"{where}checks[{index}] has no id (a string such as \"echo\")"]
@@ -141,7 +150,8 @@ def _check_problems(index: int, raw, tags: dict[str, Text], where: str,
         problems.append(points)
     visibility = raw.get("visibility", DEFAULTS["visibility"])
     if visibility not in VISIBILITIES:
-        problems.append(f"{at}visibility {visibility!r} must be one of {', '.join(VISIBILITIES)}")
+        problems.append(f"{at}visibility {quoted(visibility)} must be one of "
+                        f"{', '.join(VISIBILITIES)}")
     for key in CHECK_TEXTS:
         if key not in raw:
             problems.append(f"{at}{key} is missing (a table with \"en\" and \"zh\" texts)")
@@ -150,7 +160,8 @@ def _check_problems(index: int, raw, tags: dict[str, Text], where: str,
     check_tags = raw.get("tags", [ident])
     if (not isinstance(check_tags, list) or not check_tags
             or not all(isinstance(t, str) for t in check_tags)):
-        return [*problems, f"{at}tags must be a non-empty list of tag names, not {check_tags!r}"]
+        return [*problems, f"{at}tags must be a non-empty list of tag names, "
+                           f"not {quoted(check_tags)}"]
     implicit = "" if "tags" in raw else " (a check without a tags key is tagged with its id)"
     for tag in check_tags:
         if tag not in COMMON_TAGS and tag not in tags:
@@ -163,8 +174,9 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
     where = f"{files.meta_shown}: "
     problems = _unknown_keys(data, TOP_KEYS, where)
     if "name" in data and data["name"] != name:
-        problems.append(f"{where}name {data['name']!r} is not the folder's name {name!r} (an "
-                        f"assignment is called by its folder's name: rename one, or drop name)")
+        problems.append(f"{where}name {quoted(data['name'])} is not the folder's name "
+                        f"{quoted(name)} (an assignment is called by its folder's name: rename "
+                        f"one, or drop name)")
     if "title" not in data:
         problems.append(f"{where}title is missing (a table with \"en\" and \"zh\" texts)")
     else:
@@ -172,18 +184,19 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
     entry = data.get("entry", DEFAULTS["entry"])
     if (not isinstance(entry, str) or Path(entry).name != entry or entry in (".", "..")
             or not entry.endswith(".py") or entry == ".py" or "\\" in entry):
-        problems.append(f"{where}entry {entry!r} must be a plain file name ending in .py, "
+        problems.append(f"{where}entry {quoted(entry)} must be a plain file name ending in .py, "
                         f"such as \"server.py\"")
     kind = data.get("kind", DEFAULTS["kind"])
     if kind not in KINDS:
-        problems.append(f"{where}kind {kind!r} must be \"server\" or \"client\"")
+        problems.append(f"{where}kind {quoted(kind)} must be \"server\" or \"client\"")
     tags, tag_problems = _declared_tags(data, where)
     problems += tag_problems
     checks = data.get("checks")
     if checks is None:
         problems.append(f"{where}checks is missing: declare each check as a [[checks]] table")
     elif not isinstance(checks, list) or not checks:
-        problems.append(f"{where}checks must be one or more [[checks]] tables, not {checks!r}")
+        problems.append(f"{where}checks must be one or more [[checks]] tables, "
+                        f"not {quoted(checks)}")
     else:
         seen: dict[str, int] = {}
         for index, raw in enumerate(checks):
