@@ -204,22 +204,23 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
     return problems
 
 
-def check_functions(files: Files) -> tuple[dict[str, int], list[str]]:
+def check_functions(files: Files) -> tuple[dict[str, int] | None, list[str]]:
     """The test_* functions pytest would collect from checks.py (module level, and in Test*
     classes), each with its line, read with `ast`: checks.py is never imported on the host,
-    where it could not even import the harness's modules it relies on."""
+    where it could not even import the harness's modules it relies on. None when checks.py
+    cannot be read at all."""
     where = f"{files.checks_shown}: "
     try:
         source = files.checks.read_bytes()
     except FileNotFoundError:
-        return {}, [f"{where}is missing (each check is a function test_<id> in it)"]
+        return None, [f"{where}is missing (each check is a function test_<id> in it)"]
     except OSError as exc:
-        return {}, [f"{where}cannot be read ({exc.strerror or exc})"]
+        return None, [f"{where}cannot be read ({exc.strerror or exc})"]
     try:
         tree = ast.parse(source, filename=str(files.checks))
     except (SyntaxError, ValueError) as exc:
         line = f"line {exc.lineno}: " if getattr(exc, "lineno", None) else ""
-        return {}, [f"{where}{line}is not valid Python ({getattr(exc, 'msg', exc)})"]
+        return None, [f"{where}{line}is not valid Python ({getattr(exc, 'msg', exc)})"]
     found: dict[str, int] = {}
     problems: list[str] = []
     bodies = [tree.body] + [node.body for node in tree.body
@@ -279,7 +280,8 @@ def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text
     if data is None:
         return None, {}, problems + fn_problems
     problems = _meta_problems(data, files, name) + fn_problems
-    problems += _pairing_problems(data, files, functions)
+    if functions is not None:
+        problems += _pairing_problems(data, files, functions)
     if problems:
         return None, {}, problems
     declared, _ = _declared_tags(data, "")
