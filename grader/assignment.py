@@ -59,26 +59,27 @@ class Installed:
         return f"{self.course.source} {self.course.given}"
 
 
-def _shown(path: Path) -> str:
-    """A path as a problem sentence names it: the kit's relative to the kit, a course's
-    relative to the current folder when it lies below it."""
-    for base in (kitpaths.ROOT, Path.cwd()):
-        try:
-            return path.relative_to(base).as_posix()
-        except ValueError:
-            continue
+def _shown(path: Path, base: Path | None = None) -> str:
+    """A path as a problem sentence names it: relative to `base` (the kit's folders are named
+    from the folder holding assignments/), else to the current folder when it lies below
+    it, else in full."""
+    for start in ([base] if base is not None else []) + [Path.cwd()]:
+        if path.is_relative_to(start):
+            return path.relative_to(start).as_posix()
     return str(path)
 
 
-def _files(folder: Path) -> Files:
-    return Files(folder, _shown(folder / "assignment.toml"), _shown(folder / "checks.py"))
-
-
 def load_folder(folder: Path, course: CourseFolder | None = None,
-                hides: Sequence[Path] = ()) -> Installed:
-    """Validates one assignment folder; never raises for what is in its files."""
+                hides: Sequence[Path] = (), root: Path | None = None) -> Installed:
+    """Validates one assignment folder; never raises for what is in its files. `root` is the
+    kit's assignments folder when the folder is one of the kit's."""
     folder = Path(os.path.abspath(folder))
-    assignment, tags, problems = validate(_files(folder), folder.name)
+    if root is None and course is None and folder.is_relative_to(ASSIGNMENTS):
+        root = ASSIGNMENTS
+    base = root.parent if root is not None else None
+    files = Files(folder, _shown(folder / "assignment.toml", base),
+                  _shown(folder / "checks.py", base))
+    assignment, tags, problems = validate(files, folder.name)
     return Installed(folder.name, folder, course, assignment, tags, tuple(problems),
                      tuple(hides))
 
@@ -144,7 +145,7 @@ def _found(root: Path, folders: Sequence[CourseFolder]) -> Found:
 
 def installed(folders: Sequence[CourseFolder] = (), root: Path = ASSIGNMENTS) -> list[Installed]:
     """Every assignment that can be asked for, valid or not, by name."""
-    return [load_folder(folder, course, hides)
+    return [load_folder(folder, course, hides, None if course else root)
             for _, (folder, course, hides) in sorted(_found(root, folders).items())]
 
 
@@ -159,11 +160,13 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS,
     if name not in found:
         raise AssignmentError(f"unknown assignment {name!r}: choose one of "
                               f"{', '.join(sorted(found)) or '(none installed)'}")
-    item = load_folder(*found[name])
+    folder, course, hides = found[name]
+    item = load_folder(folder, course, hides, None if course else root)
     if item.assignment is None:
+        base = root.parent if course is None else None
         count = len(item.problems)
         raise AssignmentError(
-            f"the assignment {name!r} ({_shown(item.folder)}, from {item.origin}) cannot be "
+            f"the assignment {name!r} ({_shown(folder, base)}, from {item.origin}) cannot be "
             f"used: {count} problem{'s' if count != 1 else ''} in its files, a configuration "
             f"fault and not any submission's", item.problems)
     return item.assignment

@@ -218,9 +218,11 @@ def check_functions(files: Files) -> tuple[dict[str, int] | None, list[str]]:
         return None, [f"{where}cannot be read ({exc.strerror or exc})"]
     try:
         tree = ast.parse(source, filename=str(files.checks))
-    except (SyntaxError, ValueError) as exc:
-        line = f"line {exc.lineno}: " if getattr(exc, "lineno", None) else ""
-        return None, [f"{where}{line}is not valid Python ({getattr(exc, 'msg', exc)})"]
+    except SyntaxError as exc:
+        line = f"line {exc.lineno}: " if exc.lineno else ""
+        return None, [f"{where}{line}is not valid Python ({exc.msg})"]
+    except ValueError as exc:  # null bytes in the source
+        return None, [f"{where}is not valid Python ({exc})"]
     found: dict[str, int] = {}
     problems: list[str] = []
     bodies = [tree.body] + [node.body for node in tree.body
