@@ -62,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_assignments(argv: list[str]) -> int:
     """Lists every assignment found, valid or not; AssignmentError (a folder given that holds
     none) reaches the caller, which prints it as a configuration fault."""
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns, extra = parser.parse_known_args(argv)
+    if extra:
+        # `grade assignments -a epoll`: most likely a submissions folder that is called so.
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (to grade a submissions "
+                     f"folder named 'assignments', write it as ./assignments)")
     items = installed(folders_of(ns))
     for item in items:
         print("\n".join(describe(item)), file=sys.stdout)

@@ -336,6 +336,14 @@ def test_grade_assignments_lists_a_course_and_its_invalid_ones(tmp_path, monkeyp
     assert "1 of 7 assignments cannot be used: broken" in captured.err
 
 
+def test_a_submissions_folder_called_assignments_is_pointed_out(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["assignments", "-a", "epoll"])
+    assert info.value.code == 2
+    assert ("unrecognized arguments: -a epoll (to grade a submissions folder named "
+            "'assignments', write it as ./assignments)") in capsys.readouterr().err
+
+
 def test_an_invalid_assignment_is_a_configuration_fault_not_a_crash(tmp_path, capsys):
     lab = make_lab(tmp_path / "course")
     edit(lab, "def test_echo(", "def test_echoes(", file="checks.py")
