@@ -104,7 +104,11 @@ def _assignment_folders(course: CourseFolder) -> list[Path]:
     """DIR is one assignment folder (it holds assignment.toml) or a folder of them."""
     if (course.path / "assignment.toml").is_file():
         return [course.path]
-    found = sorted(p for p in course.path.iterdir() if (p / "assignment.toml").is_file())
+    try:
+        found = sorted(p for p in course.path.iterdir() if (p / "assignment.toml").is_file())
+    except OSError as exc:
+        raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
+                              f"cannot be read: {exc.strerror or exc}") from exc
     if not found:
         raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
                               f"holds no assignment: neither it nor any folder in it has an "
