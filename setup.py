@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 DATA_FOLDERS = ("assignments", "sandbox")
 # An assignment's folder also holds its reference solution, its fixtures, hold-outs and
 # examples: the kit's own tests need them, a student's installed `grade` must not carry them.
+# Loading an assignment validates only assignment.toml and checks.py, which are shipped.
 NOT_SHIPPED = ("__pycache__", "*.pyc", "reference", "fixtures", "holdout", "examples")
 
 

@@ -1,52 +1,176 @@
-"""Loads an assignment: metadata from assignment.toml, checks from checks.py beside it."""
+"""Finds and loads assignments: the kit's own, and a course's folders given beside them."""
 
 from __future__ import annotations
 
-import tomllib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import kitpaths
-from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
+from grader.assignment_rules import COMMON_TAGS, Files, validate
+from grader.models import Assignment, Text
 
 ASSIGNMENTS = kitpaths.ASSIGNMENTS
-TAGS = ("runs", "echo", "disconnect", "concurrency", "nonblocking", "unregister", "idle_cpu",
-        "single_thread", "uses_epoll", "cleanup", "robustness", "connect_wait")
+# A course's own assignment folders, os.pathsep-separated, as `--assignments DIR` gives them.
+ENV_VAR = "SOCKETGRADE_ASSIGNMENTS"
+
+__all__ = ["ASSIGNMENTS", "COMMON_TAGS", "ENV_VAR", "AssignmentError", "CourseFolder",
+           "Installed", "available", "course_folders", "installed", "load_assignment",
+           "load_folder"]
 
 
 class AssignmentError(Exception):
-    """The kit's configuration is wrong (unknown assignment, bad metadata)."""
+    """The kit's (or the course's) configuration is wrong: an unknown assignment, or one whose
+    files break the rules. `problems` holds one sentence per problem, naming file and key."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        self.problems = tuple(problems)
+        super().__init__("\n".join([message, *(f"  - {p}" for p in self.problems)]))
 
 
-def available() -> list[str]:
-    return sorted(p.name for p in ASSIGNMENTS.iterdir() if (p / "assignment.toml").is_file())
+@dataclass(frozen=True)
+class CourseFolder:
+    """A folder of a course's own assignments, and where it was given (for the sentences)."""
+    path: Path
+    given: str          # as the user wrote it
+    source: str         # "--assignments" or the environment variable's name
 
 
-def load_assignment(name: str, root: Path = ASSIGNMENTS) -> Assignment:
-    folder = root / name
-    meta = folder / "assignment.toml"
-    if not meta.is_file():
-        raise AssignmentError(f"unknown assignment {name!r}: choose one of "
-                              f"{', '.join(available()) or '(none installed)'}")
+@dataclass(frozen=True)
+class Installed:
+    """One assignment as found: valid (`assignment` set) or not (`problems` say why)."""
+    name: str
+    folder: Path
+    course: CourseFolder | None              # None: the kit's own
+    assignment: Assignment | None
+    tags: Mapping[str, Text] = field(default_factory=dict)  # meaning of each tag it uses
+    problems: tuple[str, ...] = ()
+    hides: tuple[Path, ...] = ()              # folders of the same name it takes over from
+
+    @property
+    def valid(self) -> bool:
+        return self.assignment is not None
+
+    @property
+    def origin(self) -> str:
+        if self.course is None:
+            return "the kit"
+        return f"{self.course.source} {self.course.given}"
+
+
+def _shown(path: Path, base: Path | None = None) -> str:
+    """A path as a problem sentence names it: relative to `base` (the kit's folders are named
+    from the folder holding assignments/), else to the current folder when it lies below
+    it, else in full."""
+    for start in ([base] if base is not None else []) + [Path.cwd()]:
+        if path.is_relative_to(start):
+            return path.relative_to(start).as_posix()
+    return str(path)
+
+
+def load_folder(folder: Path, course: CourseFolder | None = None,
+                hides: Sequence[Path] = (), root: Path | None = None) -> Installed:
+    """Validates one assignment folder; never raises for what is in its files. `root` is the
+    kit's assignments folder when the folder is one of the kit's."""
+    folder = Path(os.path.abspath(folder))
+    if root is None and course is None and folder.is_relative_to(ASSIGNMENTS):
+        root = ASSIGNMENTS
+    base = root.parent if root is not None else None
+    files = Files(folder, _shown(folder / "assignment.toml", base),
+                  _shown(folder / "checks.py", base))
+    assignment, tags, problems = validate(files, folder.name)
+    return Installed(folder.name, folder, course, assignment, tags, tuple(problems),
+                     tuple(hides))
+
+
+def course_folders(given: Iterable[str] = (), env: str | None = None) -> list[CourseFolder]:
+    """The course folders from the command line, then from the environment variable (its
+    value given as `env`; empty parts are skipped). Relative paths are taken from the current
+    folder now: the harness later runs in a folder of its own."""
+    wanted = [(g, "--assignments") for g in given]
+    wanted += [(g, ENV_VAR) for g in (env or "").split(os.pathsep) if g.strip()]
+    folders = []
+    for text, source in wanted:
+        path = Path(os.path.abspath(os.path.expanduser(text)))
+        if not path.is_dir():
+            what = "does not exist" if not path.exists() else "is not a folder"
+            raise AssignmentError(f"the assignments folder {text!r} (from {source}) {what}")
+        folders.append(CourseFolder(path, text, source))
+    return folders
+
+
+def _assignment_folders(course: CourseFolder) -> list[Path]:
+    """DIR is one assignment folder (it holds assignment.toml) or a folder of them."""
+    if (course.path / "assignment.toml").is_file():
+        return [course.path]
     try:
-        data = tomllib.loads(meta.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise AssignmentError(f"{meta} is not valid TOML: {exc}") from exc
-    checks = []
-    for raw in data.get("checks", []):
-        spec = CheckSpec(
-            id=raw["id"], tags=tuple(raw.get("tags", [raw["id"]])),
-            points=float(raw.get("points", 0)), visibility=raw.get("visibility", "visible"),
-            title=Text.of(raw.get("title", raw["id"])), explain=Text.of(raw.get("explain")),
-            hint=Text.of(raw.get("hint")))
-        bad = [t for t in spec.tags if t not in TAGS]
-        if bad or spec.visibility not in VISIBILITIES:
-            raise AssignmentError(f"{meta}: check {spec.id!r} has an unknown tag or visibility "
-                                  f"({bad or spec.visibility})")
-        checks.append(spec)
-    if not checks:
-        raise AssignmentError(f"{meta} declares no checks")
-    if not (folder / "checks.py").is_file():
-        raise AssignmentError(f"{folder} has no checks.py")
-    return Assignment(name=data.get("name", name), title=Text.of(data.get("title", name)),
-                      entry=data.get("entry", "server.py"), kind=data.get("kind", "server"),
-                      checks=tuple(checks), folder=folder)
+        found = sorted(p for p in course.path.iterdir() if (p / "assignment.toml").is_file())
+    except OSError as exc:
+        raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
+                              f"cannot be read: {exc.strerror or exc}") from exc
+    if not found:
+        raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
+                              f"holds no assignment: neither it nor any folder in it has an "
+                              f"assignment.toml")
+    return found
+
+
+def _kit_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "assignment.toml").is_file())
+
+
+Found = dict[str, tuple[Path, CourseFolder | None, list[Path]]]
+
+
+def _found(root: Path, folders: Sequence[CourseFolder]) -> Found:
+    """name -> (folder, its course folder or None, folders it hides). A course's folder takes
+    over the kit's of the same name; between two course folders, the one given first wins."""
+    found: Found = {}
+    for course in folders:
+        for folder in _assignment_folders(course):
+            if folder.name in found and found[folder.name][0] == folder:
+                continue  # the same folder, given twice (itself and its parent, say)
+            if folder.name in found:
+                found[folder.name][2].append(folder)
+            else:
+                found[folder.name] = (folder, course, [])
+    for folder in _kit_folders(root):
+        if folder.name in found and found[folder.name][0] == folder:
+            continue
+        if folder.name in found:
+            found[folder.name][2].append(folder)
+        else:
+            found[folder.name] = (folder, None, [])
+    return found
+
+
+def installed(folders: Sequence[CourseFolder] = (), root: Path = ASSIGNMENTS) -> list[Installed]:
+    """Every assignment that can be asked for, valid or not, by name."""
+    return [load_folder(folder, course, hides, None if course else root)
+            for _, (folder, course, hides) in sorted(_found(root, folders).items())]
+
+
+def available(folders: Sequence[CourseFolder] = (), root: Path = ASSIGNMENTS) -> list[str]:
+    return sorted(_found(root, folders))
+
+
+def load_assignment(name: str, root: Path = ASSIGNMENTS,
+                    folders: Sequence[CourseFolder] = ()) -> Assignment:
+    """The assignment called `name`, validated: AssignmentError lists every problem."""
+    found = _found(root, folders)
+    if name not in found:
+        raise AssignmentError(f"unknown assignment {name!r}: choose one of "
+                              f"{', '.join(sorted(found)) or '(none installed)'}")
+    folder, course, hides = found[name]
+    item = load_folder(folder, course, hides, None if course else root)
+    if item.assignment is None:
+        base = root.parent if course is None else None
+        count = len(item.problems)
+        raise AssignmentError(
+            f"the assignment {name!r} ({_shown(folder, base)}, from {item.origin}) cannot be "
+            f"used: {count} problem{'s' if count != 1 else ''} in its files, a configuration "
+            f"fault and not any submission's", item.problems)
+    return item.assignment

@@ -1,4 +1,5 @@
-"""Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade sandbox …`."""
+"""Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade sandbox …`,
+`grade assignments`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.text import Text
 
 from grader import export, render
 from grader.assignment import AssignmentError, load_assignment
+from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
 from grader.discover import DiscoverError, discover, single
 from grader.models import (GRADER_ERROR, GRADER_ERROR_LABEL, NOT_GRADABLE, Assignment,
                            RunOutcome, RunRequest, Submission, SubmissionResult)
@@ -109,7 +111,7 @@ def _prepare_out(out: Path) -> Path:
 
 
 def cmd_grade(ns) -> int:
-    assignment = load_assignment(ns.assignment)
+    assignment = load_assignment(ns.assignment, folders=folders_of(ns))
     if ns.sandbox == "local":
         _require_local_platform(f"grade {ns.submissions} -a {assignment.name}")
     out = _out_folder(ns.out)
@@ -201,7 +203,7 @@ def _summary(results: list[SubmissionResult]) -> None:
 def cmd_check(ns) -> int:
     """The student's self-check: visible checks only, reasons in the terminal, exit 0 iff all
     pass."""
-    assignment = load_assignment(ns.assignment)
+    assignment = load_assignment(ns.assignment, folders=folders_of(ns))
     only = tuple(c.id for c in assignment.checks if c.self_check)
     if ns.sandbox == "local":
         _require_local_platform(f"grade check {ns.path} -a {assignment.name}")
@@ -261,11 +263,13 @@ def cmd_sandbox(argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="grade", description="Grade socket-programming submissions and explain each verdict.",
-        epilog="Also: `grade check [PATH] --assignment A` (a student's self-check) and "
-               "`grade sandbox build|status` (the Docker grading image). " + GRADE_EXIT_CODES)
+        epilog="Also: `grade check [PATH] --assignment A` (a student's self-check), "
+               "`grade assignments` (what can be graded) and `grade sandbox build|status` "
+               "(the Docker grading image). " + GRADE_EXIT_CODES)
     p.add_argument("submissions", help="folder with one child per student: a folder, a .py "
                                        "file or a .zip")
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
+    add_assignments_option(p)
     p.add_argument("--out", "-o", default="out", help="output folder (default: out)")
     p.add_argument("--sandbox", choices=("docker", "local"), default="docker")
     p.add_argument("--jobs", "-j", type=int, default=default_jobs(),
@@ -281,6 +285,7 @@ def build_check_parser() -> argparse.ArgumentParser:
                                 epilog=CHECK_EXIT_CODES)
     p.add_argument("path", nargs="?", default=".", help="your server.py, folder or .zip")
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
+    add_assignments_option(p)
     p.add_argument("--out", "-o", default="socketgrade-report",
                    help="where report.html goes (default: socketgrade-report)")
     p.add_argument("--sandbox", choices=("local", "docker"), default="local")
@@ -293,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["sandbox"]:
             return cmd_sandbox(argv[1:])
+        if argv[:1] == ["assignments"]:
+            return cmd_assignments(argv[1:])
         if argv[:1] == ["check"]:
             ns = build_check_parser().parse_args(argv[1:])
             return cmd_check(ns)
