@@ -105,7 +105,8 @@ def trace_note(event: TraceEvent) -> TraceNote:
         fields = ", ".join(f"{k}={_v(v)}" for k, v in shown.items())
         name = _v(event.kind or "other")
         return TraceNote(f"{name}: {fields}" if fields else name)
-    return TraceNote(rule(event), kind.value, kind in ALARMING or event.never_sleeps)
+    return TraceNote(rule(event), kind.value if kind is not None else "other",
+                     kind in ALARMING or event.never_sleeps)
 
 
 # --- one run of the student's program -------------------------------------------------------

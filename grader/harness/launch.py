@@ -27,7 +27,7 @@ FIELD_CHARS = 500
 
 def _clean_event(event: dict) -> dict:
     """Keep plain values only: short strings, numbers, and short lists of them."""
-    out = {}
+    out: dict[str, object] = {}
     for key, value in list(event.items())[:20]:
         if not isinstance(key, str):
             continue
@@ -204,7 +204,7 @@ class StudentProcess:
     def trace(self) -> list[dict]:
         """The tracer's events. The student's process wrote them, so each is cleaned: only
         plain fields of bounded size survive (they explain; they never decide a pass)."""
-        events = []
+        events: list[dict] = []
         if self.trace_path is None:
             return events
         try:

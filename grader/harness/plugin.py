@@ -59,7 +59,8 @@ def pytest_collection_modifyitems(config, items):
     wanted = _wanted(config)
     if not wanted:
         return
-    keep, drop = [], []
+    keep: list = []
+    drop: list = []
     for item in items:
         (keep if check_id(item) in wanted else drop).append(item)
     if drop:

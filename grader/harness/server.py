@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from typing import NoReturn
 from dataclasses import dataclass, field
 
 import psutil
@@ -24,13 +25,20 @@ SETTLE_CPU = 0.1
 # reason given is how it died (seen within milliseconds) rather than "could not connect".
 DEATH_GRACE = 1.0
 # Exit statuses worth a word of their own: what the signal most often means here.
-SIGNAL_NOTES = {
-    signal.SIGXFSZ: "SIGXFSZ: it wrote more than the file-size limit",
-    signal.SIGKILL: "SIGKILL: most often the memory limit",
+SIGNAL_NOTES: dict[int, str] = {
+    signal.SIGXFSZ: "it wrote more than the file-size limit",
+    signal.SIGKILL: "most often the memory limit",
 }
 
 
-def fail(reason: str):
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def fail(reason: str) -> NoReturn:
     __tracebackhide__ = True
     pytest.fail(reason, pytrace=False)
 
@@ -45,7 +53,7 @@ def describe_death(proc: StudentProcess) -> str:
         # The kit's own watchdog killed it: say so, with the figures, rather than guess.
         how = f"was killed by the kit for using too much memory ({proc.killed_for[8:]})"
     elif code is not None and code < 0:
-        how = f"was killed by signal {-code}"
+        how = f"was killed by {_signal_name(-code)}"
         note = SIGNAL_NOTES.get(-code)
         if note:
             how += f" ({note})"
@@ -262,7 +270,7 @@ class Server:
             drained = True
             for r in waiting:
                 sock, done = self.note_read(r, socks)
-                drained = drained and done and sock.tx_queue == 0
+                drained = drained and done and sock is not None and sock.tx_queue == 0
             now = self.activity() if drained else None
             if now is None:
                 since = last = None

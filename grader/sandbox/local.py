@@ -77,7 +77,8 @@ class LocalSandbox:
                 kill_tree(proc.pid)
                 proc.wait()
                 tap.join()
-                proc.stdout.close()
+                if proc.stdout is not None:
+                    proc.stdout.close()
                 with self._lock:
                     self._running.discard(proc)
             data = None if timed_out else read_report(report)
