@@ -14,10 +14,12 @@ from grader.harness.timing import (
 def _still_serves(server: Server, after: str) -> str | None:
     f = server.client("F")
     if not f.connect():
-        return f"after {after}, {server.died_within(DEATH_GRACE) or 'a new client could not connect'}"
+        death = server.died_within(DEATH_GRACE)
+        return f"after {after}, {death or 'a new client could not connect'}"
     reply = server.exchange(f, b"still there?", REPLY_DEADLINE)
     if not reply.served:
-        return f"after {after}, {server.died_within(DEATH_GRACE) or reply.sentence(REPLY_DEADLINE)}"
+        death = server.died_within(DEATH_GRACE)
+        return f"after {after}, {death or reply.sentence(REPLY_DEADLINE)}"
     f.close()
     return None
 

@@ -38,8 +38,9 @@ def check_uses_epoll(server: Server) -> None:
     if not snap.epolls():
         kinds = evidence.uses(server.proc.trace())
         uses = f"; it uses {', '.join(kinds)}" if kinds else ""
+        where = evidence.waiting(server, server.fd_names())
         fail(f"the server holds no epoll instance (no anon_inode:[eventpoll] descriptor) while "
-             f"two clients are connected{uses}; the server was {evidence.waiting(server, server.fd_names())}")
+             f"two clients are connected{uses}; the server was {where}")
     for ep in snap.epolls():
         server.story.saw(f"epoll instance fd {ep.fd} watches fds {list(ep.epoll_targets)}")
     unaccepted = [name for name, fd in (("A", fa), ("B", fb)) if fd is None]
