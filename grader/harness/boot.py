@@ -12,18 +12,13 @@ Environment (read once, then removed so the submission does not see it):
                 several gradings never collide and a restart never meets TIME_WAIT; the
                 grader finds the real port from the kernel.
 
-Events (the "ev" of each line), each with the student's "file:line" as "at" where it has one:
-  sockets    bind listen close close_registered setblocking settimeout blocking_call
-  selectors  selector_new register unregister modify select selector_close
-             (every selectors class: Select, Poll, Epoll, Devpoll, Kqueue; DefaultSelector is
-             one of them)
-  select     select_call (select.select, with its timeout in seconds)
-  poll       poll_new poll_register poll_unregister poll_modify poll_wait (timeout in ms)
-  epoll      epoll_new epoll_register epoll_unregister epoll_modify epoll_wait (timeout in s)
-             epoll_close
-  process    start thread fork crash exit tracer_error
-A wait (select, select_call, poll_wait, epoll_wait) is written once per call site and
-timeout, so that a loop calling it does not flood the trace.
+Events ("ev"), each with the student's "file:line" as "at" where it has one:
+  sockets: bind listen close close_registered setblocking settimeout blocking_call;
+  selectors (every class; DefaultSelector is one): selector_new register unregister modify
+  select selector_close; select.select: select_call; select.poll: poll_new poll_register
+  poll_unregister poll_modify poll_wait; select.epoll: epoll_new epoll_register
+  epoll_unregister epoll_modify epoll_wait epoll_close; start thread fork crash exit
+  tracer_error. A wait is written once per call site and timeout (loops repeat them).
 """
 
 import json
@@ -172,26 +167,25 @@ def _install():
         "_BaseSelectorImpl", "_PollLikeSelector", "SelectSelector", "PollSelector",
         "EpollSelector", "DevpollSelector", "KqueueSelector") if hasattr(selectors, name)]
 
-    def wrap_register(orig):
-        @_outermost
-        def register(self, outer, fileobj, events, data=None):
-            key = orig(self, fileobj, events, data)
-            if outer:
-                site = _site()
-                _registered[key.fd] = (id(self), site)
-                _emit("register", fd=key.fd, events=events, selector=type(self).__name__, at=site)
-            return key
-        return register
-
-    def wrap_unregister(orig):
-        @_outermost
-        def unregister(self, outer, fileobj):
-            key = orig(self, fileobj)
-            if outer:
-                _registered.pop(key.fd, None)
-                _emit("unregister", fd=key.fd, at=_site())
-            return key
-        return unregister
+    def wrap_keyed(kind):
+        """register, unregister, modify: the fd is the returned key's."""
+        def wrap(orig):
+            @_outermost
+            def method(self, outer, fileobj, *args, **kwargs):
+                key = orig(self, fileobj, *args, **kwargs)
+                if outer:
+                    site = _site()
+                    if kind == "register":
+                        _registered[key.fd] = (id(self), site)
+                    elif kind == "unregister":
+                        _registered.pop(key.fd, None)
+                    more = {} if kind == "unregister" else {
+                        "events": args[0] if args else kwargs.get("events"),
+                        "selector": type(self).__name__}
+                    _emit(kind, fd=key.fd, at=site, **more)
+                return key
+            return method
+        return wrap
 
     def wrap_select(orig):
         @_outermost
@@ -202,16 +196,6 @@ def _install():
                     _emit("select", timeout=timeout, selector=type(self).__name__, at=site)
             return orig(self, timeout)
         return select
-
-    def wrap_modify(orig):
-        @_outermost
-        def modify(self, outer, fileobj, events, data=None):
-            key = orig(self, fileobj, events, data)
-            if outer:
-                _emit("modify", fd=key.fd, events=events, selector=type(self).__name__,
-                      at=_site())
-            return key
-        return modify
 
     def wrap_init(orig):
         @_outermost
@@ -233,8 +217,9 @@ def _install():
         return close
 
     for cls in impls:
-        for name, wrap in (("register", wrap_register), ("unregister", wrap_unregister),
-                           ("select", wrap_select), ("modify", wrap_modify),
+        for name, wrap in (("register", wrap_keyed("register")),
+                           ("unregister", wrap_keyed("unregister")),
+                           ("modify", wrap_keyed("modify")), ("select", wrap_select),
                            ("__init__", wrap_init), ("close", wrap_close)):
             if name in cls.__dict__:
                 setattr(cls, name, wrap(cls.__dict__[name]))
@@ -262,28 +247,22 @@ def _install_blocking_calls(socket):
     """accept() and recv() on a socket in blocking mode: where a blocking server waits for a
     client. Written once per call site and descriptor; a non-blocking socket costs one
     gettimeout() per call and writes nothing."""
-    def wrap(name):
-        orig = getattr(socket.socket, name)
-
+    def wrap(name, orig):
         def call(self, *args, **kwargs):
             try:
                 if self.gettimeout() is None:
-                    site = _site()
-                    fd = _fd_of(self)
-                    key = (name, site)
+                    key, fd = (name, _site()), _fd_of(self)
                     if _seen_blocking.get(key) != fd and (key in _seen_blocking
                                                           or len(_seen_blocking) < MAX_SITES):
                         _seen_blocking[key] = fd
-                        _emit("blocking_call", call=name, fd=fd, at=site)
+                        _emit("blocking_call", call=name, fd=fd, at=key[1])
             except Exception:
                 pass
             return orig(self, *args, **kwargs)
-        call.__name__ = name
         return call
 
     for name in ("accept", "recv", "recv_into", "recvfrom"):
-        if hasattr(socket.socket, name):
-            setattr(socket.socket, name, wrap(name))
+        setattr(socket.socket, name, wrap(name, getattr(socket.socket, name)))
 
 
 def _install_select():
@@ -296,8 +275,7 @@ def _install_select():
         def select_(rlist, wlist, xlist, timeout=None):
             site = _site()
             if not _wait_seen("select_call", site, timeout):
-                _emit("select_call", timeout=timeout, nread=_len(rlist), nwrite=_len(wlist),
-                      at=site)
+                _emit("select_call", timeout=timeout, at=site)
             return orig_select(rlist, wlist, xlist, timeout)
         select.select = select_
 
@@ -308,13 +286,6 @@ def _install_select():
     orig_epoll = getattr(select, "epoll", None)
     if orig_epoll is not None:
         select.epoll = _epoll_class(orig_epoll)
-
-
-def _len(seq):
-    try:
-        return len(seq)
-    except Exception:
-        return None
 
 
 class _Traced:
@@ -330,26 +301,28 @@ class _Traced:
             raise AttributeError(name)
         return getattr(self._real, name)
 
+    def _note(self, what, fd, *args):
+        site, number = _site(), _fd_of(fd)
+        if what == "register":
+            _registered[number] = (id(self), site)
+        elif what == "unregister":
+            _registered.pop(number, None)
+        events = {"events": args[0] if args else None} if what != "unregister" else {}
+        _emit(self._kind + "_" + what, fd=number, at=site, **events, **self._ident())
+
     def register(self, fd, *args, **kwargs):
         result = self._real.register(fd, *args, **kwargs)
-        site = _site()
-        number = _fd_of(fd)
-        _registered[number] = (id(self), site)
-        _emit(self._kind + "_register", fd=number, events=args[0] if args else None,
-              at=site, **self._ident())
+        self._note("register", fd, *args)
         return result
 
     def unregister(self, fd):
         result = self._real.unregister(fd)
-        number = _fd_of(fd)
-        _registered.pop(number, None)
-        _emit(self._kind + "_unregister", fd=number, at=_site(), **self._ident())
+        self._note("unregister", fd)
         return result
 
     def modify(self, fd, *args, **kwargs):
         result = self._real.modify(fd, *args, **kwargs)
-        _emit(self._kind + "_modify", fd=_fd_of(fd), events=args[0] if args else None,
-              at=_site(), **self._ident())
+        self._note("modify", fd, *args)
         return result
 
     def poll(self, timeout=None, *args, **kwargs):
@@ -378,16 +351,13 @@ def _epoll_class(orig):
         """select.epoll, traced: register/unregister/modify/poll/close."""
         _kind = "epoll"
 
-        def __init__(self, *args, **kwargs):
-            super().__init__(orig(*args, **kwargs))
+        def __init__(self, *args, _real=None, **kwargs):
+            super().__init__(orig(*args, **kwargs) if _real is None else _real)
             _emit("epoll_new", epfd=_fd_of(self._real), at=_site())
 
         @classmethod
         def fromfd(cls, fd):
-            obj = cls.__new__(cls)
-            _Traced.__init__(obj, orig.fromfd(fd))
-            _emit("epoll_new", epfd=_fd_of(obj._real), at=_site())
-            return obj
+            return cls(_real=orig.fromfd(fd))
 
         def _ident(self):
             return {"epfd": _fd_of(self._real)}
