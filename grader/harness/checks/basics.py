@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from grader.harness.checks import evidence
 from grader.harness.checks.common import (
     ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail)
 from grader.harness.plugin import Reply, Server, fail
@@ -54,7 +55,7 @@ def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
                          f"ended A's connection")
         return
     server.story.saw(f"client B was not served in {window:g} s while client A stayed "
-                     f"connected: the server is {server.blocked_on(server.fd_names())}")
+                     f"connected: the server is {evidence.waiting(server, server.fd_names())}")
     a.close()
     left = time.monotonic()
     reply.end = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from grader.harness.checks import evidence
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import CLOSE_DEADLINE, MANY_DEADLINE, REPLY_DEADLINE
 
@@ -36,7 +37,7 @@ def _wave(server: Server, name: str, start: int) -> None:
         if not served:
             server.require_alive(f"{start + WAVE - len(pending)} clients came and went")
             fail(f"{pending[0].sentence(MANY_DEADLINE)} (clients came and went {WAVE} at a "
-                 f"time); the server was {server.blocked_on(server.fd_names())}")
+                 f"time); the server was {evidence.waiting(server, server.fd_names())}")
         # Whatever is still coming to them is taken first: then their close is a FIN.
         server.await_replies(served, REPLY_DEADLINE)
         for r in served:

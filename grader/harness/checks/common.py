@@ -3,6 +3,7 @@ waiting for the server to take in or drop its clients."""
 
 from __future__ import annotations
 
+from grader.harness.checks import evidence
 from grader.harness.clients import Client
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import ACCEPT_DEADLINE, CLOSE_DEADLINE, DEATH_GRACE, REPLY_DEADLINE
@@ -48,7 +49,7 @@ def serve_or_fail(server: Server, client: Client, data: bytes, context: str,
             fail(f"the server died after {context}: {death}")
         server.story.saw(reply.sentence(REPLY_DEADLINE))
         fail(f"{reply.sentence(REPLY_DEADLINE)} ({context}); the server was "
-             f"{server.blocked_on(server.fd_names())}")
+             f"{evidence.waiting(server, server.fd_names())}")
     return reply
 
 

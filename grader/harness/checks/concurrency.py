@@ -3,6 +3,7 @@ and it is done with one thread and no child processes."""
 
 from __future__ import annotations
 
+from grader.harness.checks import evidence
 from grader.harness.checks.common import count as _count
 from grader.harness.checks.common import quote
 from grader.harness.plugin import Reply, Server, fail
@@ -15,7 +16,7 @@ def check_concurrency(server: Server, many: int = 20) -> None:
     reply = server.exchange(b, b"ping", REPLY_DEADLINE)
     if not reply.served:
         server.require_alive("client B sent 'ping'")
-        where = server.blocked_on(server.fd_names())
+        where = evidence.waiting(server, server.fd_names())
         fail(f"client A connected and sent nothing; client B sent 'ping' and in "
              f"{REPLY_DEADLINE:g} s got no reply, nor did the server read it: the server was "
              f"{where}")
@@ -33,7 +34,7 @@ def check_concurrency(server: Server, many: int = 20) -> None:
         fail(f"with {many} clients connected at once, {len(unserved)} of them ("
              f"{', '.join(unserved[:5])}{'…' if len(unserved) > 5 else ''}) got no reply in "
              f"{MANY_DEADLINE:g} s, nor did the server read their messages; the server was "
-             f"{server.blocked_on(server.fd_names())}")
+             f"{evidence.waiting(server, server.fd_names())}")
     server.story.saw(f"all {many} clients were served")
     if not server.exchange(a, b"A speaks at last", REPLY_DEADLINE).served:
         server.require_alive("client A finally sent")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from grader.harness.checks import evidence
 from grader.harness.checks.common import pattern, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import (
@@ -108,7 +109,7 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
         server.require_alive("a client sent without reading")
         return (f"while client S sent {sent / 1e6:.1f} MB without reading, client F got no "
                 f"reply in {REPLY_DEADLINE:g} s, nor did the server read its message: the "
-                f"server was {server.blocked_on(server.fd_names())}")
+                f"server was {evidence.waiting(server, server.fd_names())}")
     f.close()
     server.require_alive("a client sent without reading")
     if ended or not reply_f.got:

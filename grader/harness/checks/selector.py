@@ -94,9 +94,10 @@ def _no_selector(server: Server) -> str | None:
         return None
     if evidence.uses_any_selector(server.proc.trace()):
         return None
+    where = evidence.waiting(server, server.fd_names())
     return (f"not applicable: the server has no selector to unregister from (the kernel shows "
-            f"no epoll instance, and it waits {server.blocked_on(server.fd_names())}, not in "
-            f"select/poll/epoll); this check earns nothing without one")
+            f"no epoll instance, and the server was {where}, not in select/poll/epoll); this "
+            f"check earns nothing without one")
 
 
 def _unregister_rounds(server: Server, rounds: int) -> None:
@@ -121,7 +122,7 @@ def _unregister_rounds(server: Server, rounds: int) -> None:
                     fail(absent)
             if fd is None:
                 fail(f"client U{i} connected but the server did not accept it in "
-                     f"{ACCEPT_DEADLINE:g} s; it waits {server.blocked_on()}")
+                     f"{ACCEPT_DEADLINE:g} s; the server was {evidence.waiting(server)}")
             reuse = " (a number a departed client had)" if i > 1 else ""
             fail(f"client U{i}'s connection (fd {fd}{reuse}) was accepted but is not in the "
                  f"epoll interest list: the selector still held a stale registration")
