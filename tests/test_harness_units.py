@@ -341,10 +341,14 @@ def test_wait_mechanism_from_syscall_or_wchan():
         ({"wchan": "do_select", "state": "S"}, "select"),
         ({"wchan": "do_sys_poll", "state": "S"}, "poll"),
         ({"wchan": "do_select", "state": "R"}, None),
+        ({"wchan": "poll_schedule_timeout.constprop.0", "state": "S"}, "select|poll"),
         ({"state": "R"}, None),
     ]
     for info, mechanism in cases:
         assert waits.wait_mechanism(0, info) == mechanism, info
+    assert waits.matches("select|poll", ("select", "poll"))
+    assert not waits.matches("select|poll", ("select",))
+    assert not waits.matches("epoll", ("select", "poll")) and not waits.matches(None, ("poll",))
     for arch in ("x86_64", "aarch64"):
         names = set(waits.SYSCALLS[arch].values())
         assert {"pselect6", "ppoll", "epoll_pwait", "epoll_pwait2"} <= names, arch

@@ -14,7 +14,7 @@ from grader.harness.timing import CPU_SAMPLE
 # Where a process waits is its own module; the checks find it here with the rest.
 from grader.harness.waits import (  # noqa: F401
     FD_ARG_SYSCALLS, MECHANISM_OF_SYSCALL, MECHANISM_OF_WCHAN, SELECTOR_WAITS, SYSCALLS,
-    WAIT_CALL, describe_wait, wait_mechanism, waits_in_selector, where)
+    WAIT_CALL, describe_wait, matches, wait_mechanism, waits_in_selector, where)
 
 O_NONBLOCK = 0o4000
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -29,15 +29,24 @@ MECHANISM_OF_SYSCALL = {
     "poll": "poll", "ppoll": "poll",
     "epoll_wait": "epoll", "epoll_pwait": "epoll", "epoll_pwait2": "epoll",
 }
-# The same from the kernel function a sleeping task waits in (/proc/PID/wchan), for when
-# /proc/PID/syscall is unreadable (it needs ptrace access; wchan does not).
+# The same from the kernel function a sleeping task waits in (/proc/PID/wchan, without its
+# ".constprop.0"-like suffix), for when /proc/PID/syscall is unreadable (it needs ptrace
+# access; wchan does not). select and poll both sleep in poll_schedule_timeout: from wchan
+# alone they are one, "select|poll".
 MECHANISM_OF_WCHAN = {
-    "do_select": "select", "core_sys_select": "select", "do_pselect": "select",
+    "do_select": "select", "core_sys_select": "select",
     "do_sys_poll": "poll", "do_poll": "poll",
+    "poll_schedule_timeout": "select|poll",
     "do_epoll_wait": "epoll", "ep_poll": "epoll",
 }
 # How each mechanism's wait is named to a student.
-WAIT_CALL = {"select": "select()", "poll": "poll()", "epoll": "epoll_wait()"}
+WAIT_CALL = {"select": "select()", "poll": "poll()", "epoll": "epoll_wait()",
+             "select|poll": "select() or poll()"}
+
+
+def matches(mechanism: str | None, wanted: tuple[str, ...]) -> bool:
+    """Whether a mechanism seen is one of those wanted ("select|poll" is either)."""
+    return mechanism is not None and all(m in wanted for m in mechanism.split("|"))
 
 
 def where(pid: int) -> dict:
@@ -96,7 +105,7 @@ def wait_mechanism(pid: int, info: dict | None = None) -> str | None:
         return MECHANISM_OF_SYSCALL.get(syscall)
     if info.get("state") == "R":
         return None
-    return MECHANISM_OF_WCHAN.get(info.get("wchan") or "")
+    return MECHANISM_OF_WCHAN.get((info.get("wchan") or "").split(".")[0])
 
 
 def waits_in_selector(pid: int) -> bool:
