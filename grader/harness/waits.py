@@ -76,10 +76,11 @@ def where(pid: int) -> dict:
     return info
 
 
-def describe_wait(pid: int, names: dict[int, str] | None = None) -> str:
+def describe_wait(pid: int, names: dict[int, str] | None = None,
+                  info: dict | None = None) -> str:
     """Where the main thread waits, in words: 'blocked in recvfrom() on client A's connection
-    (fd 5)'. `names` says what some descriptors are."""
-    info = where(pid)
+    (fd 5)'. `names` says what some descriptors are; `info` is a look already taken."""
+    info = where(pid) if info is None else info
     syscall = info.get("syscall")
     if syscall is None:
         if info.get("state") == "R":

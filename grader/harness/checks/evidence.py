@@ -148,7 +148,10 @@ def waiting(server: Server, names: dict[int, str] | None = None,
     mechanism = procobs.wait_mechanism(server.pid, info)
     if mechanism is not None:
         return asleep_in(server, mechanism)
-    text = server.blocked_on(names)
+    # As Server.blocked_on says it, from the same look as the mechanism.
+    known = {server.listen_fd: "the listening socket"}
+    known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
+    text = procobs.describe_wait(server.pid, known, info)
     fd = info.get("fd")
     if info.get("syscall") in ("accept", "accept4", "recvfrom", "recvmsg", "read"):
         call = blocking_site(server.proc.trace(), fd)
