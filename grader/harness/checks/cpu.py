@@ -9,7 +9,8 @@ from grader.harness.timing import CPU_WINDOW, IDLE_CPU_LIMIT
 
 def check_idle_cpu(server: Server) -> None:
     """Three observation windows of CPU time: fresh, with silent clients, after they left.
-    A failure names the zero-timeout wait call that makes the loop spin, where traced."""
+    A failure names the wait call that makes the loop spin (a zero timeout, or something
+    always ready), where traced."""
     readings = []
 
     def window(label: str, key: str) -> None:
@@ -42,6 +43,6 @@ def check_idle_cpu(server: Server) -> None:
     busy = [(label, pct, where) for label, pct, where in readings if pct > IDLE_CPU_LIMIT]
     if busy:
         label, pct, where = busy[0]
-        because = evidence.busy_because(server)
+        because = evidence.spinning_because(server)
         fail(f"the server kept the CPU busy {pct:.0f}% of the time while idle ({label}; "
              f"limit {IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}")

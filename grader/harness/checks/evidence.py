@@ -79,6 +79,22 @@ def busy_because(server: Server) -> str:
             f"so the loop never sleeps")
 
 
+def spinning_because(server: Server) -> str:
+    """Why a busy server never sleeps: its zero-timeout wait call where traced; else its
+    wait call that returns at once every time because something it watches stays ready."""
+    busy = busy_because(server)
+    if busy:
+        return busy
+    trace = server.proc.trace()
+    waits = [e for e in trace if e.get("ev") in WAITS and e.get("at")]
+    if not waits:
+        return ""
+    e = waits[-1]
+    return (f"; its wait at {server.proc.quote(e['at'])} did not make it sleep, so something "
+            f"it watches is likely always ready (a socket at end of stream that is never closed "
+            f"and unregistered stays readable)")
+
+
 def uses(trace: list[dict]) -> list[str]:
     """What the program waits with, from the trace: 'SelectSelector', 'select.poll()'."""
     out: dict[str, None] = {}
