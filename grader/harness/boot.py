@@ -11,6 +11,14 @@ Environment (read once, then removed so the submission does not see it):
   SG_PORT_ZERO  "1": a TCP bind to a fixed port binds to an ephemeral one instead, so that
                 several gradings never collide and a restart never meets TIME_WAIT; the
                 grader finds the real port from the kernel.
+
+Events ("ev"), each with the student's "file:line" as "at" where it has one:
+  sockets: bind listen close close_registered setblocking settimeout blocking_call;
+  selectors (every class; DefaultSelector is one): selector_new register unregister modify
+  select selector_close; select.select: select_call; select.poll: poll_new poll_register
+  poll_unregister poll_modify poll_wait; select.epoll: epoll_new epoll_register
+  epoll_unregister epoll_modify epoll_wait epoll_close; start thread fork crash exit
+  tracer_error. A wait is written once per call site and timeout (loops repeat them).
 """
 
 import json
@@ -30,6 +38,8 @@ _lock = threading.Lock()
 _guard = threading.local()
 _registered = {}  # fd -> (selector id, "file:line" where it was registered)
 _seen_select = set()
+_seen_blocking = {}  # (call, "file:line") -> the fd of the last blocking call traced there
+MAX_SITES = 50       # distinct wait sites (and blocking-call sites) traced: loops repeat them
 
 
 def _open_trace():
@@ -73,6 +83,21 @@ def _fd_of(obj):
         return obj if isinstance(obj, int) else obj.fileno()
     except Exception:
         return -1
+
+
+def _wait_seen(kind, site, timeout):
+    """Whether a wait at this site with this timeout was traced already (then skip it)."""
+    key = (kind, site, timeout if isinstance(timeout, (int, float, type(None))) else repr(timeout))
+    if key in _seen_select or len(_seen_select) >= MAX_SITES:
+        return True
+    _seen_select.add(key)
+    return False
+
+
+def _forget_selector(owner):
+    """A closed selector (or poll/epoll object) holds no registrations any more."""
+    for fd in [fd for fd, (sel, _) in _registered.items() if sel == owner]:
+        _registered.pop(fd, None)
 
 
 def _outermost(fn):
@@ -142,43 +167,65 @@ def _install():
         "_BaseSelectorImpl", "_PollLikeSelector", "SelectSelector", "PollSelector",
         "EpollSelector", "DevpollSelector", "KqueueSelector") if hasattr(selectors, name)]
 
-    def wrap_register(orig):
-        @_outermost
-        def register(self, outer, fileobj, events, data=None):
-            key = orig(self, fileobj, events, data)
-            if outer:
-                site = _site()
-                _registered[key.fd] = (id(self), site)
-                _emit("register", fd=key.fd, events=events, selector=type(self).__name__, at=site)
-            return key
-        return register
-
-    def wrap_unregister(orig):
-        @_outermost
-        def unregister(self, outer, fileobj):
-            key = orig(self, fileobj)
-            if outer:
-                _registered.pop(key.fd, None)
-                _emit("unregister", fd=key.fd, at=_site())
-            return key
-        return unregister
+    def wrap_keyed(kind):
+        """register, unregister, modify: the fd is the returned key's."""
+        def wrap(orig):
+            @_outermost
+            def method(self, outer, fileobj, *args, **kwargs):
+                key = orig(self, fileobj, *args, **kwargs)
+                if outer:
+                    site = _site()
+                    if kind == "register":
+                        _registered[key.fd] = (id(self), site)
+                    elif kind == "unregister":
+                        _registered.pop(key.fd, None)
+                    more = {} if kind == "unregister" else {
+                        "events": args[0] if args else kwargs.get("events"),
+                        "selector": type(self).__name__}
+                    _emit(kind, fd=key.fd, at=site, **more)
+                return key
+            return method
+        return wrap
 
     def wrap_select(orig):
         @_outermost
         def select(self, outer, timeout=None):
             if outer:
                 site = _site()
-                if (site, timeout) not in _seen_select and len(_seen_select) < 50:
-                    _seen_select.add((site, timeout))
+                if not _wait_seen("select", site, timeout):
                     _emit("select", timeout=timeout, selector=type(self).__name__, at=site)
             return orig(self, timeout)
         return select
 
+    def wrap_init(orig):
+        @_outermost
+        def __init__(self, outer, *args, **kwargs):
+            orig(self, *args, **kwargs)
+            if outer:
+                _emit("selector_new", selector=type(self).__name__, at=_site())
+        return __init__
+
+    def wrap_close(orig):
+        @_outermost
+        def close(self, outer):
+            try:
+                return orig(self)
+            finally:
+                if outer:
+                    _forget_selector(id(self))
+                    _emit("selector_close", selector=type(self).__name__, at=_site())
+        return close
+
     for cls in impls:
-        for name, wrap in (("register", wrap_register), ("unregister", wrap_unregister),
-                           ("select", wrap_select)):
+        for name, wrap in (("register", wrap_keyed("register")),
+                           ("unregister", wrap_keyed("unregister")),
+                           ("modify", wrap_keyed("modify")), ("select", wrap_select),
+                           ("__init__", wrap_init), ("close", wrap_close)):
             if name in cls.__dict__:
                 setattr(cls, name, wrap(cls.__dict__[name]))
+
+    _install_blocking_calls(socket)
+    _install_select()
 
     orig_start = threading.Thread.start
 
@@ -194,6 +241,144 @@ def _install():
             _emit("fork", at=_site())
             return orig_fork()
         os.fork = fork
+
+
+def _install_blocking_calls(socket):
+    """accept() and recv() on a socket in blocking mode: where a blocking server waits for a
+    client. Written once per call site and descriptor; a non-blocking socket costs one
+    gettimeout() per call and writes nothing."""
+    def wrap(name, orig):
+        def call(self, *args, **kwargs):
+            try:
+                if self.gettimeout() is None:
+                    key, fd = (name, _site()), _fd_of(self)
+                    if _seen_blocking.get(key) != fd and (key in _seen_blocking
+                                                          or len(_seen_blocking) < MAX_SITES):
+                        _seen_blocking[key] = fd
+                        _emit("blocking_call", call=name, fd=fd, at=key[1])
+            except Exception:
+                pass
+            return orig(self, *args, **kwargs)
+        return call
+
+    for name in ("accept", "recv", "recv_into", "recvfrom"):
+        setattr(socket.socket, name, wrap(name, getattr(socket.socket, name)))
+
+
+def _install_select():
+    """select.select, select.poll objects and select.epoll objects used directly (selectors
+    keeps its own references to the originals, so its calls are not traced twice)."""
+    import select
+
+    orig_select = getattr(select, "select", None)
+    if orig_select is not None:
+        def select_(rlist, wlist, xlist, timeout=None):
+            site = _site()
+            if not _wait_seen("select_call", site, timeout):
+                _emit("select_call", timeout=timeout, at=site)
+            return orig_select(rlist, wlist, xlist, timeout)
+        select.select = select_
+
+    orig_poll = getattr(select, "poll", None)
+    if orig_poll is not None:
+        select.poll = _poll_factory(orig_poll)
+
+    orig_epoll = getattr(select, "epoll", None)
+    if orig_epoll is not None:
+        select.epoll = _epoll_class(orig_epoll)
+
+
+class _Traced:
+    """A poll or epoll object whose calls are traced; everything else goes to the real one."""
+
+    _kind = ""
+
+    def __init__(self, real):
+        object.__setattr__(self, "_real", real)
+
+    def __getattr__(self, name):
+        if name == "_real":     # not set yet (a half-made object): never recurse
+            raise AttributeError(name)
+        return getattr(self._real, name)
+
+    def _note(self, what, fd, *args):
+        site, number = _site(), _fd_of(fd)
+        if what == "register":
+            _registered[number] = (id(self), site)
+        elif what == "unregister":
+            _registered.pop(number, None)
+        events = {"events": args[0] if args else None} if what != "unregister" else {}
+        _emit(self._kind + "_" + what, fd=number, at=site, **events, **self._ident())
+
+    def register(self, fd, *args, **kwargs):
+        result = self._real.register(fd, *args, **kwargs)
+        self._note("register", fd, *args)
+        return result
+
+    def unregister(self, fd):
+        result = self._real.unregister(fd)
+        self._note("unregister", fd)
+        return result
+
+    def modify(self, fd, *args, **kwargs):
+        result = self._real.modify(fd, *args, **kwargs)
+        self._note("modify", fd, *args)
+        return result
+
+    def poll(self, timeout=None, *args, **kwargs):
+        site = _site()
+        if not _wait_seen(self._kind + "_wait", site, timeout):
+            _emit(self._kind + "_wait", timeout=timeout, at=site, **self._ident())
+        return self._real.poll(timeout, *args, **kwargs)
+
+    def _ident(self):
+        return {}
+
+
+def _poll_factory(orig):
+    class PollObject(_Traced):
+        _kind = "poll"
+
+    def poll():
+        obj = PollObject(orig())
+        _emit("poll_new", at=_site())
+        return obj
+    return poll
+
+
+def _epoll_class(orig):
+    class epoll(_Traced):
+        """select.epoll, traced: register/unregister/modify/poll/close."""
+        _kind = "epoll"
+
+        def __init__(self, *args, _real=None, **kwargs):
+            super().__init__(orig(*args, **kwargs) if _real is None else _real)
+            _emit("epoll_new", epfd=_fd_of(self._real), at=_site())
+
+        @classmethod
+        def fromfd(cls, fd):
+            return cls(_real=orig.fromfd(fd))
+
+        def _ident(self):
+            return {"epfd": _fd_of(self._real)}
+
+        def close(self):
+            epfd = _fd_of(self._real)
+            try:
+                return self._real.close()
+            finally:
+                _forget_selector(id(self))
+                _emit("epoll_close", epfd=epfd, at=_site())
+
+        def __enter__(self):
+            self._real.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+            return False
+
+    return epoll
 
 
 def main():

@@ -10,6 +10,8 @@ import termios
 import time
 from dataclasses import dataclass, field
 
+from grader.harness.timing import CLIENT_IO_TIMEOUT
+
 
 def preview(data: bytes, limit: int = 40) -> str:
     """A short, printable rendering of bytes for a report sentence."""
@@ -58,7 +60,7 @@ class Client:
         except OSError:
             return None
 
-    def connect(self, timeout: float = 5.0, quiet: bool = False) -> bool:
+    def connect(self, timeout: float = CLIENT_IO_TIMEOUT, quiet: bool = False) -> bool:
         family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -71,7 +73,8 @@ class Client:
             self.story.did(f"client {self.name} connected")
         return True
 
-    def send(self, data: bytes, quiet: bool = False, timeout: float = 5.0) -> bool:
+    def send(self, data: bytes, quiet: bool = False,
+             timeout: float = CLIENT_IO_TIMEOUT) -> bool:
         assert self.sock is not None
         self.sock.settimeout(timeout)
         try:

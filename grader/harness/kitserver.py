@@ -13,14 +13,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from grader.harness.timing import (  # noqa: F401  (this module's API: clientlib uses them)
+    EVENT_GRACE, FILLER_CONNECT_TIMEOUT, KIT_TICK, MESSAGE_DEADLINE, PIECE_GAP, POLL,
+    READ_DEADLINE, REPLY_DELAY, SEND_TIMEOUT)
+
 HOST = "127.0.0.1"
-MESSAGE_DEADLINE = 5.0    # once connected, the whole message should arrive within this
-REPLY_DELAY = 0.2         # the kit answers this long after the message, as a real network
-                          # would: no client may count on the reply being there at once
-PIECE_GAP = 0.05          # after the client has read a piece, before the next one goes out
-READ_DEADLINE = 10.0      # a client that neither reads a piece nor leaves gets no more
-POLL = 0.02               # how often the kit looks at the kernel's tables
-SEND_TIMEOUT = 5.0        # the kit's own sends to a client that does not read
 
 
 # --- the kit's echo server ------------------------------------------------------------------
@@ -145,7 +142,7 @@ class KitServer:
             sel.register(self.listener, selectors.EVENT_READ)
             while not self._stop.is_set():
                 try:
-                    sel.select(0.05)
+                    sel.select(KIT_TICK)
                 except OSError:
                     return
                 if not self._accept_one():
@@ -175,7 +172,7 @@ class KitServer:
         try:
             self._receive(conv, sock)
             conv.received_all.set()
-            while not self.reply_allowed.wait(0.05):
+            while not self.reply_allowed.wait(KIT_TICK):
                 if self._stop.is_set():
                     return
             if self._stop.wait(REPLY_DELAY):
@@ -192,7 +189,7 @@ class KitServer:
 
     def _receive(self, conv: Conversation, sock: socket.socket) -> None:
         deadline = conv.accepted_at + MESSAGE_DEADLINE
-        sock.settimeout(0.05)
+        sock.settimeout(KIT_TICK)
         while len(conv.received) < len(conv.expected) and not self._stop.is_set():
             if time.monotonic() >= deadline:
                 return
@@ -278,7 +275,7 @@ class KitServer:
 
     def _echo_the_rest(self, conv: Conversation, sock: socket.socket) -> None:
         """A true echo server: whatever else comes goes back, until the client leaves."""
-        sock.settimeout(0.05)
+        sock.settimeout(KIT_TICK)
         while not self._stop.is_set():
             try:
                 chunk = sock.recv(65536)
@@ -296,7 +293,7 @@ class KitServer:
             try:
                 sock.settimeout(SEND_TIMEOUT)
                 sock.sendall(chunk)
-                sock.settimeout(0.05)
+                sock.settimeout(KIT_TICK)
             except OSError:
                 return
 
@@ -317,7 +314,7 @@ class KitServer:
                 raise RuntimeError(f"the kit could not fill its own accept queue with {most} "
                                    f"connections")
             # The queue has room, so this handshake completes at once.
-            filler = socket.create_connection((HOST, self.port), timeout=2.0)
+            filler = socket.create_connection((HOST, self.port), timeout=FILLER_CONNECT_TIMEOUT)
             self.fillers.append(filler)
             self._filler_ports.add(filler.getsockname()[1])
         return len(self.fillers)
@@ -372,4 +369,4 @@ class KitServer:
             except OSError:
                 pass
         for t in self._threads:
-            t.join(2.0)
+            t.join(EVENT_GRACE)

@@ -1,0 +1,69 @@
+"""Checks every server assignment has: it runs, echoes, survives departures, and (for the
+blocking ones) makes a second client wait its turn."""
+
+from __future__ import annotations
+
+import time
+
+from grader.harness.checks import evidence
+from grader.harness.checks.common import (
+    ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail)
+from grader.harness.plugin import Reply, Server, fail
+from grader.harness.timing import DEATH_GRACE, REPLY_DEADLINE, TURN_WINDOW
+
+def check_runs(server: Server) -> None:
+    server.require_alive("it started listening")
+
+
+def check_echo(server: Server) -> None:
+    a = server.connect("A")
+    for data in ECHO_MESSAGES:
+        echo_or_fail(server, a, data, f"message of {len(data)} bytes on one connection")
+    # Further connections are 'disconnect''s business, several at once 'concurrency''s.
+    a.close()
+
+
+def check_disconnect(server: Server, rounds: int = 5) -> None:
+    waiter = CloseWaiter(server)
+    for i in range(1, rounds + 1):
+        c = server.connect(f"C{i}")
+        context = f"client C{i - 1} had left" if i > 1 else "the first client connected"
+        serve_or_fail(server, c, b"client %d says hi" % i, context)
+        fd = server.server_fd(c)
+        c.close()
+        # Let the server drop this connection before the next arrives, so that the next
+        # accept() reuses the descriptor number (the stale-registration trap).
+        waiter.wait([c], [fd])
+        server.require_alive(f"client C{i} left")
+
+
+
+
+def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
+    """The lesson of the blocking server, shown rather than judged: a second client waits
+    until the first leaves. It fails only when the second client is never served."""
+    a = server.connect("A")
+    serve_or_fail(server, a, b"I am first", "client A connected")
+    b = server.connect("B")
+    b.send(b"me too?")
+    reply = Reply(b, b"me too?")
+    # An observation window (what a one-at-a-time server does not do): B is not served.
+    server.await_replies([reply], window)
+    if reply.served:
+        server.story.saw(f"{reply.told()} at once, while A was still connected: this server "
+                         f"is concurrent (more than this assignment asks), or had already "
+                         f"ended A's connection")
+        return
+    server.story.saw(f"client B was not served in {window:g} s while client A stayed "
+                     f"connected: the server is {evidence.waiting(server, server.fd_names())}")
+    a.close()
+    left = time.monotonic()
+    reply.end = None
+    server.await_replies([reply], REPLY_DEADLINE)
+    if not reply.served:
+        death = server.died_within(DEATH_GRACE)
+        fail("client B waited while A was connected, as expected, but once A left " +
+             (f"it was never served: {death}" if death else
+              f"it was not served in {REPLY_DEADLINE:g} s (no reply, message not read)"))
+    server.story.saw(f"client A left; {reply.told()} {time.monotonic() - left:.2f} s later: "
+                     f"one client at a time")

@@ -1,0 +1,176 @@
+"""How a server waits, in words: the kernel's account of where it sleeps (select, poll, epoll,
+a blocking call, or nowhere: a busy loop) joined with the tracer's account of the student's
+lines, for selectors of every kind, select.select, select.poll and select.epoll alike.
+
+The kernel decides; the trace only names the line (the student controls that process)."""
+
+from __future__ import annotations
+
+from grader.harness import procobs
+from grader.harness.plugin import Server
+from grader.harness.timing import BUSY_TIMEOUT
+
+# The mechanism behind each selectors class (DefaultSelector is one of these).
+MECHANISM_OF_SELECTOR = {
+    "SelectSelector": "select", "PollSelector": "poll", "EpollSelector": "epoll",
+    "DevpollSelector": "devpoll", "KqueueSelector": "kqueue",
+}
+# Trace events that create a wait object, and the mechanism each belongs to (None: from
+# the event's selector class).
+CREATED = {"selector_new": None, "poll_new": "poll", "epoll_new": "epoll"}
+# Trace events of one wait call: the mechanism, how the student wrote the call, and the
+# unit of its timeout (a selectors select(), select.select and epoll.poll count seconds,
+# select.poll's poll() milliseconds).
+WAITS = {
+    "select": (None, "select(timeout={t})", 1.0),
+    "select_call": ("select", "select.select(..., {t})", 1.0),
+    "poll_wait": ("poll", "poll({t})", 1000.0),
+    "epoll_wait": ("epoll", "epoll.poll({t})", 1.0),
+}
+# Every event that shows the program uses some selector or readiness call (a selector made
+# and never used is not one: the standard library makes some of its own).
+SELECTOR_EVENTS = {"register", "modify", "poll_register", "epoll_register"} | set(WAITS)
+
+
+def mechanism_of(event: dict) -> str | None:
+    """The readiness mechanism a trace event belongs to, or None if it is not about one."""
+    kind = event.get("ev")
+    if kind in CREATED:
+        return CREATED[kind] or MECHANISM_OF_SELECTOR.get(event.get("selector", ""))
+    if kind in WAITS:
+        return WAITS[kind][0] or MECHANISM_OF_SELECTOR.get(event.get("selector", ""))
+    if kind in ("register", "modify"):
+        return MECHANISM_OF_SELECTOR.get(event.get("selector", ""))
+    if kind in ("poll_register", "epoll_register"):
+        return kind.split("_")[0]
+    return None
+
+
+def is_busy(event: dict) -> bool:
+    """A wait whose timeout returns at once: a loop around it never sleeps. A selectors
+    select() with a timeout <= 0 polls; select.poll and select.epoll block on a negative one."""
+    kind = event.get("ev")
+    timeout = event.get("timeout")
+    if kind not in WAITS or isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        return False
+    seconds = timeout / WAITS[kind][2]
+    if kind == "select":
+        return seconds <= BUSY_TIMEOUT
+    return 0 <= seconds <= BUSY_TIMEOUT
+
+
+def call_text(event: dict) -> str:
+    """The wait call as the student wrote it: 'select(timeout=0)', 'poll(0)'."""
+    return WAITS[event["ev"]][1].format(t=event.get("timeout"))
+
+
+def busy_waits(trace: list[dict]) -> list[dict]:
+    return [e for e in trace if is_busy(e)]
+
+
+def busy_because(server: Server) -> str:
+    """'; server.py:31 (`...`) calls select(timeout=0), which returns at once, so the loop
+    never sleeps', or '' when the trace shows no such call."""
+    busy = busy_waits(server.proc.trace())
+    if not busy:
+        return ""
+    e = busy[0]
+    return (f"; {server.proc.quote(e.get('at'))} calls {call_text(e)}, which returns at once, "
+            f"so the loop never sleeps")
+
+
+def spinning_because(server: Server) -> str:
+    """Why a busy server never sleeps: its zero-timeout wait call where traced; else its
+    wait call that returns at once every time because something it watches stays ready."""
+    busy = busy_because(server)
+    if busy:
+        return busy
+    trace = server.proc.trace()
+    waits = [e for e in trace if e.get("ev") in WAITS and e.get("at")]
+    if not waits:
+        return ""
+    e = waits[-1]
+    return (f"; its wait at {server.proc.quote(e['at'])} did not make it sleep, so something "
+            f"it watches is likely always ready (a socket at end of stream that is never closed "
+            f"and unregistered stays readable)")
+
+
+def uses(trace: list[dict]) -> list[str]:
+    """What the program waits with, from the trace: 'SelectSelector', 'select.poll()'."""
+    out: dict[str, None] = {}
+    for e in trace:
+        kind = e.get("ev")
+        if e.get("selector") and kind in ("register", "select", "selector_new"):
+            out[e["selector"]] = None
+        elif kind in ("select_call", "poll_new", "epoll_new"):
+            out[{"select_call": "select.select()", "poll_new": "select.poll()",
+                 "epoll_new": "select.epoll()"}[kind]] = None
+    return list(out)
+
+
+def uses_any_selector(trace: list[dict]) -> bool:
+    return any(e.get("ev") in SELECTOR_EVENTS for e in trace)
+
+
+def created_at(trace: list[dict], mechanism: str) -> tuple[str, str | None] | None:
+    """(what, site) of the first object of this mechanism the program made: ('the
+    EpollSelector', 'server.py:12'); failing that, of its first wait call."""
+    for e in trace:
+        if e.get("ev") in CREATED and mechanism_of(e) == mechanism:
+            what = (f"the {e['selector']}" if e.get("selector") else
+                    f"the select.{e['ev'].split('_')[0]}() object")
+            return what, e.get("at")
+    for e in trace:
+        if e.get("ev") in WAITS and mechanism_of(e) == mechanism:
+            return f"the {call_text(e)} call", e.get("at")
+    return None
+
+
+def wait_site(trace: list[dict], mechanism: str) -> str | None:
+    """The line of the program's latest wait call of this mechanism."""
+    for e in reversed(trace):
+        if e.get("ev") in WAITS and mechanism_of(e) == mechanism and e.get("at"):
+            return e["at"]
+    return None
+
+
+def blocking_site(trace: list[dict], fd: int | None) -> dict | None:
+    """The program's latest blocking accept()/recv() on this descriptor, as traced."""
+    for e in reversed(trace):
+        if e.get("ev") == "blocking_call" and (fd is None or e.get("fd") == fd):
+            return e
+    return None
+
+
+def asleep_in(server: Server, mechanism: str) -> str:
+    """'asleep in select() (server.py:31 (`...`))'; for epoll, with the line that made the
+    epoll object: 'asleep in epoll_wait() (the EpollSelector created at server.py:12 ...)'."""
+    trace = server.proc.trace()
+    text = f"asleep in {procobs.WAIT_CALL.get(mechanism, mechanism)}"
+    made = created_at(trace, mechanism)
+    site = wait_site(trace, mechanism)
+    if made and (mechanism == "epoll" or not site):
+        what, at = made
+        return f"{text} ({what} created at {server.proc.quote(at)})" if at else text
+    return f"{text} ({server.proc.quote(site)})" if site else text
+
+
+def waiting(server: Server, names: dict[int, str] | None = None,
+            info: dict | None = None) -> str:
+    """Where the server waits, in words, naming the mechanism and the student's line where
+    the trace has it: 'asleep in select() (server.py:31 (`...`))', 'blocked in recvfrom()
+    on client A's connection (fd 5) at server.py:20 (`...`)', 'running (busy on the CPU)'."""
+    info = procobs.where(server.pid) if info is None else info
+    mechanism = procobs.wait_mechanism(server.pid, info)
+    if mechanism is not None:
+        return asleep_in(server, mechanism)
+    # As Server.blocked_on says it, from the same look as the mechanism.
+    known = {server.listen_fd: "the listening socket"}
+    known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
+    text = procobs.describe_wait(server.pid, known, info)
+    fd = info.get("fd")
+    if info.get("syscall") in ("accept", "accept4", "recvfrom", "recvmsg", "read"):
+        call = blocking_site(server.proc.trace(), fd)
+        if call and call.get("at"):
+            text += f" at {server.proc.quote(call['at'])}"
+    return text
