@@ -97,8 +97,22 @@ class TraceKind(str, Enum):
     MODIFY = "modify"                     # fd, events, selector
     CLOSE = "close"                       # fd
     CLOSE_REGISTERED = "close_registered"  # fd, registered_at: closed while still registered
-    SELECT = "select"                     # timeout, selector (absent for select.select)
-    POLL = "poll"                         # timeout: a select.poll / select.epoll object's poll()
+    SELECTOR_NEW = "selector_new"         # selector: a selectors.* object was made
+    SELECT = "select"                     # timeout, selector: a selectors.* select() call
+    SELECTOR_CLOSE = "selector_close"     # selector
+    SELECT_CALL = "select_call"           # timeout (s): a plain select.select() call
+    POLL_NEW = "poll_new"                 # a select.poll() object was made
+    POLL_REGISTER = "poll_register"       # fd, events
+    POLL_UNREGISTER = "poll_unregister"   # fd
+    POLL_MODIFY = "poll_modify"           # fd, events
+    POLL_WAIT = "poll_wait"               # timeout (ms; None or negative: no timeout)
+    EPOLL_NEW = "epoll_new"               # epfd: a select.epoll() object was made
+    EPOLL_REGISTER = "epoll_register"     # fd, events, epfd
+    EPOLL_UNREGISTER = "epoll_unregister"  # fd, epfd
+    EPOLL_MODIFY = "epoll_modify"         # fd, events, epfd
+    EPOLL_WAIT = "epoll_wait"             # timeout (s; None or negative: no timeout), epfd
+    EPOLL_CLOSE = "epoll_close"           # epfd
+    BLOCKING_CALL = "blocking_call"       # call, fd: accept/recv on a blocking socket
     SETBLOCKING = "setblocking"           # fd, flag
     SETTIMEOUT = "settimeout"             # fd, value
     THREAD = "thread"                     # name
@@ -118,6 +132,9 @@ class TraceKind(str, Enum):
 # A wait whose timeout is at most this many seconds returns at once: in a loop, it never
 # sleeps (select(timeout=0) is the tutorial's busy-loop mistake; 1 ms is below any tick).
 BUSY_TIMEOUT = 0.001
+# The waits, and the unit of their timeout in seconds (select.poll's poll() counts in ms).
+WAIT_SECONDS_PER_UNIT = {TraceKind.SELECT: 1.0, TraceKind.SELECT_CALL: 1.0,
+                         TraceKind.POLL_WAIT: 0.001, TraceKind.EPOLL_WAIT: 1.0}
 
 
 @dataclass(frozen=True)
@@ -143,9 +160,10 @@ class TraceEvent:
     def never_sleeps(self) -> bool:
         """A wait (select, poll) that returns at once."""
         timeout = self.fields.get("timeout")
-        return (self.known in (TraceKind.SELECT, TraceKind.POLL)
-                and isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                and timeout <= BUSY_TIMEOUT)
+        seconds = WAIT_SECONDS_PER_UNIT.get(self.known) if self.known is not None else None
+        # A negative timeout means "no timeout" to poll() and epoll.poll(): it sleeps.
+        return (seconds is not None and isinstance(timeout, (int, float))
+                and not isinstance(timeout, bool) and 0 <= timeout * seconds <= BUSY_TIMEOUT)
 
     def to_json(self) -> dict:
         out = dict(self.fields)
@@ -169,7 +187,8 @@ class TraceEvent:
 # The events a report explains failures with (the harness keeps these, at most TRACE_KEPT).
 EXPLAINING = frozenset({
     TraceKind.BIND, TraceKind.LISTEN, TraceKind.CLOSE_REGISTERED, TraceKind.THREAD,
-    TraceKind.FORK, TraceKind.SELECT, TraceKind.POLL, TraceKind.CRASH, TraceKind.SETBLOCKING,
+    TraceKind.FORK, TraceKind.SELECT, TraceKind.SELECT_CALL, TraceKind.POLL_WAIT,
+    TraceKind.EPOLL_WAIT, TraceKind.BLOCKING_CALL, TraceKind.CRASH, TraceKind.SETBLOCKING,
     TraceKind.SETTIMEOUT, TraceKind.TRACER_ERROR, TraceKind.EXIT})
 TRACE_KEPT = 200
 

@@ -40,19 +40,24 @@ def _address(requested) -> str:
 def _wait(e: TraceEvent) -> str:
     """A select()/poll() call: whether the loop sleeps in it, from its timeout."""
     selector = e.get("selector")
-    if e.known is TraceKind.POLL:
-        call = f"{_v(selector)}.poll" if selector else "poll"
-    elif "selector" in e.fields:      # selectors.*: the tracer names the selector's class
+    unit = " ms" if e.known is TraceKind.POLL_WAIT else ""
+    if e.known is TraceKind.POLL_WAIT:
+        call = "poll object's poll"
+    elif e.known is TraceKind.EPOLL_WAIT:
+        call = "epoll object's poll"
+    elif e.known is TraceKind.SELECT:    # selectors.*: the tracer names the selector's class
         call = f"{_v(selector or 'selector')}.select"
-    else:                             # a plain select.select() call
+    else:                                # a plain select.select() call
         call = "select.select"
     timeout = e.get("timeout")
-    if timeout is None:
+    no_timeout = timeout is None or (e.known in (TraceKind.POLL_WAIT, TraceKind.EPOLL_WAIT)
+                                     and isinstance(timeout, (int, float)) and timeout < 0)
+    if no_timeout:
         return f"{_where(e)} waits in {call}() with no timeout (sleeps until an event)"
     if e.never_sleeps:
-        return (f"{_where(e)} calls {call}(timeout={_v(timeout)}), which returns at "
+        return (f"{_where(e)} calls {call}(timeout={_v(timeout)}{unit}), which returns at "
                 f"once: the loop never sleeps")
-    return f"{_where(e)} waits in {call}(timeout={_v(timeout)})"
+    return f"{_where(e)} waits in {call}(timeout={_v(timeout)}{unit})"
 
 
 def _fd(e: TraceEvent) -> str:
@@ -75,8 +80,25 @@ TRACE_NOTES = {
     K.CLOSE_REGISTERED: lambda e: (
         f"{_where(e)} closed fd {_fd(e)} while still registered"
         + (f" (registered at {_v(e.get('registered_at'))})" if e.get("registered_at") else "")),
+    K.SELECTOR_NEW: lambda e: f"{_where(e)} made a {_v(e.get('selector') or 'selector')}",
     K.SELECT: _wait,
-    K.POLL: _wait,
+    K.SELECTOR_CLOSE: lambda e: f"{_where(e)} closed its {_v(e.get('selector') or 'selector')}",
+    K.SELECT_CALL: _wait,
+    K.POLL_NEW: lambda e: f"{_where(e)} made a select.poll() object",
+    K.POLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its poll object",
+    K.POLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its poll object",
+    K.POLL_MODIFY: lambda e: (f"{_where(e)} changed the events its poll object watches on "
+                              f"fd {_fd(e)}"),
+    K.POLL_WAIT: _wait,
+    K.EPOLL_NEW: lambda e: f"{_where(e)} made a select.epoll() object (fd {_v(e.get('epfd'))})",
+    K.EPOLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its epoll object",
+    K.EPOLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its epoll object",
+    K.EPOLL_MODIFY: lambda e: (f"{_where(e)} changed the events its epoll object watches on "
+                               f"fd {_fd(e)}"),
+    K.EPOLL_WAIT: _wait,
+    K.EPOLL_CLOSE: lambda e: f"{_where(e)} closed its epoll object (fd {_v(e.get('epfd'))})",
+    K.BLOCKING_CALL: lambda e: (f"{_where(e)} calls {_v(e.get('call', 'a call'))}() on fd "
+                                f"{_fd(e)}, a blocking socket: it waits there"),
     K.SETBLOCKING: lambda e: (f"{_where(e)} made fd {_fd(e)} "
                               f"{'blocking' if e.get('flag') else 'non-blocking'}"),
     K.SETTIMEOUT: lambda e: (f"{_where(e)} set a timeout of {_v(e.get('value'))} s "

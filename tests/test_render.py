@@ -240,11 +240,17 @@ def test_tracer_notes_read_as_sentences():
 
 
 def test_waits_that_never_sleep_are_flagged_whatever_the_mechanism():
-    busy = note({"ev": "select", "timeout": 0, "at": "server.py:9"})
+    busy = note({"ev": "select_call", "timeout": 0, "at": "server.py:9"})
     assert busy.alarm and busy.text == ("server.py:9 calls select.select(timeout=0), which "
                                         "returns at once: the loop never sleeps")
-    assert note({"ev": "poll", "timeout": 0, "at": "server.py:9"}).alarm
-    assert not note({"ev": "poll", "timeout": 1000, "at": "server.py:9"}).alarm
+    assert note({"ev": "select", "timeout": 0, "selector": "SelectSelector"}).alarm
+    assert note({"ev": "poll_wait", "timeout": 0, "at": "server.py:9"}).alarm
+    assert note({"ev": "epoll_wait", "timeout": 0.0, "at": "server.py:9"}).alarm
+    # poll() counts in milliseconds; a negative timeout means none: both sleep.
+    assert not note({"ev": "poll_wait", "timeout": 1000, "at": "server.py:9"}).alarm
+    assert not note({"ev": "poll_wait", "timeout": -1, "at": "server.py:9"}).alarm
+    assert not note({"ev": "epoll_wait", "timeout": -1, "at": "server.py:9"}).alarm
+    assert "with no timeout" in note({"ev": "epoll_wait", "timeout": -1}).text
 
 
 def test_fault_that_is_not_the_students_is_flagged(listing):
