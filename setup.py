@@ -30,8 +30,7 @@ class BuildPyWithKitData(build_py):
         for name in DATA_FOLDERS:
             target = Path(self.build_lib) / "grader" / "_kit" / name
             shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(HERE / name, target,
-                            ignore=shutil.ignore_patterns(*NOT_SHIPPED))
+            shutil.copytree(HERE / name, target, ignore=shutil.ignore_patterns(*NOT_SHIPPED))
 
 
 setup(cmdclass={"build_py": BuildPyWithKitData})

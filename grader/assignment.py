@@ -15,9 +15,19 @@ ASSIGNMENTS = kitpaths.ASSIGNMENTS
 # A course's own assignment folders, os.pathsep-separated, as `--assignments DIR` gives them.
 ENV_VAR = "SOCKETGRADE_ASSIGNMENTS"
 
-__all__ = ["ASSIGNMENTS", "COMMON_TAGS", "ENV_VAR", "AssignmentError", "CourseFolder",
-           "Installed", "available", "course_folders", "installed", "load_assignment",
-           "load_folder"]
+__all__ = [
+    "ASSIGNMENTS",
+    "COMMON_TAGS",
+    "ENV_VAR",
+    "AssignmentError",
+    "CourseFolder",
+    "Installed",
+    "available",
+    "course_folders",
+    "installed",
+    "load_assignment",
+    "load_folder",
+]
 
 
 class AssignmentError(Exception):
@@ -32,21 +42,23 @@ class AssignmentError(Exception):
 @dataclass(frozen=True)
 class CourseFolder:
     """A folder of a course's own assignments, and where it was given (for the sentences)."""
+
     path: Path
-    given: str          # as the user wrote it
-    source: str         # "--assignments" or the environment variable's name
+    given: str  # as the user wrote it
+    source: str  # "--assignments" or the environment variable's name
 
 
 @dataclass(frozen=True)
 class Installed:
     """One assignment as found: valid (`assignment` set) or not (`problems` say why)."""
+
     name: str
     folder: Path
-    course: CourseFolder | None              # None: the kit's own
+    course: CourseFolder | None  # None: the kit's own
     assignment: Assignment | None
     tags: Mapping[str, Text] = field(default_factory=dict)  # meaning of each tag it uses
     problems: tuple[str, ...] = ()
-    hides: tuple[Path, ...] = ()              # folders of the same name it takes over from
+    hides: tuple[Path, ...] = ()  # folders of the same name it takes over from
 
     @property
     def valid(self) -> bool:
@@ -69,19 +81,23 @@ def _shown(path: Path, base: Path | None = None) -> str:
     return str(path)
 
 
-def load_folder(folder: Path, course: CourseFolder | None = None,
-                hides: Sequence[Path] = (), root: Path | None = None) -> Installed:
+def load_folder(
+    folder: Path,
+    course: CourseFolder | None = None,
+    hides: Sequence[Path] = (),
+    root: Path | None = None,
+) -> Installed:
     """Validates one assignment folder; never raises for what is in its files. `root` is the
     kit's assignments folder when the folder is one of the kit's."""
     folder = Path(os.path.abspath(folder))
     if root is None and course is None and folder.is_relative_to(ASSIGNMENTS):
         root = ASSIGNMENTS
     base = root.parent if root is not None else None
-    files = Files(folder, _shown(folder / "assignment.toml", base),
-                  _shown(folder / "checks.py", base))
+    files = Files(
+        folder, _shown(folder / "assignment.toml", base), _shown(folder / "checks.py", base)
+    )
     assignment, tags, problems = validate(files, folder.name)
-    return Installed(folder.name, folder, course, assignment, tags, tuple(problems),
-                     tuple(hides))
+    return Installed(folder.name, folder, course, assignment, tags, tuple(problems), tuple(hides))
 
 
 def course_folders(given: Iterable[str] = (), env: str | None = None) -> list[CourseFolder]:
@@ -107,12 +123,16 @@ def _assignment_folders(course: CourseFolder) -> list[Path]:
     try:
         found = sorted(p for p in course.path.iterdir() if (p / "assignment.toml").is_file())
     except OSError as exc:
-        raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
-                              f"cannot be read: {exc.strerror or exc}") from exc
+        raise AssignmentError(
+            f"the assignments folder {course.given!r} (from {course.source}) "
+            f"cannot be read: {exc.strerror or exc}"
+        ) from exc
     if not found:
-        raise AssignmentError(f"the assignments folder {course.given!r} (from {course.source}) "
-                              f"holds no assignment: neither it nor any folder in it has an "
-                              f"assignment.toml")
+        raise AssignmentError(
+            f"the assignments folder {course.given!r} (from {course.source}) "
+            f"holds no assignment: neither it nor any folder in it has an "
+            f"assignment.toml"
+        )
     return found
 
 
@@ -149,21 +169,26 @@ def _found(root: Path, folders: Sequence[CourseFolder]) -> Found:
 
 def installed(folders: Sequence[CourseFolder] = (), root: Path = ASSIGNMENTS) -> list[Installed]:
     """Every assignment that can be asked for, valid or not, by name."""
-    return [load_folder(folder, course, hides, None if course else root)
-            for _, (folder, course, hides) in sorted(_found(root, folders).items())]
+    return [
+        load_folder(folder, course, hides, None if course else root)
+        for _, (folder, course, hides) in sorted(_found(root, folders).items())
+    ]
 
 
 def available(folders: Sequence[CourseFolder] = (), root: Path = ASSIGNMENTS) -> list[str]:
     return sorted(_found(root, folders))
 
 
-def load_assignment(name: str, root: Path = ASSIGNMENTS,
-                    folders: Sequence[CourseFolder] = ()) -> Assignment:
+def load_assignment(
+    name: str, root: Path = ASSIGNMENTS, folders: Sequence[CourseFolder] = ()
+) -> Assignment:
     """The assignment called `name`, validated: AssignmentError lists every problem."""
     found = _found(root, folders)
     if name not in found:
-        raise AssignmentError(f"unknown assignment {name!r}: choose one of "
-                              f"{', '.join(sorted(found)) or '(none installed)'}")
+        raise AssignmentError(
+            f"unknown assignment {name!r}: choose one of "
+            f"{', '.join(sorted(found)) or '(none installed)'}"
+        )
     folder, course, hides = found[name]
     item = load_folder(folder, course, hides, None if course else root)
     if item.assignment is None:
@@ -172,5 +197,7 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS,
         raise AssignmentError(
             f"the assignment {name!r} ({_shown(folder, base)}, from {item.origin}) cannot be "
             f"used: {count} problem{'s' if count != 1 else ''} in its files, a configuration "
-            f"fault and not any submission's", item.problems)
+            f"fault and not any submission's",
+            item.problems,
+        )
     return item.assignment

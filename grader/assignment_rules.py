@@ -17,40 +17,53 @@ from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
 # checks judge (DESIGN.md, "Check tags"). An assignment declares any other tag it uses in its
 # assignment.toml as [tags.<name>] with `en` and `zh`; the list is documented, not closed.
 COMMON_TAGS: dict[str, Text] = {
-    "runs": Text("starts and listens (client: runs to completion) within the start bound",
-                 "能在启动时限内启动并监听(客户端:能运行结束)"),
-    "echo": Text("every message comes back intact: several per connection, sizes up to 64 KiB, "
-                 "read until complete",
-                 "每条消息都原样返回:同一连接多条消息,最大 64 KiB,读到完整为止"),
-    "disconnect": Text("keeps serving after clients leave, one after another",
-                       "客户端依次离开后仍能继续服务"),
-    "concurrency": Text("a connected, silent client blocks nobody; many clients at once are "
-                        "all served",
-                        "一个已连接却不发消息的客户端不会阻塞别人;"
-                        "同时连接的多个客户端都能得到服务"),
-    "nonblocking": Text("sockets really are non-blocking and BlockingIOError is handled, not "
-                        "fatal",
-                        "套接字确实是非阻塞的,BlockingIOError 被处理而不是导致崩溃"),
-    "unregister": Text("every closed connection was unregistered from the selector first; "
-                       "nothing stale remains",
-                       "每个关闭的连接都先从选择器注销;不留下失效的注册"),
-    "idle_cpu": Text("near-zero CPU while idle (asleep in the kernel's wait): fresh, with silent "
-                     "clients, and after clients have left",
-                     "空闲时 CPU 接近零(睡在内核的等待里):"
-                     "刚启动、有不发消息的客户端、客户端离开后都是如此"),
+    "runs": Text(
+        "starts and listens (client: runs to completion) within the start bound",
+        "能在启动时限内启动并监听(客户端:能运行结束)",
+    ),
+    "echo": Text(
+        "every message comes back intact: several per connection, sizes up to 64 KiB, "
+        "read until complete",
+        "每条消息都原样返回:同一连接多条消息,最大 64 KiB,读到完整为止",
+    ),
+    "disconnect": Text(
+        "keeps serving after clients leave, one after another", "客户端依次离开后仍能继续服务"
+    ),
+    "concurrency": Text(
+        "a connected, silent client blocks nobody; many clients at once are all served",
+        "一个已连接却不发消息的客户端不会阻塞别人;同时连接的多个客户端都能得到服务",
+    ),
+    "nonblocking": Text(
+        "sockets really are non-blocking and BlockingIOError is handled, not fatal",
+        "套接字确实是非阻塞的,BlockingIOError 被处理而不是导致崩溃",
+    ),
+    "unregister": Text(
+        "every closed connection was unregistered from the selector first; nothing stale remains",
+        "每个关闭的连接都先从选择器注销;不留下失效的注册",
+    ),
+    "idle_cpu": Text(
+        "near-zero CPU while idle (asleep in the kernel's wait): fresh, with silent "
+        "clients, and after clients have left",
+        "空闲时 CPU 接近零(睡在内核的等待里):刚启动、有不发消息的客户端、客户端离开后都是如此",
+    ),
     "single_thread": Text("one thread, no child processes", "单线程,没有子进程"),
-    "uses_epoll": Text("the event loop is epoll: an eventpoll instance whose interest list holds "
-                       "the listening socket and the live connections",
-                       "事件循环基于 epoll:一个 eventpoll 实例,其关注列表包含监听套接字和活动连接"),
-    "cleanup": Text("open file descriptors return to baseline after many connect/disconnect "
-                    "cycles",
-                    "多次连接/断开之后,打开的文件描述符回到基线"),
-    "robustness": Text("beyond the tutorial: peer reset, slow reader (backpressure), non-UTF-8 "
-                       "bytes, half-close",
-                       "超出教程的要求:对端重置、慢速读取方(背压)、非 UTF-8 字节、半关闭"),
-    "connect_wait": Text("(client) waits until the connection is up before sending, even when "
-                         "the handshake is slow",
-                         "(客户端)即使握手很慢,也等连接建立后再发送"),
+    "uses_epoll": Text(
+        "the event loop is epoll: an eventpoll instance whose interest list holds "
+        "the listening socket and the live connections",
+        "事件循环基于 epoll:一个 eventpoll 实例,其关注列表包含监听套接字和活动连接",
+    ),
+    "cleanup": Text(
+        "open file descriptors return to baseline after many connect/disconnect cycles",
+        "多次连接/断开之后,打开的文件描述符回到基线",
+    ),
+    "robustness": Text(
+        "beyond the tutorial: peer reset, slow reader (backpressure), non-UTF-8 bytes, half-close",
+        "超出教程的要求:对端重置、慢速读取方(背压)、非 UTF-8 字节、半关闭",
+    ),
+    "connect_wait": Text(
+        "(client) waits until the connection is up before sending, even when the handshake is slow",
+        "(客户端)即使握手很慢,也等连接建立后再发送",
+    ),
 }
 
 KINDS = ("server", "client")
@@ -71,6 +84,7 @@ def quoted(value) -> str:
 @dataclass(frozen=True)
 class Files:
     """An assignment's two files, and how a problem sentence names them."""
+
     folder: Path
     meta_shown: str
     checks_shown: str
@@ -87,30 +101,40 @@ class Files:
 def _text_problems(value, where: str, key: str) -> list[str]:
     """A text in both languages: a table with a non-empty `en` and `zh` string."""
     if not isinstance(value, dict):
-        return [f"{where}{key} must be a table with \"en\" and \"zh\" texts, "
-                f"not {quoted(value)}"]
-    problems = [f"{where}{key} has no \"{lang}\" text" for lang in LANGUAGES
-                if not isinstance(value.get(lang), str) or not value[lang].strip()]
-    problems += [f"{where}{key} has an unknown key \"{k}\" (the kit shows only "
-                 f"{' and '.join(LANGUAGES)})" for k in value if k not in LANGUAGES]
+        return [f'{where}{key} must be a table with "en" and "zh" texts, not {quoted(value)}']
+    problems = [
+        f'{where}{key} has no "{lang}" text'
+        for lang in LANGUAGES
+        if not isinstance(value.get(lang), str) or not value[lang].strip()
+    ]
+    problems += [
+        f'{where}{key} has an unknown key "{k}" (the kit shows only {" and ".join(LANGUAGES)})'
+        for k in value
+        if k not in LANGUAGES
+    ]
     return problems
 
 
 def _unknown_keys(table: dict, known: tuple[str, ...], where: str) -> list[str]:
-    return [f"{where}unknown key \"{k}\" (known: {', '.join(known)})"
-            for k in table if k not in known]
+    return [
+        f'{where}unknown key "{k}" (known: {", ".join(known)})' for k in table if k not in known
+    ]
 
 
 def _declared_tags(data: dict, where: str) -> tuple[dict[str, Text], list[str]]:
     raw = data.get("tags", {})
     if not isinstance(raw, dict):
-        return {}, [f"{where}tags must be tables such as [tags.uses_select] with \"en\" and "
-                    f"\"zh\", not {quoted(raw)}"]
+        return {}, [
+            f'{where}tags must be tables such as [tags.uses_select] with "en" and '
+            f'"zh", not {quoted(raw)}'
+        ]
     declared, problems = {}, []
     for name, value in raw.items():
         if not TAG_NAME.match(name):
-            problems.append(f"{where}tags.{name}: a tag name is lower-case letters, digits and "
-                            f"underscores, starting with a letter")
+            problems.append(
+                f"{where}tags.{name}: a tag name is lower-case letters, digits and "
+                f"underscores, starting with a letter"
+            )
         found = _text_problems(value, where, f"tags.{name}")
         problems += found
         if not found:
@@ -123,26 +147,32 @@ def _points_problem(raw: dict, where: str) -> str | None:
         return f"{where}points is missing (a number >= 0; 0 for a check shown for information)"
     points = raw["points"]
     # TOML's true is a bool, which Python also counts as an int: never a number of points.
-    if (isinstance(points, bool) or not isinstance(points, (int, float))
-            or not math.isfinite(points) or points < 0):
+    if (
+        isinstance(points, bool)
+        or not isinstance(points, (int, float))
+        or not math.isfinite(points)
+        or points < 0
+    ):
         return f"{where}points must be a number >= 0, not {quoted(points)}"
     return None
 
 
-def _check_problems(index: int, raw, tags: dict[str, Text], where: str,
-                    seen: dict[str, int]) -> list[str]:
+def _check_problems(
+    index: int, raw, tags: dict[str, Text], where: str, seen: dict[str, int]
+) -> list[str]:
     if not isinstance(raw, dict):
         return [f"{where}checks[{index}] must be a [[checks]] table, not {quoted(raw)}"]
     ident = raw.get("id")
     if not isinstance(ident, str) or not ident:
-        return [f"{where}checks[{index}] has no id (a string such as \"echo\")"]
+        return [f'{where}checks[{index}] has no id (a string such as "echo")']
     at = f"{where}checks[{index}] ({ident}): "
     problems = _unknown_keys(raw, CHECK_KEYS, at)
     if not ident.isidentifier() or keyword.iskeyword(ident):
-        problems.append(f"{at}id \"{ident}\" is not a Python name, so checks.py cannot define "
-                        f"test_{ident}")
+        problems.append(
+            f'{at}id "{ident}" is not a Python name, so checks.py cannot define test_{ident}'
+        )
     if ident in seen:
-        problems.append(f"{at}id \"{ident}\" is already the id of checks[{seen[ident]}]")
+        problems.append(f'{at}id "{ident}" is already the id of checks[{seen[ident]}]')
     else:
         seen[ident] = index
     points = _points_problem(raw, at)
@@ -150,23 +180,31 @@ def _check_problems(index: int, raw, tags: dict[str, Text], where: str,
         problems.append(points)
     visibility = raw.get("visibility", DEFAULTS["visibility"])
     if visibility not in VISIBILITIES:
-        problems.append(f"{at}visibility {quoted(visibility)} must be one of "
-                        f"{', '.join(VISIBILITIES)}")
+        problems.append(
+            f"{at}visibility {quoted(visibility)} must be one of {', '.join(VISIBILITIES)}"
+        )
     for key in CHECK_TEXTS:
         if key not in raw:
-            problems.append(f"{at}{key} is missing (a table with \"en\" and \"zh\" texts)")
+            problems.append(f'{at}{key} is missing (a table with "en" and "zh" texts)')
         else:
             problems += _text_problems(raw[key], at, key)
     check_tags = raw.get("tags", [ident])
-    if (not isinstance(check_tags, list) or not check_tags
-            or not all(isinstance(t, str) for t in check_tags)):
-        return [*problems, f"{at}tags must be a non-empty list of tag names, "
-                           f"not {quoted(check_tags)}"]
+    if (
+        not isinstance(check_tags, list)
+        or not check_tags
+        or not all(isinstance(t, str) for t in check_tags)
+    ):
+        return [
+            *problems,
+            f"{at}tags must be a non-empty list of tag names, not {quoted(check_tags)}",
+        ]
     implicit = "" if "tags" in raw else " (a check without a tags key is tagged with its id)"
     for tag in check_tags:
         if tag not in COMMON_TAGS and tag not in tags:
-            problems.append(f"{at}tag \"{tag}\"{implicit} is neither a common tag nor declared "
-                            f"as [tags.{tag}] with \"en\" and \"zh\"")
+            problems.append(
+                f'{at}tag "{tag}"{implicit} is neither a common tag nor declared '
+                f'as [tags.{tag}] with "en" and "zh"'
+            )
     return problems
 
 
@@ -174,29 +212,40 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
     where = f"{files.meta_shown}: "
     problems = _unknown_keys(data, TOP_KEYS, where)
     if "name" in data and data["name"] != name:
-        problems.append(f"{where}name {quoted(data['name'])} is not the folder's name "
-                        f"{quoted(name)} (an assignment is called by its folder's name: rename "
-                        f"one, or drop name)")
+        problems.append(
+            f"{where}name {quoted(data['name'])} is not the folder's name "
+            f"{quoted(name)} (an assignment is called by its folder's name: rename "
+            f"one, or drop name)"
+        )
     if "title" not in data:
-        problems.append(f"{where}title is missing (a table with \"en\" and \"zh\" texts)")
+        problems.append(f'{where}title is missing (a table with "en" and "zh" texts)')
     else:
         problems += _text_problems(data["title"], where, "title")
     entry = data.get("entry", DEFAULTS["entry"])
-    if (not isinstance(entry, str) or Path(entry).name != entry or entry in (".", "..")
-            or not entry.endswith(".py") or entry == ".py" or "\\" in entry):
-        problems.append(f"{where}entry {quoted(entry)} must be a plain file name ending in .py, "
-                        f"such as \"server.py\"")
+    if (
+        not isinstance(entry, str)
+        or Path(entry).name != entry
+        or entry in (".", "..")
+        or not entry.endswith(".py")
+        or entry == ".py"
+        or "\\" in entry
+    ):
+        problems.append(
+            f"{where}entry {quoted(entry)} must be a plain file name ending in .py, "
+            f'such as "server.py"'
+        )
     kind = data.get("kind", DEFAULTS["kind"])
     if kind not in KINDS:
-        problems.append(f"{where}kind {quoted(kind)} must be \"server\" or \"client\"")
+        problems.append(f'{where}kind {quoted(kind)} must be "server" or "client"')
     tags, tag_problems = _declared_tags(data, where)
     problems += tag_problems
     checks = data.get("checks")
     if checks is None:
         problems.append(f"{where}checks is missing: declare each check as a [[checks]] table")
     elif not isinstance(checks, list) or not checks:
-        problems.append(f"{where}checks must be one or more [[checks]] tables, "
-                        f"not {quoted(checks)}")
+        problems.append(
+            f"{where}checks must be one or more [[checks]] tables, not {quoted(checks)}"
+        )
     else:
         seen: dict[str, int] = {}
         for index, raw in enumerate(checks):
@@ -225,15 +274,21 @@ def check_functions(files: Files) -> tuple[dict[str, int] | None, list[str]]:
         return None, [f"{where}is not valid Python ({exc})"]
     found: dict[str, int] = {}
     problems: list[str] = []
-    bodies = [tree.body] + [node.body for node in tree.body
-                            if isinstance(node, ast.ClassDef) and node.name.startswith("Test")]
+    bodies = [tree.body] + [
+        node.body
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test")
+    ]
     for body in bodies:
         for node in body:
-            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    and node.name.startswith("test_")):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
+                "test_"
+            ):
                 if node.name in found:
-                    problems.append(f"{where}line {node.lineno}: {node.name} is defined again "
-                                    f"(line {found[node.name]}), and only one of them runs")
+                    problems.append(
+                        f"{where}line {node.lineno}: {node.name} is defined again "
+                        f"(line {found[node.name]}), and only one of them runs"
+                    )
                 else:
                     found[node.name] = node.lineno
     return found, problems
@@ -246,14 +301,23 @@ def _pairing_problems(data: dict, files: Files, functions: dict[str, int]) -> li
     checks = data.get("checks")
     if not isinstance(checks, list):
         return []
-    ids = {raw["id"]: index for index, raw in enumerate(checks)
-           if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
-    problems = [f"{files.meta_shown}: checks[{index}] ({ident}): {files.checks_shown} has no "
-                f"function test_{ident}" for ident, index in ids.items()
-                if f"test_{ident}" not in functions]
-    problems += [f"{files.checks_shown}: line {line}: {fn} has no check: add a [[checks]] table "
-                 f"with id = \"{fn[5:]}\" to {files.meta_shown}, or rename the function"
-                 for fn, line in functions.items() if fn[5:] not in ids]
+    ids = {
+        raw["id"]: index
+        for index, raw in enumerate(checks)
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str)
+    }
+    problems = [
+        f"{files.meta_shown}: checks[{index}] ({ident}): {files.checks_shown} has no "
+        f"function test_{ident}"
+        for ident, index in ids.items()
+        if f"test_{ident}" not in functions
+    ]
+    problems += [
+        f"{files.checks_shown}: line {line}: {fn} has no check: add a [[checks]] table "
+        f'with id = "{fn[5:]}" to {files.meta_shown}, or rename the function'
+        for fn, line in functions.items()
+        if fn[5:] not in ids
+    ]
     return problems
 
 
@@ -288,16 +352,25 @@ def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text
         return None, {}, problems
     declared, _ = _declared_tags(data, "")
     checks = tuple(
-        CheckSpec(id=raw["id"], tags=tuple(raw.get("tags", [raw["id"]])),
-                  points=float(raw["points"]),
-                  visibility=raw.get("visibility", DEFAULTS["visibility"]),
-                  title=Text.of(raw["title"]), explain=Text.of(raw["explain"]),
-                  hint=Text.of(raw["hint"]))
-        for raw in data["checks"])
+        CheckSpec(
+            id=raw["id"],
+            tags=tuple(raw.get("tags", [raw["id"]])),
+            points=float(raw["points"]),
+            visibility=raw.get("visibility", DEFAULTS["visibility"]),
+            title=Text.of(raw["title"]),
+            explain=Text.of(raw["explain"]),
+            hint=Text.of(raw["hint"]),
+        )
+        for raw in data["checks"]
+    )
     meanings = {**COMMON_TAGS, **declared}
     used = {tag: meanings[tag] for spec in checks for tag in spec.tags}
-    assignment = Assignment(name=name, title=Text.of(data["title"]),
-                            entry=data.get("entry", DEFAULTS["entry"]),
-                            kind=data.get("kind", DEFAULTS["kind"]), checks=checks,
-                            folder=files.folder)
+    assignment = Assignment(
+        name=name,
+        title=Text.of(data["title"]),
+        entry=data.get("entry", DEFAULTS["entry"]),
+        kind=data.get("kind", DEFAULTS["kind"]),
+        checks=checks,
+        folder=files.folder,
+    )
     return assignment, used, []

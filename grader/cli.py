@@ -21,8 +21,16 @@ from grader import export, render
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
 from grader.discover import DiscoverError, discover, single
-from grader.models import (GRADER_ERROR, GRADER_ERROR_LABEL, NOT_GRADABLE, Assignment,
-                           RunOutcome, RunRequest, Submission, SubmissionResult)
+from grader.models import (
+    GRADER_ERROR,
+    GRADER_ERROR_LABEL,
+    NOT_GRADABLE,
+    Assignment,
+    RunOutcome,
+    RunRequest,
+    Submission,
+    SubmissionResult,
+)
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
 
@@ -36,23 +44,28 @@ class UsageError(Exception):
 # `grade check` exits 1 when the student's code fails a check and this when the kit or the
 # sandbox could not check it: a script (or a student) must not read the two the same way.
 CHECK_GRADER_ERROR = 4
-GRADE_EXIT_CODES = ("Exit codes: 0 every submission was graded (whatever its score); 1 the "
-                    "grader or the sandbox failed on at least one submission (GRADER ERROR: "
-                    "status grader_error in grades.csv, 'could not be graded' in index.html); "
-                    "2 a bad command line; 3 the sandbox cannot run (no Docker engine or "
-                    "image); 130 interrupted.")
-CHECK_EXIT_CODES = ("Exit codes: 0 all visible checks pass; 1 some checks fail (your code: "
-                    "see why and hint); 4 GRADER ERROR: the kit or the sandbox could not check "
-                    "some of it, which is not your code's fault; 2 a bad command line; 3 the "
-                    "sandbox cannot run (no Docker engine or image).")
+GRADE_EXIT_CODES = (
+    "Exit codes: 0 every submission was graded (whatever its score); 1 the "
+    "grader or the sandbox failed on at least one submission (GRADER ERROR: "
+    "status grader_error in grades.csv, 'could not be graded' in index.html); "
+    "2 a bad command line; 3 the sandbox cannot run (no Docker engine or "
+    "image); 130 interrupted."
+)
+CHECK_EXIT_CODES = (
+    "Exit codes: 0 all visible checks pass; 1 some checks fail (your code: "
+    "see why and hint); 4 GRADER ERROR: the kit or the sandbox could not check "
+    "some of it, which is not your code's fault; 2 a bad command line; 3 the "
+    "sandbox cannot run (no Docker engine or image)."
+)
 
 
 def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def grade_one(sandbox, assignment: Assignment, sub: Submission, only: tuple[str, ...],
-              wall_clock: float) -> SubmissionResult:
+def grade_one(
+    sandbox, assignment: Assignment, sub: Submission, only: tuple[str, ...], wall_clock: float
+) -> SubmissionResult:
     """discover → sandbox → score for one submission. A submission's fault never raises."""
     outcome = None
     if sub.folder is not None and not sub.problem:
@@ -62,9 +75,14 @@ def grade_one(sandbox, assignment: Assignment, sub: Submission, only: tuple[str,
         except SandboxError:
             raise  # no engine, no image: the whole batch stops with one sentence
         except Exception as exc:  # a fault of the kit: this submission is not graded
-            outcome = RunOutcome(None, time.monotonic() - start, sandbox.name,
-                                 error=f"the grader failed on this submission ({exc!r}); it is "
-                                       f"not the student's fault", error_fault="infrastructure")
+            outcome = RunOutcome(
+                None,
+                time.monotonic() - start,
+                sandbox.name,
+                error=f"the grader failed on this submission ({exc!r}); it is "
+                f"not the student's fault",
+                error_fault="infrastructure",
+            )
     return score(assignment, sub, outcome, only)
 
 
@@ -86,9 +104,11 @@ def _require_local_platform(command: str) -> None:
     if sys.platform.startswith(LOCAL_SANDBOX_PLATFORMS):
         return
     name = PLATFORM_NAMES.get(sys.platform, sys.platform)
-    raise UsageError(f"the local sandbox needs Linux (it reads /proc and the servers use epoll) "
-                     f"and this is {name}: run `{command} --sandbox docker` (with Docker Desktop "
-                     f"running) instead")
+    raise UsageError(
+        f"the local sandbox needs Linux (it reads /proc and the servers use epoll) "
+        f"and this is {name}: run `{command} --sandbox docker` (with Docker Desktop "
+        f"running) instead"
+    )
 
 
 def _out_folder(value: str) -> Path:
@@ -116,26 +136,34 @@ def cmd_grade(ns) -> int:
         _require_local_platform(f"grade {ns.submissions} -a {assignment.name}")
     out = _out_folder(ns.out)
     if out == Path(os.path.abspath(ns.submissions)):
-        raise UsageError(f"the output folder {ns.out!r} is the submissions folder itself: "
-                         f"choose another --out")
+        raise UsageError(
+            f"the output folder {ns.out!r} is the submissions folder itself: choose another --out"
+        )
     scratch = _prepare_out(out)
     try:
         # The output folder may lie inside the submissions (or a student's) folder: it is
         # never graded as part of a hand-in.
-        subs = discover(ns.submissions, assignment.entry, scratch / "submissions",
-                        leave_out=(out,))
+        subs = discover(ns.submissions, assignment.entry, scratch / "submissions", leave_out=(out,))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
         results: list[SubmissionResult] = []
         unfinished: list[str] = []
         lock = threading.Lock()
-        with Progress(TextColumn("[bold]grading[/]"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.description}"),
-                      console=console, transient=False) as progress:
+        with Progress(
+            TextColumn("[bold]grading[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task("", total=len(subs))
             pool = ThreadPoolExecutor(max_workers=ns.jobs)
             try:
-                futures = {pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
-                           for s in subs}
+                futures = {
+                    pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
+                    for s in subs
+                }
                 for fut in as_completed(futures):
                     sub = futures[fut]
                     result = fut.result()
@@ -144,15 +172,23 @@ def cmd_grade(ns) -> int:
                         results.append(result)
                     if result.status == GRADER_ERROR:
                         unfinished.append(sub.id)
-                    progress.update(task, advance=1, description=(
-                        f"{sub.id}: {GRADER_ERROR_LABEL}" if result.status == GRADER_ERROR
-                        else f"{sub.id}: {result.score:g}/{result.max_score:g}"))
+                    progress.update(
+                        task,
+                        advance=1,
+                        description=(
+                            f"{sub.id}: {GRADER_ERROR_LABEL}"
+                            if result.status == GRADER_ERROR
+                            else f"{sub.id}: {result.score:g}/{result.max_score:g}"
+                        ),
+                    )
             except KeyboardInterrupt:
                 sandbox.stop_all()
                 pool.shutdown(wait=False, cancel_futures=True)
                 _finish(results, assignment, out)
-                console.print(f"interrupted: {len(results)} of {len(subs)} submissions graded; "
-                              f"their reports are in {out}")
+                console.print(
+                    f"interrupted: {len(results)} of {len(subs)} submissions graded; "
+                    f"their reports are in {out}"
+                )
                 return 130
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -162,9 +198,11 @@ def cmd_grade(ns) -> int:
     _summary(results)
     console.print(f"reports: {out / 'index.html'}   grades: {out / 'grades.csv'}")
     if unfinished:
-        console.print(f"[red]{len(unfinished)} submission(s) could not be graded because of the "
-                      f"grader or the sandbox, not the students: {', '.join(sorted(unfinished))}; "
-                      f"see their report.html[/]")
+        console.print(
+            f"[red]{len(unfinished)} submission(s) could not be graded because of the "
+            f"grader or the sandbox, not the students: {', '.join(sorted(unfinished))}; "
+            f"see their report.html[/]"
+        )
         return 1
     return 0
 
@@ -185,8 +223,9 @@ def _summary(results: list[SubmissionResult]) -> None:
         failed = ", ".join(c.spec.id for c in r.checks if c.status == "failed") or "—"
         if r.status == GRADER_ERROR:
             errors = r.grader_errors
-            which = ("" if len(errors) == len(r.checks)
-                     else f" ({', '.join(c.spec.id for c in errors)})")
+            which = (
+                "" if len(errors) == len(r.checks) else f" ({', '.join(c.spec.id for c in errors)})"
+            )
             score = Text(GRADER_ERROR_LABEL, style="yellow")
             detail = Text(f"could not be graded{which}: {errors[0].reason}", style="yellow")
             if failed != "—":
@@ -213,15 +252,18 @@ def cmd_check(ns) -> int:
         # `grade check .` writes its report inside the folder it checks: left out of it.
         sub = single(ns.path, assignment.entry, scratch / "submission", leave_out=(out,))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
-        with console.status(f"checking {ns.path} against '{assignment.name}' "
-                            f"({len(only)} visible checks, {sandbox.name} sandbox)…"):
+        with console.status(
+            f"checking {ns.path} against '{assignment.name}' "
+            f"({len(only)} visible checks, {sandbox.name} sandbox)…"
+        ):
             result = grade_one(sandbox, assignment, sub, only, ns.wall_clock)
         report = write_submission(result, out, self_check=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for c in result.checks:
         mark = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]"}.get(
-            c.status, f"[yellow]{GRADER_ERROR_LABEL}[/]")
+            c.status, f"[yellow]{GRADER_ERROR_LABEL}[/]"
+        )
         # A check that was not judged has no score, not a 0.
         got = "–" if c.grader_error else f"{c.score:g}"
         console.print(f"{mark} {c.spec.id:<14} {got}/{c.spec.points:g}  {c.spec.title.en}")
@@ -239,15 +281,20 @@ def cmd_check(ns) -> int:
     ok = all(c.passed for c in result.checks)
     if errors:
         judged = result.max_score - sum(c.spec.points for c in errors)
-        verdict = (f"[yellow]{GRADER_ERROR_LABEL}[/]: the grader could not check "
-                   f"{len(errors)} of {len(result.checks)} checks, through no fault of your "
-                   f"code (run it again; if it stays, tell your TA); the checks it could "
-                   f"judge: {result.score:g}/{judged:g}")
+        verdict = (
+            f"[yellow]{GRADER_ERROR_LABEL}[/]: the grader could not check "
+            f"{len(errors)} of {len(result.checks)} checks, through no fault of your "
+            f"code (run it again; if it stays, tell your TA); the checks it could "
+            f"judge: {result.score:g}/{judged:g}"
+        )
     else:
-        verdict = (f"{'all visible checks pass' if ok else 'some checks fail'}: "
-                   f"{result.score:g}/{result.max_score:g}")
-    console.print(f"{verdict} in {result.execution_time:.1f} s ({result.sandbox} sandbox). "
-                  f"Report: {report}")
+        verdict = (
+            f"{'all visible checks pass' if ok else 'some checks fail'}: "
+            f"{result.score:g}/{result.max_score:g}"
+        )
+    console.print(
+        f"{verdict} in {result.execution_time:.1f} s ({result.sandbox} sandbox). Report: {report}"
+    )
     if result.sandbox == "local":
         console.print("note: the local sandbox does not isolate; your server ran as you.")
     if errors:
@@ -257,37 +304,56 @@ def cmd_check(ns) -> int:
 
 def cmd_sandbox(argv: list[str]) -> int:
     from grader.sandbox.docker.cli import cli_sandbox
+
     return cli_sandbox(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="grade", description="Grade socket-programming submissions and explain each verdict.",
+        prog="grade",
+        description="Grade socket-programming submissions and explain each verdict.",
         epilog="Also: `grade check [PATH] --assignment A` (a student's self-check), "
-               "`grade assignments` (what can be graded) and `grade sandbox build|status` "
-               "(the Docker grading image). " + GRADE_EXIT_CODES)
-    p.add_argument("submissions", help="folder with one child per student: a folder, a .py "
-                                       "file or a .zip")
+        "`grade assignments` (what can be graded) and `grade sandbox build|status` "
+        "(the Docker grading image). " + GRADE_EXIT_CODES,
+    )
+    p.add_argument(
+        "submissions", help="folder with one child per student: a folder, a .py file or a .zip"
+    )
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
     add_assignments_option(p)
     p.add_argument("--out", "-o", default="out", help="output folder (default: out)")
     p.add_argument("--sandbox", choices=("docker", "local"), default="docker")
-    p.add_argument("--jobs", "-j", type=int, default=default_jobs(),
-                   help="submissions graded at once (default: %(default)s)")
-    p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK,
-                   help="seconds allowed per submission (default: %(default)s)")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=default_jobs(),
+        help="submissions graded at once (default: %(default)s)",
+    )
+    p.add_argument(
+        "--wall-clock",
+        type=float,
+        default=DEFAULT_WALL_CLOCK,
+        help="seconds allowed per submission (default: %(default)s)",
+    )
     return p
 
 
 def build_check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="grade check",
-                                description="Self-check a submission before handing it in.",
-                                epilog=CHECK_EXIT_CODES)
+    p = argparse.ArgumentParser(
+        prog="grade check",
+        description="Self-check a submission before handing it in.",
+        epilog=CHECK_EXIT_CODES,
+    )
     p.add_argument("path", nargs="?", default=".", help="your server.py, folder or .zip")
     p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
     add_assignments_option(p)
-    p.add_argument("--out", "-o", default="socketgrade-report",
-                   help="where report.html goes (default: socketgrade-report)")
+    p.add_argument(
+        "--out",
+        "-o",
+        default="socketgrade-report",
+        help="where report.html goes (default: socketgrade-report)",
+    )
     p.add_argument("--sandbox", choices=("local", "docker"), default="local")
     p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
     return p

@@ -12,14 +12,27 @@ from pathlib import Path, PurePosixPath
 from grader.models import Submission
 
 MAX_FILES = 200
-MAX_BYTES = 8 * 1024 * 1024          # unpacked size of one submission
+MAX_BYTES = 8 * 1024 * 1024  # unpacked size of one submission
 SKIP = {"__MACOSX", "__pycache__", ".DS_Store"}
-RESERVED = {"grades.csv", "index.html"}   # names the output folder uses itself
+RESERVED = {"grades.csv", "index.html"}  # names the output folder uses itself
 # Folders a student's tools leave beside the code (version control, virtual environments,
 # editors, caches): never part of a hand-in, and a venv alone is thousands of files.
-TOOL_FOLDERS = {".git", ".hg", ".svn", ".venv", "venv", ".idea", ".vscode", "node_modules",
-                ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", "__pycache__",
-                "__MACOSX"}
+TOOL_FOLDERS = {
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".idea",
+    ".vscode",
+    "node_modules",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".tox",
+    "__pycache__",
+    "__MACOSX",
+}
 
 
 class DiscoverError(Exception):
@@ -42,8 +55,13 @@ def _safe_id(name: str, taken: set[str]) -> str:
 
 def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, ...]]:
     """(entry, problem, files): `entry` if present, else the only .py file at the top."""
-    files = tuple(sorted(printable(str(p.relative_to(folder))) for p in folder.rglob("*")
-                         if p.is_file() and not set(p.relative_to(folder).parts) & SKIP))
+    files = tuple(
+        sorted(
+            printable(str(p.relative_to(folder)))
+            for p in folder.rglob("*")
+            if p.is_file() and not set(p.relative_to(folder).parts) & SKIP
+        )
+    )
     if (folder / entry).is_file():
         return entry, "", files
     top_py = [f for f in files if "/" not in f and f.endswith(".py")]
@@ -94,6 +112,7 @@ def _copy_without(source: Path, dest: Path, leave_out: frozenset[Path]) -> str:
     """Copy `source` (resolved) to `dest` without the `leave_out` folders and without sockets
     or FIFOs, which cannot be copied (the harness leaves them out anyway). Links stay links,
     for the sandbox to leave out as it always does. Returns a problem sentence, or ''."""
+
     def ignore(top: str, names: list[str]) -> list[str]:
         out = []
         for name in names:
@@ -117,19 +136,29 @@ def unpack_zip(path: Path, dest: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
             if len(members) > MAX_FILES:
-                return (f"{printable(path.name)} holds {len(members)} entries (the limit is "
-                        f"{MAX_FILES})")
+                return (
+                    f"{printable(path.name)} holds {len(members)} entries (the limit is "
+                    f"{MAX_FILES})"
+                )
             total = 0
             for info in members:
                 name = PurePosixPath(info.filename.replace("\\", "/"))
                 if name.is_absolute() or ".." in name.parts or re.match(r"^[A-Za-z]:", str(name)):
-                    return f"{printable(path.name)} contains an unsafe path {info.filename!r}; nothing was unpacked"
+                    return (
+                        f"{printable(path.name)} contains an unsafe path "
+                        f"{info.filename!r}; nothing was unpacked"
+                    )
                 if stat.S_ISLNK(info.external_attr >> 16):
-                    return f"{printable(path.name)} contains a symbolic link {info.filename!r}; nothing was unpacked"
+                    return (
+                        f"{printable(path.name)} contains a symbolic link "
+                        f"{info.filename!r}; nothing was unpacked"
+                    )
                 total += info.file_size
             if total > MAX_BYTES:
-                return (f"{printable(path.name)} would unpack to {total / 1e6:.1f} MB (the limit is "
-                        f"{MAX_BYTES / 1e6:.0f} MB); nothing was unpacked")
+                return (
+                    f"{printable(path.name)} would unpack to {total / 1e6:.1f} MB (the limit is "
+                    f"{MAX_BYTES / 1e6:.0f} MB); nothing was unpacked"
+                )
             dest.mkdir(parents=True, exist_ok=True)
             written = 0
             for info in members:
@@ -146,8 +175,11 @@ def unpack_zip(path: Path, dest: Path) -> str:
                     while chunk := src.read(65536):
                         written += len(chunk)
                         if written > MAX_BYTES:
-                            return (f"{printable(path.name)} unpacks to more than {MAX_BYTES / 1e6:.0f} MB "
-                                    f"(its sizes lie); unpacking stopped")
+                            return (
+                                f"{printable(path.name)} unpacks to more than "
+                                f"{MAX_BYTES / 1e6:.0f} MB "
+                                f"(its sizes lie); unpacking stopped"
+                            )
                         out.write(chunk)
         # A zip of a single folder: the submission is that folder's content.
         children = [p for p in dest.iterdir() if p.name not in SKIP]
@@ -158,14 +190,21 @@ def unpack_zip(path: Path, dest: Path) -> str:
             inner.rmdir()
     except zipfile.BadZipFile:
         return f"{printable(path.name)} is not a valid zip file"
-    except (OSError, RuntimeError, NotImplementedError, EOFError, shutil.Error,
-            zipfile.LargeZipFile) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        NotImplementedError,
+        EOFError,
+        shutil.Error,
+        zipfile.LargeZipFile,
+    ) as exc:
         return f"{printable(path.name)} could not be unpacked: {printable(str(exc))}"
     return ""
 
 
-def prepare(path: Path, ident: str, entry: str, scratch: Path,
-            leave_out: tuple[Path, ...] = ()) -> Submission:
+def prepare(
+    path: Path, ident: str, entry: str, scratch: Path, leave_out: tuple[Path, ...] = ()
+) -> Submission:
     """One hand-in → a Submission whose `folder` the sandbox can copy. `leave_out`: the kit's
     own folders (output, scratch), never part of a hand-in even when inside it."""
     if path.is_dir():
@@ -174,9 +213,14 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path,
         real = path.resolve() if inner else path
         count, size = _measure(real, inner)
         if count > MAX_FILES or size > MAX_BYTES:
-            return Submission(ident, path, None, None,
-                              f"the folder holds {count} files, {size / 1e6:.1f} MB (limits: "
-                              f"{MAX_FILES} files, {MAX_BYTES / 1e6:.0f} MB)")
+            return Submission(
+                ident,
+                path,
+                None,
+                None,
+                f"the folder holds {count} files, {size / 1e6:.1f} MB (limits: "
+                f"{MAX_FILES} files, {MAX_BYTES / 1e6:.0f} MB)",
+            )
         folder = path
         if inner:
             # `grade check .` puts its report inside the folder it checks: the sandbox gets a
@@ -196,14 +240,20 @@ def prepare(path: Path, ident: str, entry: str, scratch: Path,
         if problem:
             return Submission(ident, path, None, None, problem)
     else:
-        return Submission(ident, path, None, None,
-                          f"{printable(path.name)} is neither a folder, a .py file nor a .zip")
+        return Submission(
+            ident,
+            path,
+            None,
+            None,
+            f"{printable(path.name)} is neither a folder, a .py file nor a .zip",
+        )
     chosen, problem, files = choose_entry(folder, entry)
     return Submission(ident, path, folder, chosen, problem, files)
 
 
-def discover(root: str | os.PathLike, entry: str, scratch: Path,
-             leave_out: tuple[Path, ...] = ()) -> list[Submission]:
+def discover(
+    root: str | os.PathLike, entry: str, scratch: Path, leave_out: tuple[Path, ...] = ()
+) -> list[Submission]:
     """Every child of `root` is one student: a folder, a .py file or a .zip. `root` may be
     relative (to the current folder); errors quote it as given."""
     shown = str(root)
@@ -225,8 +275,9 @@ def discover(root: str | os.PathLike, entry: str, scratch: Path,
     return out
 
 
-def single(path: str | os.PathLike, entry: str, scratch: Path,
-           leave_out: tuple[Path, ...] = ()) -> Submission:
+def single(
+    path: str | os.PathLike, entry: str, scratch: Path, leave_out: tuple[Path, ...] = ()
+) -> Submission:
     """The self-check's one submission: a folder, a .py file or a .zip, relative (to the
     current folder) or absolute; errors quote it as given."""
     shown = str(path)

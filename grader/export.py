@@ -11,8 +11,9 @@ from grader.models import GRADER_ERROR, CheckResult, SubmissionResult
 
 def write_results_json(result: SubmissionResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def write_grades_csv(results: list[SubmissionResult], path: Path) -> None:
@@ -33,8 +34,15 @@ def write_grades_csv(results: list[SubmissionResult], path: Path) -> None:
             by_id = {c.spec.id: c for c in r.checks}
             status = r.status
             score = "" if status == GRADER_ERROR else f"{r.score:g}"
-            writer.writerow([r.submission.id, score, f"{r.max_score:g}", status,
-                             *(_points(by_id.get(i)) for i in check_ids)])
+            writer.writerow(
+                [
+                    r.submission.id,
+                    score,
+                    f"{r.max_score:g}",
+                    status,
+                    *(_points(by_id.get(i)) for i in check_ids),
+                ]
+            )
 
 
 def _points(check: CheckResult | None) -> str:

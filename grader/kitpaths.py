@@ -36,4 +36,3 @@ def harness_pythonpath() -> str | None:
     sites = {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]}
     sites |= {Path(p).resolve() for p in sys.path if p.endswith("-packages")}
     return None if IMPORT_ROOT in sites else str(IMPORT_ROOT)
-

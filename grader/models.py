@@ -20,18 +20,21 @@ GRADER_FAULTS = ("grader", "infrastructure")
 # entry file, not a zip, ...), which is the submission's own doing.
 GRADED, GRADER_ERROR, NOT_GRADABLE = "graded", "grader_error", "not_gradable"
 GRADER_ERROR_LABEL = "GRADER ERROR"
-GRADER_ERROR_NOTE = ("This is a fault of the grader or the grading machine, not of the "
-                     "submitted code; it needs to be graded again.")
+GRADER_ERROR_NOTE = (
+    "This is a fault of the grader or the grading machine, not of the "
+    "submitted code; it needs to be graded again."
+)
 
 
 @dataclass(frozen=True)
 class Text:
     """A sentence in the course's two languages."""
+
     en: str
     zh: str = ""
 
     @classmethod
-    def of(cls, value) -> "Text":
+    def of(cls, value) -> Text:
         if isinstance(value, dict):
             return cls(en=str(value.get("en", "")), zh=str(value.get("zh", "")))
         return cls(en=str(value or ""))
@@ -58,7 +61,7 @@ class Assignment:
     name: str
     title: Text
     entry: str
-    kind: str                  # "server" or "client"
+    kind: str  # "server" or "client"
     checks: tuple[CheckSpec, ...]
     folder: Path
 
@@ -80,21 +83,23 @@ class Assignment:
 @dataclass(frozen=True)
 class Submission:
     """One student's hand-in, prepared as a folder the sandbox can copy."""
+
     id: str
-    source: Path               # what the TA gave: a folder, a .py file or a .zip
-    folder: Path | None        # the prepared folder (None when nothing could be prepared)
-    entry: str | None          # entry file inside `folder`
-    problem: str = ""          # why no entry could be chosen; graded as a failed `runs`
+    source: Path  # what the TA gave: a folder, a .py file or a .zip
+    folder: Path | None  # the prepared folder (None when nothing could be prepared)
+    entry: str | None  # entry file inside `folder`
+    problem: str = ""  # why no entry could be chosen; graded as a failed `runs`
     files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class RunRequest:
     """What a sandbox is asked to do: run these checks of this assignment on this folder."""
+
     submission: Submission
     assignment: Assignment
-    only: tuple[str, ...]      # check ids to run; empty = all
-    wall_clock: float          # seconds, enforced from outside the harness
+    only: tuple[str, ...]  # check ids to run; empty = all
+    wall_clock: float  # seconds, enforced from outside the harness
 
 
 @dataclass(frozen=True)
@@ -102,18 +107,20 @@ class RunOutcome:
     """What came back from a sandbox. `report` is pytest-json-report's JSON as written by the
     harness (never anything the student's code could write); `error` says why there is no
     complete report, and whose fault it is."""
+
     report: dict | None
     seconds: float
     sandbox: str
     limits: dict = field(default_factory=dict)
     error: str = ""
-    error_fault: str = ""      # "submission" (e.g. wall clock exceeded) or "infrastructure"
-    log: str = ""              # the harness's own output, for TAs debugging the kit
+    error_fault: str = ""  # "submission" (e.g. wall clock exceeded) or "infrastructure"
+    log: str = ""  # the harness's own output, for TAs debugging the kit
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
     """One thing a check did ("did") or saw ("saw"), `t` seconds after it started."""
+
     kind: str
     text: str
     t: float | None = None
@@ -127,26 +134,31 @@ class TimelineEntry:
 @dataclass(frozen=True)
 class Measurement:
     """One figure a check measured, with its label and unit for people."""
-    key: str                   # the check's name for it (results.json keeps this)
+
+    key: str  # the check's name for it (results.json keeps this)
     label: str
     value: float | int | str
-    unit: str = ""             # "%", "s", "bytes" or ""
-    cpu: bool = False          # a CPU share, in percent
+    unit: str = ""  # "%", "s", "bytes" or ""
+    cpu: bool = False  # a CPU share, in percent
 
     @property
     def numeric(self) -> bool:
-        return (isinstance(self.value, (int, float)) and not isinstance(self.value, bool)
-                and math.isfinite(self.value))
+        return (
+            isinstance(self.value, (int, float))
+            and not isinstance(self.value, bool)
+            and math.isfinite(self.value)
+        )
 
     @property
     def bar(self) -> float | None:
-        """How full a 0–100% bar is, for a CPU share."""
+        """How full a 0 to 100% bar is, for a CPU share."""
         return max(0.0, min(100.0, float(self.value))) if self.cpu and self.numeric else None
 
 
 @dataclass(frozen=True)
 class TraceNote:
     """One tracer event as a sentence; `alarm` when it points at a fault."""
+
     text: str
     kind: str = "other"
     alarm: bool = False
@@ -155,10 +167,11 @@ class TraceNote:
 @dataclass(frozen=True)
 class ProgramRun:
     """One run of the student's program during a check, explained."""
+
     stdout: str = ""
     stderr: str = ""
     output_bytes: int | None = None
-    exit: str = ""             # how it ended, as a phrase: "exited with code 1"
+    exit: str = ""  # how it ended, as a phrase: "exited with code 1"
     notes: tuple[TraceNote, ...] = ()
 
     @property
@@ -171,12 +184,12 @@ class ProgramRun:
 class CheckResult:
     spec: CheckSpec
     passed: bool
-    reason: str                # one sentence; empty when passed
+    reason: str  # one sentence; empty when passed
     story: tuple[TimelineEntry, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     processes: tuple[ProgramRun, ...] = ()
-    fault: str = ""            # "", "submission", "grader", "infrastructure"
-    details: str = ""          # a grader traceback, for TAs only
+    fault: str = ""  # "", "submission", "grader", "infrastructure"
+    details: str = ""  # a grader traceback, for TAs only
 
     @property
     def score(self) -> float:
@@ -189,7 +202,7 @@ class CheckResult:
 
     @property
     def status(self) -> str:
-        """"passed", "failed" (the submission's doing) or "grader_error"."""
+        """ "passed", "failed" (the submission's doing) or "grader_error"."""
         if self.passed:
             return "passed"
         return GRADER_ERROR if self.grader_error else "failed"
@@ -198,8 +211,11 @@ class CheckResult:
     def hint_applies(self) -> bool:
         """A hint helps only where this check judged the student's code: not when the grader
         failed, nor when the check could not judge ("not judged: see runs")."""
-        return (not self.passed and not self.grader_error
-                and not self.reason.startswith(NOT_JUDGED_PREFIX))
+        return (
+            not self.passed
+            and not self.grader_error
+            and not self.reason.startswith(NOT_JUDGED_PREFIX)
+        )
 
     def to_json(self) -> dict:
         """One entry of Gradescope's results.json `tests` list. Gradescope accepts only
@@ -224,9 +240,11 @@ class CheckResult:
             "output": output,
             "output_format": "text",
             "visibility": self.spec.visibility,
-            "extra_data": {"measurements": {m.key: m.value for m in self.measurements},
-                           "fault": self.fault,
-                           "status": self.status},
+            "extra_data": {
+                "measurements": {m.key: m.value for m in self.measurements},
+                "fault": self.fault,
+                "status": self.status,
+            },
         }
 
 
@@ -238,7 +256,7 @@ class SubmissionResult:
     execution_time: float
     sandbox: str
     limits: dict = field(default_factory=dict)
-    note: str = ""             # a grading-wide remark (e.g. "grading stopped after 120 s")
+    note: str = ""  # a grading-wide remark (e.g. "grading stopped after 120 s")
 
     @property
     def score(self) -> float:
@@ -269,12 +287,15 @@ class SubmissionResult:
         status = self.status
         if status == GRADER_ERROR:
             ids = ", ".join(c.spec.id for c in self.grader_errors)
-            lines.append(f"{GRADER_ERROR_LABEL}: the grader could not judge {ids}. "
-                         f"{GRADER_ERROR_NOTE}")
+            lines.append(
+                f"{GRADER_ERROR_LABEL}: the grader could not judge {ids}. {GRADER_ERROR_NOTE}"
+            )
         elif status == NOT_GRADABLE:
             lines.append(f"Not gradable: {self.submission.problem}")
-        lines += [f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
-                  f"Sandbox: {self.sandbox}"]
+        lines += [
+            f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
+            f"Sandbox: {self.sandbox}",
+        ]
         if self.note and self.note != self.submission.problem:
             lines.append(self.note)
         return {
@@ -285,7 +306,11 @@ class SubmissionResult:
             "visibility": "visible",
             "stdout_visibility": "hidden",
             "tests": [c.to_json() for c in self.checks],
-            "extra_data": {"submission": self.submission.id, "status": status,
-                           "sandbox": self.sandbox, "limits": self.limits,
-                           "assignment": self.assignment.name},
+            "extra_data": {
+                "submission": self.submission.id,
+                "status": status,
+                "sandbox": self.sandbox,
+                "limits": self.limits,
+                "assignment": self.assignment.name,
+            },
         }

@@ -15,9 +15,9 @@ import psutil
 
 HEAD_BYTES = 32 * 1024
 TAIL_BYTES = 8 * 1024
-READ_CAP = 64 * 1024 * 1024   # past this, a flood is no longer read: its writes then block
+READ_CAP = 64 * 1024 * 1024  # past this, a flood is no longer read: its writes then block
 READ_CHUNK = 64 * 1024
-PR_SET_CHILD_SUBREAPER = 36   # <linux/prctl.h>; not exposed by the standard library
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>; not exposed by the standard library
 
 # How long a tap's thread is given to drain what is left once the pipe's writer is gone.
 # The writer is dead by then, so the pipe ends at once unless a grandchild still holds it
@@ -37,7 +37,8 @@ class Limits:
     There is no RLIMIT_AS: address space counts each thread's stack and malloc arena, so a
     thread-per-client server died of it after a few dozen threads, and the sandbox, not the
     code, decided the verdict. Resident memory is what a program really takes."""
-    memory: int = 512 * 1024 * 1024      # resident bytes of the program and all it started
+
+    memory: int = 512 * 1024 * 1024  # resident bytes of the program and all it started
     file_size: int = 16 * 1024 * 1024
     open_files: int = 1024
     cpu_seconds: int = 120
@@ -47,10 +48,12 @@ class Limits:
         # Windows too, if only to say that the local sandbox needs Linux.
         import resource
 
-        for res, value in ((resource.RLIMIT_FSIZE, self.file_size),
-                           (resource.RLIMIT_NOFILE, self.open_files),
-                           (resource.RLIMIT_CPU, self.cpu_seconds),
-                           (resource.RLIMIT_CORE, 0)):
+        for res, value in (
+            (resource.RLIMIT_FSIZE, self.file_size),
+            (resource.RLIMIT_NOFILE, self.open_files),
+            (resource.RLIMIT_CPU, self.cpu_seconds),
+            (resource.RLIMIT_CORE, 0),
+        ):
             try:
                 resource.setrlimit(res, (value, value))
             except (ValueError, OSError):

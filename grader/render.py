@@ -12,17 +12,28 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from grader.models import (GRADER_ERROR, GRADER_ERROR_NOTE, NOT_GRADABLE, Assignment,
-                           CheckResult, SubmissionResult)
+from grader.models import (
+    GRADER_ERROR,
+    GRADER_ERROR_NOTE,
+    NOT_GRADABLE,
+    Assignment,
+    CheckResult,
+    SubmissionResult,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HISTOGRAM_BINS = 10
 
 # Everything below is escaped on output: a report shows text the student's program chose
 # (its output, and the tracer's notes, which run inside the student's process).
-ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                  keep_trailing_newline=True)
+ENV = Environment(
+    loader=FileSystemLoader(str(TEMPLATES)),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
 def num(value, digits: int = 2) -> str:
@@ -95,14 +106,20 @@ def ordered_checks(result: SubmissionResult) -> list[CheckResult]:
 
 # --- pages --------------------------------------------------------------------------------
 
+
 def report_context(result: SubmissionResult, self_check: bool = False) -> dict:
     checks = ordered_checks(result)
     hidden = [s for s in result.assignment.checks if not s.self_check]
     # The sandbox may also describe itself among the limits ("local (no isolation)"): one line.
     limits = {str(k): v for k, v in (result.limits or {}).items()}
     described = str(limits.pop("sandbox", "") or "")
-    sandbox = result.sandbox if not described or described == result.sandbox else (
-        described if described.startswith(result.sandbox) else f"{result.sandbox}: {described}")
+    sandbox = (
+        result.sandbox
+        if not described or described == result.sandbox
+        else (
+            described if described.startswith(result.sandbox) else f"{result.sandbox}: {described}"
+        )
+    )
     return {
         "result": result,
         "sub": result.submission,
@@ -112,9 +129,14 @@ def report_context(result: SubmissionResult, self_check: bool = False) -> dict:
         "score": num(result.score),
         "max_score": num(result.max_score),
         "execution_time": num(result.execution_time, 1),
-        "checks": [check_view(c, result.submission.problem,
-                              "Client run" if result.assignment.kind == "client" else "Server run")
-                   for c in checks],
+        "checks": [
+            check_view(
+                c,
+                result.submission.problem,
+                "Client run" if result.assignment.kind == "client" else "Server run",
+            )
+            for c in checks
+        ],
         "failed": sum(c.status == "failed" for c in checks),
         "errors": sum(c.grader_error for c in checks),
         "status": result.status,
@@ -145,8 +167,10 @@ def histogram(results: list[SubmissionResult], bins: int = HISTOGRAM_BINS) -> li
         pct = _percent(r.score, r.max_score)
         counts[min(bins - 1, max(0, int(pct * bins // 100)))] += 1
     width = 100 // bins
-    return [{"low": i * width, "high": 100 if i == bins - 1 else (i + 1) * width, "count": n}
-            for i, n in enumerate(counts)]
+    return [
+        {"low": i * width, "high": 100 if i == bins - 1 else (i + 1) * width, "count": n}
+        for i, n in enumerate(counts)
+    ]
 
 
 def index_context(results: list[SubmissionResult], assignment: Assignment) -> dict:
@@ -156,22 +180,40 @@ def index_context(results: list[SubmissionResult], assignment: Assignment) -> di
     for r in results:
         by_id = {c.spec.id: c for c in r.checks}
         errors = r.grader_errors
-        rows.append({"result": r, "id": r.submission.id, "status": r.status,
-                     "score": num(r.score), "max": num(r.max_score),
-                     "percent": num(_percent(r.score, r.max_score), 1),
-                     "error_reason": errors[0].reason if errors else "",
-                     "cells": [by_id.get(s.id) for s in specs]})
+        rows.append(
+            {
+                "result": r,
+                "id": r.submission.id,
+                "status": r.status,
+                "score": num(r.score),
+                "max": num(r.max_score),
+                "percent": num(_percent(r.score, r.max_score), 1),
+                "error_reason": errors[0].reason if errors else "",
+                "cells": [by_id.get(s.id) for s in specs],
+            }
+        )
         if r.submission.problem or r.note or errors:
-            problems.append({"id": r.submission.id, "problem": r.submission.problem,
-                             "note": r.note if r.note != r.submission.problem else "",
-                             "not_theirs": [c.spec.id for c in errors]})
+            problems.append(
+                {
+                    "id": r.submission.id,
+                    "problem": r.submission.problem,
+                    "note": r.note if r.note != r.submission.problem else "",
+                    "not_theirs": [c.spec.id for c in errors],
+                }
+            )
     rates = []
     for s in specs:
         # A check the grader failed on was not judged: it counts neither way.
         ran = [c for r in results for c in r.checks if c.spec.id == s.id and not c.grader_error]
         passed = sum(c.passed for c in ran)
-        rates.append({"spec": s, "passed": passed, "ran": len(ran),
-                      "percent": num(_percent(passed, len(ran)), 1)})
+        rates.append(
+            {
+                "spec": s,
+                "passed": passed,
+                "ran": len(ran),
+                "percent": num(_percent(passed, len(ran)), 1),
+            }
+        )
     scores = [_percent(r.score, r.max_score) for r in results if r.status != GRADER_ERROR]
     return {
         "assignment": assignment,
@@ -205,8 +247,9 @@ def _script(name: str) -> tuple[Markup, str]:
 def render_index(results: list[SubmissionResult], assignment: Assignment) -> str:
     """The class overview for TAs: sortable table, per-check pass rates, score histogram."""
     script, script_hash = _script("_sort.js.html")
-    return ENV.get_template("index.html").render(index_context(results, assignment),
-                                                 sort_script=script, script_hash=script_hash)
+    return ENV.get_template("index.html").render(
+        index_context(results, assignment), sort_script=script, script_hash=script_hash
+    )
 
 
 def _write(text: str, path: Path) -> Path:

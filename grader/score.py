@@ -10,16 +10,34 @@ import math
 import re
 import signal
 
-from grader.contract import (CheckMetadata, HarnessReport, ProcessReport, Story, TestReport,
-                             TraceEvent, TraceKind)
-from grader.models import (Assignment, CheckResult, CheckSpec, Measurement, ProgramRun,
-                           RunOutcome, Submission, SubmissionResult, TimelineEntry, TraceNote)
+from grader.contract import (
+    CheckMetadata,
+    HarnessReport,
+    ProcessReport,
+    Story,
+    TestReport,
+    TraceEvent,
+    TraceKind,
+)
+from grader.models import (
+    Assignment,
+    CheckResult,
+    CheckSpec,
+    Measurement,
+    ProgramRun,
+    RunOutcome,
+    Submission,
+    SubmissionResult,
+    TimelineEntry,
+    TraceNote,
+)
 
 FAILED_PREFIX = "Failed: "
-TRACE_VALUE_MAX = 300       # characters of one tracer value shown (the student writes them)
+TRACE_VALUE_MAX = 300  # characters of one tracer value shown (the student writes them)
 
 
 # --- the tracer's events as sentences -------------------------------------------------------
+
 
 def _v(value) -> str:
     text = value if isinstance(value, str) else repr(value)
@@ -45,18 +63,23 @@ def _wait(e: TraceEvent) -> str:
         call = "poll object's poll"
     elif e.known is TraceKind.EPOLL_WAIT:
         call = "epoll object's poll"
-    elif e.known is TraceKind.SELECT:    # selectors.*: the tracer names the selector's class
+    elif e.known is TraceKind.SELECT:  # selectors.*: the tracer names the selector's class
         call = f"{_v(selector or 'selector')}.select"
-    else:                                # a plain select.select() call
+    else:  # a plain select.select() call
         call = "select.select"
     timeout = e.get("timeout")
-    no_timeout = timeout is None or (e.known in (TraceKind.POLL_WAIT, TraceKind.EPOLL_WAIT)
-                                     and isinstance(timeout, (int, float)) and timeout < 0)
+    no_timeout = timeout is None or (
+        e.known in (TraceKind.POLL_WAIT, TraceKind.EPOLL_WAIT)
+        and isinstance(timeout, (int, float))
+        and timeout < 0
+    )
     if no_timeout:
         return f"{_where(e)} waits in {call}() with no timeout (sleeps until an event)"
     if e.never_sleeps:
-        return (f"{_where(e)} calls {call}(timeout={_v(timeout)}{unit}), which returns at "
-                f"once: the loop never sleeps")
+        return (
+            f"{_where(e)} calls {call}(timeout={_v(timeout)}{unit}), which returns at "
+            f"once: the loop never sleeps"
+        )
     return f"{_where(e)} waits in {call}(timeout={_v(timeout)}{unit})"
 
 
@@ -69,17 +92,20 @@ K = TraceKind
 TRACE_NOTES = {
     K.START: lambda e: f"started {_v(e.get('entry', 'the program'))}",
     K.BIND: lambda e: f"{_where(e)} bound fd {_fd(e)} to {_address(e.get('requested'))}",
-    K.LISTEN: lambda e: (f"{_where(e)} listens on fd {_fd(e)}"
-                         + (f" (backlog {_v(e.get('backlog'))})"
-                            if e.get("backlog") is not None else "")),
-    K.REGISTER: lambda e: (f"{_where(e)} registered fd {_fd(e)} with "
-                           f"{_v(e.get('selector') or 'the selector')}"),
+    K.LISTEN: lambda e: (
+        f"{_where(e)} listens on fd {_fd(e)}"
+        + (f" (backlog {_v(e.get('backlog'))})" if e.get("backlog") is not None else "")
+    ),
+    K.REGISTER: lambda e: (
+        f"{_where(e)} registered fd {_fd(e)} with {_v(e.get('selector') or 'the selector')}"
+    ),
     K.UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)}",
     K.MODIFY: lambda e: f"{_where(e)} changed the events watched on fd {_fd(e)}",
     K.CLOSE: lambda e: f"{_where(e)} closed fd {_fd(e)}",
     K.CLOSE_REGISTERED: lambda e: (
         f"{_where(e)} closed fd {_fd(e)} while still registered"
-        + (f" (registered at {_v(e.get('registered_at'))})" if e.get("registered_at") else "")),
+        + (f" (registered at {_v(e.get('registered_at'))})" if e.get("registered_at") else "")
+    ),
     K.SELECTOR_NEW: lambda e: f"{_where(e)} made a {_v(e.get('selector') or 'selector')}",
     K.SELECT: _wait,
     K.SELECTOR_CLOSE: lambda e: f"{_where(e)} closed its {_v(e.get('selector') or 'selector')}",
@@ -87,28 +113,35 @@ TRACE_NOTES = {
     K.POLL_NEW: lambda e: f"{_where(e)} made a select.poll() object",
     K.POLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its poll object",
     K.POLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its poll object",
-    K.POLL_MODIFY: lambda e: (f"{_where(e)} changed the events its poll object watches on "
-                              f"fd {_fd(e)}"),
+    K.POLL_MODIFY: lambda e: (
+        f"{_where(e)} changed the events its poll object watches on fd {_fd(e)}"
+    ),
     K.POLL_WAIT: _wait,
     K.EPOLL_NEW: lambda e: f"{_where(e)} made a select.epoll() object (fd {_v(e.get('epfd'))})",
     K.EPOLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its epoll object",
     K.EPOLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its epoll object",
-    K.EPOLL_MODIFY: lambda e: (f"{_where(e)} changed the events its epoll object watches on "
-                               f"fd {_fd(e)}"),
+    K.EPOLL_MODIFY: lambda e: (
+        f"{_where(e)} changed the events its epoll object watches on fd {_fd(e)}"
+    ),
     K.EPOLL_WAIT: _wait,
     K.EPOLL_CLOSE: lambda e: f"{_where(e)} closed its epoll object (fd {_v(e.get('epfd'))})",
-    K.BLOCKING_CALL: lambda e: (f"{_where(e)} calls {_v(e.get('call', 'a call'))}() on fd "
-                                f"{_fd(e)}, a blocking socket: it waits there"),
-    K.SETBLOCKING: lambda e: (f"{_where(e)} made fd {_fd(e)} "
-                              f"{'blocking' if e.get('flag') else 'non-blocking'}"),
-    K.SETTIMEOUT: lambda e: (f"{_where(e)} set a timeout of {_v(e.get('value'))} s "
-                             f"on fd {_fd(e)}"),
-    K.THREAD: lambda e: (f"{_where(e)} started a thread"
-                         + (f" ({_v(e.get('name'))})" if e.get("name") else "")),
+    K.BLOCKING_CALL: lambda e: (
+        f"{_where(e)} calls {_v(e.get('call', 'a call'))}() on fd "
+        f"{_fd(e)}, a blocking socket: it waits there"
+    ),
+    K.SETBLOCKING: lambda e: (
+        f"{_where(e)} made fd {_fd(e)} {'blocking' if e.get('flag') else 'non-blocking'}"
+    ),
+    K.SETTIMEOUT: lambda e: f"{_where(e)} set a timeout of {_v(e.get('value'))} s on fd {_fd(e)}",
+    K.THREAD: lambda e: (
+        f"{_where(e)} started a thread" + (f" ({_v(e.get('name'))})" if e.get("name") else "")
+    ),
     K.FORK: lambda e: f"{_where(e)} forked a child process",
-    K.CRASH: lambda e: (f"{_where(e)} raised {_v(e.get('type', 'an exception'))}"
-                        + (f": {_v(e.get('message'))}" if e.get("message") else "")
-                        + " and the program stopped"),
+    K.CRASH: lambda e: (
+        f"{_where(e)} raised {_v(e.get('type', 'an exception'))}"
+        + (f": {_v(e.get('message'))}" if e.get("message") else "")
+        + " and the program stopped"
+    ),
     K.EXIT: lambda e: f"the program exited (code {_v(e.get('code'))})",
     K.TRACER_ERROR: lambda e: f"the tracer could not be installed: {_v(e.get('error', ''))}",
 }
@@ -127,11 +160,15 @@ def trace_note(event: TraceEvent) -> TraceNote:
         fields = ", ".join(f"{k}={_v(v)}" for k, v in shown.items())
         name = _v(event.kind or "other")
         return TraceNote(f"{name}: {fields}" if fields else name)
-    return TraceNote(rule(event), kind.value if kind is not None else "other",
-                     kind in ALARMING or event.never_sleeps)
+    return TraceNote(
+        rule(event),
+        kind.value if kind is not None else "other",
+        kind in ALARMING or event.never_sleeps,
+    )
 
 
 # --- one run of the student's program -------------------------------------------------------
+
 
 def describe_exit(code: int | None) -> str:
     """How a run ended, as a phrase (the harness gives -N for "killed by signal N")."""
@@ -146,15 +183,21 @@ def describe_exit(code: int | None) -> str:
     except ValueError:
         name = "unknown signal"
     if -code == signal.SIGKILL:
-        return (f"ended by signal {-code} ({name}); the grader stops every program still "
-                f"running this way when a check is over")
+        return (
+            f"ended by signal {-code} ({name}); the grader stops every program still "
+            f"running this way when a check is over"
+        )
     return f"ended by signal {-code} ({name})"
 
 
 def program_run(proc: ProcessReport) -> ProgramRun:
-    return ProgramRun(stdout=proc.stdout, stderr=proc.stderr, output_bytes=proc.output_bytes,
-                      exit=describe_exit(proc.exit_code),
-                      notes=tuple(trace_note(e) for e in proc.trace))
+    return ProgramRun(
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        output_bytes=proc.output_bytes,
+        exit=describe_exit(proc.exit_code),
+        notes=tuple(trace_note(e) for e in proc.trace),
+    )
 
 
 # --- what a check measured and did ----------------------------------------------------------
@@ -174,31 +217,43 @@ def measurement(key: str, value) -> Measurement:
     unit = next((u for suffix, u in UNITS if clean.endswith(suffix)), "")
     label = MEASUREMENT_LABELS.get(clean, clean.replace("_", " ").strip() or str(key))
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return Measurement(key=str(key), label=label, value=value if numeric else str(value),
-                       unit=unit, cpu=clean.startswith("cpu") and unit == "%")
+    return Measurement(
+        key=str(key),
+        label=label,
+        value=value if numeric else str(value),
+        unit=unit,
+        cpu=clean.startswith("cpu") and unit == "%",
+    )
 
 
 def measurements(story: Story) -> tuple[Measurement, ...]:
     """CPU readings first, then the rest, each group in MEASUREMENT_LABELS' order."""
     rows = [measurement(k, v) for k, v in story.measurements.items()]
     order = list(MEASUREMENT_LABELS.values())
-    rows.sort(key=lambda m: (not m.cpu, order.index(m.label) if m.label in order
-                             else len(order)))
+    rows.sort(key=lambda m: (not m.cpu, order.index(m.label) if m.label in order else len(order)))
     return tuple(rows)
 
 
 def timeline(story: Story) -> tuple[TimelineEntry, ...]:
-    return tuple(TimelineEntry(line.kind, line.text, line.t if line.t is None
-                               or math.isfinite(line.t) else None) for line in story.lines)
+    return tuple(
+        TimelineEntry(
+            line.kind, line.text, line.t if line.t is None or math.isfinite(line.t) else None
+        )
+        for line in story.lines
+    )
 
 
 def explained(meta: CheckMetadata) -> dict:
     """The CheckResult fields that explain a verdict: timeline, figures, program runs."""
-    return dict(story=timeline(meta.story), measurements=measurements(meta.story),
-                processes=tuple(program_run(p) for p in meta.processes))
+    return dict(
+        story=timeline(meta.story),
+        measurements=measurements(meta.story),
+        processes=tuple(program_run(p) for p in meta.processes),
+    )
 
 
 # --- verdicts -------------------------------------------------------------------------------
+
 
 def _stage_failure(test: TestReport) -> tuple[str, str, str]:
     """(reason, fault, details) of the first stage that did not pass."""
@@ -207,17 +262,21 @@ def _stage_failure(test: TestReport) -> tuple[str, str, str]:
             continue
         if stage.message.startswith(FAILED_PREFIX):
             # A verdict the check reached: pytest.fail(reason) with the student-facing sentence.
-            return stage.message[len(FAILED_PREFIX):].strip(), "submission", ""
+            return stage.message[len(FAILED_PREFIX) :].strip(), "submission", ""
         if stage.outcome == "skipped":
             return f"not run: {stage.longrepr or stage.message}", "grader", stage.longrepr
-        return (f"the grader itself failed while running this check "
-                f"({stage.message or 'no message'}); this is not the submission's fault",
-                "grader", stage.longrepr)
+        return (
+            f"the grader itself failed while running this check "
+            f"({stage.message or 'no message'}); this is not the submission's fault",
+            "grader",
+            stage.longrepr,
+        )
     return "the check did not pass", "grader", ""
 
 
-def check_result(spec: CheckSpec, test: TestReport | None, missing_reason: str,
-                 missing_fault: str) -> CheckResult:
+def check_result(
+    spec: CheckSpec, test: TestReport | None, missing_reason: str, missing_fault: str
+) -> CheckResult:
     if test is None:
         return CheckResult(spec, False, missing_reason, fault=missing_fault)
     common = explained(test.metadata)
@@ -227,16 +286,33 @@ def check_result(spec: CheckSpec, test: TestReport | None, missing_reason: str,
     return CheckResult(spec, False, reason, fault=fault, details=details, **common)
 
 
-def score(assignment: Assignment, submission: Submission, outcome: RunOutcome | None,
-          only: tuple[str, ...] = ()) -> SubmissionResult:
+def score(
+    assignment: Assignment,
+    submission: Submission,
+    outcome: RunOutcome | None,
+    only: tuple[str, ...] = (),
+) -> SubmissionResult:
     specs = [s for s in assignment.checks if not only or s.id in only]
     if submission.problem:
         problem = submission.problem
         checks = tuple(
-            CheckResult(s, False, problem if s.id == "runs" else f"not graded: {problem}",
-                        fault="submission") for s in specs)
-        return SubmissionResult(submission, assignment, checks, 0.0,
-                                outcome.sandbox if outcome else "none", {}, note=problem)
+            CheckResult(
+                s,
+                False,
+                problem if s.id == "runs" else f"not graded: {problem}",
+                fault="submission",
+            )
+            for s in specs
+        )
+        return SubmissionResult(
+            submission,
+            assignment,
+            checks,
+            0.0,
+            outcome.sandbox if outcome else "none",
+            {},
+            note=problem,
+        )
     if outcome is None:
         # A hand-in without a problem always reaches a sandbox: nothing came back is the kit's.
         problem = "the grader prepared nothing to run for this submission"
@@ -245,7 +321,15 @@ def score(assignment: Assignment, submission: Submission, outcome: RunOutcome | 
     report = HarnessReport.from_json(outcome.report) if outcome.report else None
     missing = outcome.error or "the harness reported nothing for this check"
     fault = outcome.error_fault or "infrastructure"
-    checks = tuple(check_result(s, report.find(s.id) if report else None, missing, fault)
-                   for s in specs)
-    return SubmissionResult(submission, assignment, checks, outcome.seconds, outcome.sandbox,
-                            outcome.limits, note=outcome.error)
+    checks = tuple(
+        check_result(s, report.find(s.id) if report else None, missing, fault) for s in specs
+    )
+    return SubmissionResult(
+        submission,
+        assignment,
+        checks,
+        outcome.seconds,
+        outcome.sandbox,
+        outcome.limits,
+        note=outcome.error,
+    )

@@ -43,28 +43,58 @@ def main() -> int:
             (cls / "reference").mkdir(parents=True)
             shutil.copyfile(ref, cls / "reference" / ref.name)
             start = time.monotonic()
-            code = grade([str(cls), "-a", assignment, "-o", str(tmp / f"o-{assignment}"),
-                          "--sandbox", ns.sandbox, "--jobs", "1"])
+            code = grade(
+                [
+                    str(cls),
+                    "-a",
+                    assignment,
+                    "-o",
+                    str(tmp / f"o-{assignment}"),
+                    "--sandbox",
+                    ns.sandbox,
+                    "--jobs",
+                    "1",
+                ]
+            )
             wall = time.monotonic() - start
             res = json.loads((tmp / f"o-{assignment}" / "reference" / "results.json").read_text())
-            print(f"  {assignment:12s} score {res['score']:>5g}  execution_time "
-                  f"{res['execution_time']:5.1f} s  wall {wall:5.1f} s  exit {code}")
+            print(
+                f"  {assignment:12s} score {res['score']:>5g}  execution_time "
+                f"{res['execution_time']:5.1f} s  wall {wall:5.1f} s  exit {code}"
+            )
         cls = tmp / "class"
         cls.mkdir()
-        sources = [reference_file("epoll"),
-                   ROOT / "assignments" / "epoll" / "examples" / "course_listing" / "server.py"]
+        sources = [
+            reference_file("epoll"),
+            ROOT / "assignments" / "epoll" / "examples" / "course_listing" / "server.py",
+        ]
         for i in range(ns.class_size):
             (cls / f"student{i:02d}").mkdir()
             shutil.copyfile(sources[i % 2], cls / f"student{i:02d}" / "server.py")
         start = time.monotonic()
-        grade([str(cls), "-a", "epoll", "-o", str(tmp / "o-class"), "--sandbox", ns.sandbox,
-               "--jobs", str(ns.jobs)])
+        grade(
+            [
+                str(cls),
+                "-a",
+                "epoll",
+                "-o",
+                str(tmp / "o-class"),
+                "--sandbox",
+                ns.sandbox,
+                "--jobs",
+                str(ns.jobs),
+            ]
+        )
         wall = time.monotonic() - start
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"class of {ns.class_size} epoll submissions, --jobs {ns.jobs}: {wall:.1f} s "
-              f"({wall / ns.class_size:.1f} s per submission)")
-        print(f"peak memory: grader {peak_rss_mib():.0f} MiB, largest child process "
-              f"{children:.0f} MiB")
+        print(
+            f"class of {ns.class_size} epoll submissions, --jobs {ns.jobs}: {wall:.1f} s "
+            f"({wall / ns.class_size:.1f} s per submission)"
+        )
+        print(
+            f"peak memory: grader {peak_rss_mib():.0f} MiB, largest child process "
+            f"{children:.0f} MiB"
+        )
     return 0
 
 

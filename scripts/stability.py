@@ -38,8 +38,19 @@ def main() -> int:
         for run in range(1, ns.runs + 1):
             out = Path(tmp) / f"out{run}"
             start = time.monotonic()
-            code = grade([str(batch), "-a", ns.assignment, "-o", str(out), "--sandbox", ns.sandbox,
-                          "--jobs", str(ns.jobs)])
+            code = grade(
+                [
+                    str(batch),
+                    "-a",
+                    ns.assignment,
+                    "-o",
+                    str(out),
+                    "--sandbox",
+                    ns.sandbox,
+                    "--jobs",
+                    str(ns.jobs),
+                ]
+            )
             wrong = []
             for ident, want in table.items():
                 try:
@@ -48,9 +59,12 @@ def main() -> int:
                     wrong.append(ident)
                     bad.setdefault(ident, []).append(f"run {run}: {exc}")
             ref = load_results(out, "reference")
-            print(f"run {run}: exit {code}, {time.monotonic() - start:.0f} s, "
-                  f"{len(table) - len(wrong)}/{len(table)} as expected, "
-                  f"reference {ref['score']:g} in {ref['execution_time']:.1f} s", flush=True)
+            print(
+                f"run {run}: exit {code}, {time.monotonic() - start:.0f} s, "
+                f"{len(table) - len(wrong)}/{len(table)} as expected, "
+                f"reference {ref['score']:g} in {ref['execution_time']:.1f} s",
+                flush=True,
+            )
     for ident, lines in bad.items():
         print(f"DIFFERED: {ident}")
         for line in lines:

@@ -82,8 +82,19 @@ def _grader(tmp_path_factory, sandbox: str, jobs: int):
             base = tmp_path_factory.mktemp(f"{assignment}-{sandbox}")
             batch = build_batch(assignment, base / "class")
             out = base / "out"
-            code = main([str(batch), "--assignment", assignment, "--out", str(out),
-                         "--sandbox", sandbox, "--jobs", str(jobs)])
+            code = main(
+                [
+                    str(batch),
+                    "--assignment",
+                    assignment,
+                    "--out",
+                    str(out),
+                    "--sandbox",
+                    sandbox,
+                    "--jobs",
+                    str(jobs),
+                ]
+            )
             done[assignment] = (code, out)
         return done[assignment]
 

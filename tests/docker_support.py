@@ -20,8 +20,10 @@ def docker_required() -> bool:
 
 def _unavailable(reason: str):
     if docker_required():
-        pytest.fail(f"Docker is required here (CI or SOCKETGRADE_REQUIRE_DOCKER is set) but "
-                    f"{reason}", pytrace=False)
+        pytest.fail(
+            f"Docker is required here (CI or SOCKETGRADE_REQUIRE_DOCKER is set) but {reason}",
+            pytrace=False,
+        )
     pytest.skip(reason)
 
 

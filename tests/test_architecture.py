@@ -28,8 +28,11 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))
-            if "_kit" not in p.relative_to(PACKAGE).parts}
+    return {
+        module_name(p): p
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if "_kit" not in p.relative_to(PACKAGE).parts
+    }
 
 
 def resolve(name: str, known: dict[str, Path]) -> str | None:
@@ -59,10 +62,12 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, *([base] if base else [])])
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -87,7 +92,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)) is not None:
                 return cycle
         stack.pop()
@@ -111,8 +116,8 @@ def in_harness(name: str) -> bool:
 
 def test_the_graph_sees_the_imports_it_must(graph):
     """The reader itself: function-level imports and `from grader import x` are edges."""
-    assert "grader.sandbox.docker" in graph["grader.sandbox"]      # inside make_sandbox()
-    assert "grader.sandbox.docker.cli" in graph["grader.cli"]      # inside cmd_sandbox()
+    assert "grader.sandbox.docker" in graph["grader.sandbox"]  # inside make_sandbox()
+    assert "grader.sandbox.docker.cli" in graph["grader.cli"]  # inside cmd_sandbox()
     assert {"grader.export", "grader.render"} <= graph["grader.cli"]
     assert "grader.proc" in graph["grader.harness.launch"]
 
@@ -123,10 +128,13 @@ def test_no_import_cycle(graph):
 
 
 def test_host_modules_import_nothing_from_the_harness(graph):
-    wrong = sorted(f"{name} imports {target}"
-                   for name, targets in graph.items() if not in_harness(name)
-                   for target in targets
-                   if in_harness(target) and (name, target) not in HOST_IMPORTS_FROM_HARNESS)
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        if not in_harness(name)
+        for target in targets
+        if in_harness(target) and (name, target) not in HOST_IMPORTS_FROM_HARNESS
+    )
     assert not wrong, "the host reaches into the harness: " + "; ".join(wrong)
 
 
@@ -134,7 +142,8 @@ def test_the_sandboxes_import_nothing_from_the_harness(graph):
     """Stated apart from the rule above, so that no exception granted there covers them."""
     sandboxes = {n: t for n, t in graph.items() if n.startswith("grader.sandbox")}
     assert {"grader.sandbox", "grader.sandbox.local", "grader.sandbox.docker.runner"} <= set(
-        sandboxes)
+        sandboxes
+    )
     assert not {n: t for n, t in sandboxes.items() if any(in_harness(x) for x in t)}
 
 

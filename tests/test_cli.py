@@ -25,8 +25,20 @@ def test_unknown_assignment_is_one_sentence(tmp_path, capsys):
 
 
 def test_missing_submissions_folder(tmp_path, capsys):
-    assert main([str(tmp_path / "nope"), "-a", "epoll", "--out", str(tmp_path / "o"),
-                 "--sandbox", "local"]) == 2
+    assert (
+        main(
+            [
+                str(tmp_path / "nope"),
+                "-a",
+                "epoll",
+                "--out",
+                str(tmp_path / "o"),
+                "--sandbox",
+                "local",
+            ]
+        )
+        == 2
+    )
     assert f"the submissions folder '{tmp_path / 'nope'}' does not exist" in capsys.readouterr().err
 
 
@@ -45,8 +57,17 @@ def test_self_check_passes_on_the_reference(tmp_path, capsys):
     results = json.loads((out / "server" / "results.json").read_text())
     ids = {t["number"] for t in results["tests"]}
     assert "robustness" not in ids, "a hidden check ran in the self-check"
-    assert ids == {"runs", "echo", "disconnect", "concurrency", "unregister", "idle_cpu",
-                   "single_thread", "uses_epoll", "cleanup"}
+    assert ids == {
+        "runs",
+        "echo",
+        "disconnect",
+        "concurrency",
+        "unregister",
+        "idle_cpu",
+        "single_thread",
+        "uses_epoll",
+        "cleanup",
+    }
     assert "self-check" in (out / "server" / "report.html").read_text().lower()
 
 
@@ -54,9 +75,22 @@ def test_self_check_explains_failures_and_exits_non_zero(tmp_path):
     # Through the installed console script, as a student runs it.
     out = tmp_path / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "grader.cli", "check", str(FIX / "busy_poll" / "server.py"),
-         "--assignment", "epoll", "--out", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "grader.cli",
+            "check",
+            str(FIX / "busy_poll" / "server.py"),
+            "--assignment",
+            "epoll",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "FAIL idle_cpu" in proc.stderr
     assert "select(timeout=0)" in proc.stderr
@@ -89,8 +123,10 @@ def test_a_grader_fault_on_one_submission_does_not_stop_the_batch(tmp_path, monk
     bob = json.loads((out / "bob" / "results.json").read_text())
     assert alice["score"] == 100
     assert bob["score"] == 0
-    assert all("disk on fire" in t["output"] and t["extra_data"]["fault"] == "infrastructure"
-               for t in bob["tests"])
+    assert all(
+        "disk on fire" in t["output"] and t["extra_data"]["fault"] == "infrastructure"
+        for t in bob["tests"]
+    )
 
 
 def _lab(tmp_path, name="lab3") -> Path:
@@ -118,8 +154,9 @@ def test_self_check_of_the_current_folder_with_or_without_dot(tmp_path, monkeypa
 def test_self_check_of_a_relative_folder_into_a_relative_out(tmp_path, monkeypatch, capsys):
     _lab(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert main(["check", "lab3/", "-a", "epoll", "--out", "reports/"]) == 0, \
+    assert main(["check", "lab3/", "-a", "epoll", "--out", "reports/"]) == 0, (
         capsys.readouterr().err
+    )
     assert json.loads((tmp_path / "reports" / "lab3" / "results.json").read_text())["score"] == 90
     assert not (tmp_path / "socketgrade-report").exists()
 
@@ -131,8 +168,9 @@ def test_local_batch_with_a_relative_out_inside_the_class(tmp_path, monkeypatch,
     cls.mkdir()
     _lab(cls, "alice")
     monkeypatch.chdir(tmp_path)
-    assert main(["class", "-a", "epoll", "--out", "class/out", "--sandbox", "local"]) == 0, \
+    assert main(["class", "-a", "epoll", "--out", "class/out", "--sandbox", "local"]) == 0, (
         capsys.readouterr().err
+    )
     assert json.loads((cls / "out" / "alice" / "results.json").read_text())["score"] == 100
     assert "alice" in (cls / "out" / "grades.csv").read_text()
     assert not (cls / "out" / "out").exists()
@@ -142,8 +180,9 @@ def test_an_output_folder_that_is_the_class_folder_is_refused(tmp_path, monkeypa
     _lab(tmp_path, "alice")
     monkeypatch.chdir(tmp_path)
     assert main([".", "-a", "epoll", "--out", "./", "--sandbox", "local"]) == 2
-    assert capsys.readouterr().err == ("grade: the output folder './' is the submissions folder "
-                                       "itself: choose another --out\n")
+    assert capsys.readouterr().err == (
+        "grade: the output folder './' is the submissions folder itself: choose another --out\n"
+    )
     assert not (tmp_path / ".work").exists()
 
 
@@ -162,7 +201,8 @@ def test_local_sandbox_off_linux_says_use_docker(tmp_path, monkeypatch, capsys, 
     assert capsys.readouterr().err == (
         f"grade: the local sandbox needs Linux (it reads /proc and the servers use epoll) and "
         f"this is {name}: run `grade check server.py -a epoll --sandbox docker` (with Docker "
-        f"Desktop running) instead\n")
+        f"Desktop running) instead\n"
+    )
     assert main([".", "-a", "epoll", "--sandbox", "local", "--out", "o"]) == 2
     assert "run `grade . -a epoll --sandbox docker`" in capsys.readouterr().err
     assert not (lab / "socketgrade-report").exists() and not (lab / "o").exists()
@@ -185,8 +225,9 @@ def test_checks_that_could_not_judge_carry_no_hint(tmp_path, capsys):
     once that it was not judged, without a hint that would send the student fixing what
     may well work."""
     out = tmp_path / "report"
-    code = main(["check", str(FIX / "exits_at_once" / "server.py"), "-a", "epoll",
-                 "--out", str(out)])
+    code = main(
+        ["check", str(FIX / "exits_at_once" / "server.py"), "-a", "epoll", "--out", str(out)]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert err.count("hint:") == 1 and "why:  not judged: see runs" in err

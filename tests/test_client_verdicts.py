@@ -146,7 +146,7 @@ def test_settled_only_once_what_the_client_left_is_taken_in():
     client.close()
     try:
         assert _until(lambda: srv._queued() == 1)
-        assert not srv.settled()          # still queued: not accepted yet
+        assert not srv.settled()  # still queued: not accepted yet
         srv.start()
         assert _until(srv.settled)
         assert srv.conversation() is not None and srv.conversation().complete
@@ -164,8 +164,9 @@ def test_batch_exit_code_is_zero_whatever_the_scores(client_batch):
 def test_every_check_is_proved_both_ways():
     """The table itself: each check fails somewhere alone, and the reference passes all."""
     assert EXPECTED["reference"]["fails"] == []
-    alone = {e["fails"][0] for e in EXPECTED.values()
-             if e["fails"] != "all" and len(e["fails"]) == 1}
+    alone = {
+        e["fails"][0] for e in EXPECTED.values() if e["fails"] != "all" and len(e["fails"]) == 1
+    }
     assert alone == ALL_CHECKS - {"runs"}
     assert any(e["fails"] == "all" and "runs" in e.get("why", {}) for e in EXPECTED.values())
 
@@ -209,8 +210,8 @@ def test_report_explains_in_terms_of_the_students_code(client_batch):
 def starved_docker_batch(tmp_path_factory, docker_engine):
     """The client class graded in Docker with each container given a quarter of a core,
     while two busy loops run beside the grader the whole time."""
-    from grader.sandbox import docker as sandbox_docker
     from grader.cli import main
+    from grader.sandbox import docker as sandbox_docker
 
     base = tmp_path_factory.mktemp("client-starved")
     batch = build_batch("client", base / "class")
@@ -225,8 +226,19 @@ def starved_docker_batch(tmp_path_factory, docker_engine):
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(sandbox_docker.DockerSandbox, "__init__", starved)
-            code = main([str(batch), "--assignment", "client", "--out", str(out),
-                         "--sandbox", "docker", "--jobs", "2"])
+            code = main(
+                [
+                    str(batch),
+                    "--assignment",
+                    "client",
+                    "--out",
+                    str(out),
+                    "--sandbox",
+                    "docker",
+                    "--jobs",
+                    "2",
+                ]
+            )
     finally:
         for loop in loops:
             loop.kill()

@@ -10,9 +10,20 @@ from pathlib import Path
 import pytest
 
 from grader import score as score_stage
-from grader.contract import (EXPLAINING, TRACE_KEPT, CheckMetadata, HarnessArgs, HarnessReport,
-                             ProcessReport, StageReport, Story, StoryLine, TestReport,
-                             TraceEvent, TraceKind)
+from grader.contract import (
+    EXPLAINING,
+    TRACE_KEPT,
+    CheckMetadata,
+    HarnessArgs,
+    HarnessReport,
+    ProcessReport,
+    StageReport,
+    Story,
+    StoryLine,
+    TestReport,
+    TraceEvent,
+    TraceKind,
+)
 from grader.harness import run
 from grader.harness.launch import BOOT
 from grader.harness.report import trace_notes
@@ -23,11 +34,22 @@ DATA = Path(__file__).parent / "data"
 
 # --- the harness's command line ------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    HarnessArgs("/kit/checks.py", "/sub", "/out/report.json", "/work"),
-    HarnessArgs("/kit/checks.py", "/sub", "/out/r.json", "/work", entry="client.py", user=1000,
-                only=("runs", "echo")),
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        HarnessArgs("/kit/checks.py", "/sub", "/out/report.json", "/work"),
+        HarnessArgs(
+            "/kit/checks.py",
+            "/sub",
+            "/out/r.json",
+            "/work",
+            entry="client.py",
+            user=1000,
+            only=("runs", "echo"),
+        ),
+    ],
+)
 def test_argv_round_trip(args):
     argv = args.to_argv()
     assert argv[:2] == ["-m", "grader.harness.run"]
@@ -37,15 +59,30 @@ def test_argv_round_trip(args):
 
 def test_argv_keeps_the_spelling_the_sandboxes_use():
     args = HarnessArgs("c.py", "s", "r.json", "w", entry="server.py", user=7, only=("a", "b"))
-    assert args.to_argv() == ["-m", "grader.harness.run", "--checks-file", "c.py",
-                              "--submission", "s", "--entry", "server.py", "--report", "r.json",
-                              "--work", "w", "--only", "a,b", "--user", "7"]
+    assert args.to_argv() == [
+        "-m",
+        "grader.harness.run",
+        "--checks-file",
+        "c.py",
+        "--submission",
+        "s",
+        "--entry",
+        "server.py",
+        "--report",
+        "r.json",
+        "--work",
+        "w",
+        "--only",
+        "a,b",
+        "--user",
+        "7",
+    ]
 
 
 def test_a_bad_command_line_is_refused():
     with pytest.raises(SystemExit):
         HarnessArgs.from_argv(["--submission", "s"])
-    with pytest.raises(SystemExit):   # the hand-in's problem is the host's to report
+    with pytest.raises(SystemExit):  # the hand-in's problem is the host's to report
         HarnessArgs.from_argv(HarnessArgs("c", "s", "r", "w").to_argv() + ["--entry-problem", "x"])
 
 
@@ -54,9 +91,19 @@ def test_the_harness_hands_the_request_to_its_plugin():
     pytest_args = run.pytest_args(args)
     assert pytest_args[0] == "/kit/checks.py"
     assert pytest_args[pytest_args.index("--json-report-file") + 1] == "/out/r.json"
-    tail = pytest_args[-len(args.plugin_argv()):]
-    assert tail == ["--sg-submission", "/sub", "--sg-entry", "server.py", "--sg-work", "/work",
-                    "--sg-checks", "runs", "--sg-user", "5"]
+    tail = pytest_args[-len(args.plugin_argv()) :]
+    assert tail == [
+        "--sg-submission",
+        "/sub",
+        "--sg-entry",
+        "server.py",
+        "--sg-work",
+        "/work",
+        "--sg-checks",
+        "runs",
+        "--sg-user",
+        "5",
+    ]
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -79,15 +126,30 @@ def test_trace_event_round_trip(event):
 
 
 def test_records_round_trip():
-    story = Story(lines=(StoryLine("did", "client A connected", 0.1),
-                         StoryLine("saw", "client A got its 5 bytes back", None)),
-                  measurements={"cpu_fresh_percent": 0.5, "note": "n/a"})
-    proc = ProcessReport(stdout="hi\n", stderr="", output_bytes=3, exit_code=-9,
-                         trace=tuple(TraceEvent.from_json(e) for e in EVENTS))
+    story = Story(
+        lines=(
+            StoryLine("did", "client A connected", 0.1),
+            StoryLine("saw", "client A got its 5 bytes back", None),
+        ),
+        measurements={"cpu_fresh_percent": 0.5, "note": "n/a"},
+    )
+    proc = ProcessReport(
+        stdout="hi\n",
+        stderr="",
+        output_bytes=3,
+        exit_code=-9,
+        trace=tuple(TraceEvent.from_json(e) for e in EVENTS),
+    )
     meta = CheckMetadata(story=story, processes=(proc, ProcessReport()))
-    test = TestReport("checks.py::test_echo", "failed",
-                      (("setup", StageReport("passed")),
-                       ("call", StageReport("failed", "Failed: no reply", "longrepr"))), meta)
+    test = TestReport(
+        "checks.py::test_echo",
+        "failed",
+        (
+            ("setup", StageReport("passed")),
+            ("call", StageReport("failed", "Failed: no reply", "longrepr")),
+        ),
+        meta,
+    )
     report = HarnessReport((test, TestReport("checks.py::test_runs", "passed")))
     for record in (story, proc, meta, test, report):
         assert type(record).from_json(json.loads(json.dumps(record.to_json()))) == record
@@ -100,7 +162,7 @@ def test_the_reports_on_disk_read_and_write_unchanged():
     raw = json.loads((DATA / "course_listing_report.json").read_text(encoding="utf-8"))
     report = HarnessReport.from_json(raw)
     assert len(report.tests) == len(raw["tests"]) == 10
-    for test, original in zip(report.tests, raw["tests"]):
+    for test, original in zip(report.tests, raw["tests"], strict=True):
         assert test.metadata.to_json() == original["metadata"]
         assert HarnessReport.from_json(report.to_json()) == report
 
@@ -108,8 +170,9 @@ def test_the_reports_on_disk_read_and_write_unchanged():
 def test_odd_reports_read_as_empty_rather_than_crash():
     assert HarnessReport.from_json(None) == HarnessReport()
     assert HarnessReport.from_json({"tests": [17, {"nodeid": 3}]}).tests[0].nodeid == "3"
-    meta = CheckMetadata.from_json({"story": [], "processes": [None, {"exit_code": "x",
-                                                                      "trace": "nope"}]})
+    meta = CheckMetadata.from_json(
+        {"story": [], "processes": [None, {"exit_code": "x", "trace": "nope"}]}
+    )
     assert meta.processes[1] == ProcessReport()
     assert TraceEvent.from_json(17) == TraceEvent(kind="", fields={"value": 17})
 
@@ -124,6 +187,7 @@ def test_the_harness_keeps_only_explaining_events():
 
 # --- the tracer's vocabulary ---------------------------------------------------------------
 
+
 def _emitted_kinds(source: str) -> set[str]:
     """Every event kind boot.py writes: the first argument of each _emit(...) call, a literal
     string or `self._events[...]`, whose values are the literal `_events = {...}` tables of
@@ -131,44 +195,77 @@ def _emitted_kinds(source: str) -> set[str]:
     kinds: set[str] = set()
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-                and any(isinstance(t, ast.Name) and t.id == "_events" for t in node.targets)):
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if isinstance(getattr(node, "value", None), ast.Dict) and any(
+            isinstance(t, ast.Name) and t.id == "_events" for t in targets
+        ):
             for value in node.value.values:
-                assert isinstance(value, ast.Constant) and isinstance(value.value, str), \
+                assert isinstance(value, ast.Constant) and isinstance(value.value, str), (
                     f"boot.py line {node.lineno}: an event kind must be a literal string"
+                )
                 kinds.add(value.value)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "_emit" and node.args):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "_emit"
+            and node.args
+        ):
             first = node.args[0]
-            if (isinstance(first, ast.Subscript) and isinstance(first.value, ast.Attribute)
-                    and first.value.attr == "_events"):
+            if (
+                isinstance(first, ast.Subscript)
+                and isinstance(first.value, ast.Attribute)
+                and first.value.attr == "_events"
+            ):
                 continue
             if isinstance(first, ast.Name) and first.id == "kind":
-                continue      # wrap_keyed(kind)'s, collected from its calls below
-            assert isinstance(first, ast.Constant) and isinstance(first.value, str), \
+                continue  # wrap_keyed(kind)'s, collected from its calls below
+            assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
                 f"boot.py line {node.lineno}: an event kind must be a literal string"
+            )
             kinds.add(first.value)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                and node.func.id == "wrap_keyed"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "wrap_keyed"
+        ):
             first = node.args[0]
-            assert isinstance(first, ast.Constant) and isinstance(first.value, str), \
+            assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
                 f"boot.py line {node.lineno}: an event kind must be a literal string"
+            )
             kinds.add(first.value)
     return kinds
 
 
 def test_every_event_the_tracer_writes_is_in_the_vocabulary():
     kinds = _emitted_kinds(BOOT.read_text(encoding="utf-8"))
-    assert {"register", "unregister", "close", "setblocking", "crash", "poll_wait",
-            "epoll_register", "select_call", "blocking_call"} <= kinds
+    assert {
+        "register",
+        "unregister",
+        "close",
+        "setblocking",
+        "crash",
+        "poll_wait",
+        "epoll_register",
+        "select_call",
+        "blocking_call",
+    } <= kinds
     values = {k.value for k in TraceKind}
     assert kinds <= values, f"not in grader.contract.TraceKind: {sorted(kinds - values)}"
 
 
 def test_the_running_tracer_writes_only_known_kinds(tmp_path):
     from tests.test_harness_units import run_boot
-    events, out = run_boot(tmp_path, """\
+
+    events, out = run_boot(
+        tmp_path,
+        """\
         import selectors, socket, threading
         sel = selectors.EpollSelector()
         srv = socket.socket()
@@ -182,10 +279,22 @@ def test_the_running_tracer_writes_only_known_kinds(tmp_path):
         srv.close()
         threading.Thread(target=lambda: None).start()
         raise SystemExit(3)
-        """)
+        """,
+    )
     kinds = {e["ev"] for e in events}
-    assert {"start", "bind", "listen", "register", "select", "unregister", "close",
-            "setblocking", "settimeout", "thread", "exit"} <= kinds, out
+    assert {
+        "start",
+        "bind",
+        "listen",
+        "register",
+        "select",
+        "unregister",
+        "close",
+        "setblocking",
+        "settimeout",
+        "thread",
+        "exit",
+    } <= kinds, out
     assert all(TraceKind.of(k) is not None for k in kinds), kinds
 
 
@@ -195,6 +304,7 @@ def test_every_kind_reads_as_a_sentence():
 
 
 # --- who depends on what -------------------------------------------------------------------
+
 
 def _imports(path: Path) -> set[str]:
     names = set()

@@ -42,10 +42,11 @@ def test_entry_falls_back_to_the_only_py_file_else_lists_files(tmp_path):
     (tmp_path / "b").mkdir()
     for n in ("one.py", "two.py", "README.md"):
         (tmp_path / "b" / n).write_text("")
-    entry, problem, files = choose_entry(tmp_path / "b", "server.py")
+    entry, problem, _ = choose_entry(tmp_path / "b", "server.py")
     assert entry is None
-    assert problem == ("several .py files and none of them is named server.py; "
-                       "found: README.md, one.py, two.py")
+    assert problem == (
+        "several .py files and none of them is named server.py; found: README.md, one.py, two.py"
+    )
     (tmp_path / "c").mkdir()
     assert "no .py file" in choose_entry(tmp_path / "c", "server.py")[1]
 
@@ -91,7 +92,7 @@ def test_zip_that_lies_about_sizes_is_stopped_while_unpacking(tmp_path):
     real = (MAX_BYTES + 10).to_bytes(4, "little")
     idx = data.rfind(real)
     assert idx > 0
-    data[idx:idx + 4] = (1000).to_bytes(4, "little")
+    data[idx : idx + 4] = (1000).to_bytes(4, "little")
     path.write_bytes(bytes(data))
     (sub,) = discover(root, "server.py", tmp_path / "scratch")
     assert sub.folder is None and sub.problem
@@ -174,12 +175,15 @@ def test_a_folder_holding_the_output_folder_is_graded_without_it(tmp_path):
     # The sandbox gets a copy without the report folder, so copying it cannot recurse.
     assert sub.folder == report / ".work" / "submission" / "lab3"
     assert sorted(str(p.relative_to(sub.folder)) for p in sub.folder.rglob("*")) == [
-        "server.py", "util", "util/helpers.py"]
+        "server.py",
+        "util",
+        "util/helpers.py",
+    ]
 
 
 def test_the_output_folder_does_not_count_against_the_size_limit(tmp_path):
     lab, report = _student_folder(tmp_path)
-    for n in range(250):     # more files than a hand-in may hold, all the kit's own
+    for n in range(250):  # more files than a hand-in may hold, all the kit's own
         (report / ".work" / "runs" / f"f{n}").write_text("")
     sub = single(lab, "server.py", tmp_path / "scratch", leave_out=(report,))
     assert sub.problem == "" and sub.entry == "server.py"
@@ -189,7 +193,7 @@ def test_the_output_folder_does_not_count_against_the_size_limit(tmp_path):
 
 def test_sockets_and_fifos_in_a_copied_folder_are_left_out(tmp_path):
     lab, report = _student_folder(tmp_path)
-    os.mkfifo(lab / "pipe")     # copying a FIFO's content would block forever
+    os.mkfifo(lab / "pipe")  # copying a FIFO's content would block forever
     sub = single(lab, "server.py", tmp_path / "scratch", leave_out=(report,))
     assert sub.problem == "" and not (sub.folder / "pipe").exists()
     assert (sub.folder / "server.py").read_text() == "print('serving')\n"
@@ -217,11 +221,18 @@ def test_a_relative_class_folder_skips_the_output_folder_inside_it(tmp_path, mon
         (root / name / "server.py").write_text("")
     (root / "bob").mkdir()
     (root / "bob" / "server.py").write_text("")
-    (root / "bob" / "out").mkdir()      # bob's own folder holds the output folder
+    (root / "bob" / "out").mkdir()  # bob's own folder holds the output folder
     (root / "bob" / "out" / "x.py").write_text("")
     monkeypatch.chdir(tmp_path)
-    subs = {s.id: s for s in discover("class/", "server.py", tmp_path / "scratch",
-                                      leave_out=(root / "out", root / "bob" / "out"))}
+    subs = {
+        s.id: s
+        for s in discover(
+            "class/",
+            "server.py",
+            tmp_path / "scratch",
+            leave_out=(root / "out", root / "bob" / "out"),
+        )
+    }
     assert set(subs) == {"alice", "bob"}
     assert subs["alice"].folder == root / "alice"
     assert subs["bob"].files == ("server.py",)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 try:  # the fixture is also imported by conftest.py; either way it is the same function
-    from tests.docker_support import docker_engine  # noqa: F401
+    from tests.docker_support import docker_engine
 except ImportError:
     from docker_support import docker_engine  # noqa: F401
 from grader import kitpaths
@@ -29,21 +29,39 @@ COURSE_LISTING = kitpaths.ROOT / "assignments" / "epoll" / "examples" / "course_
 # What the course's own listing gets: everything but robustness (a peer reset, non-UTF-8
 # bytes and a slow reader each crash or block it).
 COURSE_LISTING_VERDICTS = {
-    "runs": "passed", "echo": "passed", "disconnect": "passed", "concurrency": "passed",
-    "unregister": "passed", "idle_cpu": "passed", "single_thread": "passed",
-    "uses_epoll": "passed", "cleanup": "passed", "robustness": "failed",
+    "runs": "passed",
+    "echo": "passed",
+    "disconnect": "passed",
+    "concurrency": "passed",
+    "unregister": "passed",
+    "idle_cpu": "passed",
+    "single_thread": "passed",
+    "uses_epoll": "passed",
+    "cleanup": "passed",
+    "robustness": "failed",
 }
-APPEAR = 30.0       # deadline for a container to show up after run() starts
-FINISH = 90.0       # deadline for a run that should end on its own
+APPEAR = 30.0  # deadline for a container to show up after run() starts
+FINISH = 90.0  # deadline for a run that should end on its own
 
 # Linux capability numbers (include/uapi/linux/capability.h) of the ones we may add back.
-CAP_BITS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "KILL": 5,
-            "SETGID": 6, "SETUID": 7, "NET_BIND_SERVICE": 10, "NET_ADMIN": 12,
-            "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_ADMIN": 21}
+CAP_BITS = {
+    "CHOWN": 0,
+    "DAC_OVERRIDE": 1,
+    "DAC_READ_SEARCH": 2,
+    "FOWNER": 3,
+    "KILL": 5,
+    "SETGID": 6,
+    "SETUID": 7,
+    "NET_BIND_SERVICE": 10,
+    "NET_ADMIN": 12,
+    "SYS_CHROOT": 18,
+    "SYS_PTRACE": 19,
+    "SYS_ADMIN": 21,
+}
 
 SLEEPER = "import time\ntime.sleep(3600)\n"
 
-SNOOPER = textwrap.dedent('''\
+SNOOPER = textwrap.dedent("""\
     import os, socket
 
     def attempt(label, action):
@@ -70,7 +88,7 @@ SNOOPER = textwrap.dedent('''\
     while True:
         conn, _ = srv.accept()
         conn.close()
-''')
+""")
 
 
 def epoll_assignment() -> Assignment:
@@ -78,15 +96,22 @@ def epoll_assignment() -> Assignment:
         from grader.assignment import load_assignment
     except ImportError:
         folder = kitpaths.ROOT / "assignments" / "epoll"
-        return Assignment(name="epoll", title=Text("epoll"), entry="server.py", kind="server",
-                          checks=(), folder=folder)
+        return Assignment(
+            name="epoll",
+            title=Text("epoll"),
+            entry="server.py",
+            kind="server",
+            checks=(),
+            folder=folder,
+        )
     return load_assignment("epoll")
 
 
 def request(folder: Path, only=(), wall_clock: float = 240.0) -> RunRequest:
     sub = Submission(id=folder.name, source=folder, folder=folder, entry="server.py")
-    return RunRequest(submission=sub, assignment=epoll_assignment(), only=tuple(only),
-                      wall_clock=wall_clock)
+    return RunRequest(
+        submission=sub, assignment=epoll_assignment(), only=tuple(only), wall_clock=wall_clock
+    )
 
 
 def submission(tmp_path: Path, source: str, name: str = "sub") -> Path:
@@ -125,7 +150,7 @@ class Background:
     def _run(self, sandbox, req):
         try:
             self.outcome = sandbox.run(req)
-        except BaseException as exc:  # noqa: BLE001  (re-raised in the test's thread)
+        except BaseException as exc:
             self.error = exc
 
     def join(self, timeout: float):
@@ -145,10 +170,11 @@ def sandbox(docker_engine, tmp_path):
 
 
 def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
-    folder = submission(tmp_path, SLEEPER)   # never listens: the 'runs' check waits 10 s
+    folder = submission(tmp_path, SLEEPER)  # never listens: the 'runs' check waits 10 s
     run = Background(sandbox, request(folder, only=("runs",)))
-    found = wait_for(lambda: [c for c in ours(docker_engine, sandbox) if c.status == "running"],
-                     APPEAR)
+    found = wait_for(
+        lambda: [c for c in ours(docker_engine, sandbox) if c.status == "running"], APPEAR
+    )
     assert found, f"no running grading container within {APPEAR:g} s"
     container = found[0]
     host = container.attrs["HostConfig"]
@@ -160,17 +186,23 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
     assert host["SecurityOpt"] == ["no-new-privileges"]
     assert host["Privileged"] is False
     assert host["Memory"] == lim.memory_mib * 2**20
-    assert host["MemorySwap"] == host["Memory"]           # no swap on top
+    assert host["MemorySwap"] == host["Memory"]  # no swap on top
     assert host["PidsLimit"] == lim.pids
     assert host["NanoCpus"] == int(lim.cpus * 1e9)
-    assert host["Tmpfs"] == {"/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
-                             "/work": f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755"}
+    assert host["Tmpfs"] == {
+        "/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
+        "/work": f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755",
+    }
     ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host["Ulimits"]}
     assert ulimits["fsize"] == (lim.file_size_mib * 2**20,) * 2
     assert ulimits["nofile"] == (lim.open_files,) * 2
     mounts = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
-    assert mounts == {"/opt/harness/kit/grader": False, "/opt/harness/kit/assignments/epoll": False,
-                      "/opt/harness/submission": False, "/opt/harness/out": True}
+    assert mounts == {
+        "/opt/harness/kit/grader": False,
+        "/opt/harness/kit/assignments/epoll": False,
+        "/opt/harness/submission": False,
+        "/opt/harness/out": True,
+    }
     assert container.labels[sd.ROLE_LABEL] == sd.ROLE
 
     # What the kernel says about the harness (pid 1) inside: the engine applied all of it.
@@ -186,8 +218,9 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
     assert status["NoNewPrivs"].strip() == "1"
     interfaces = [line.split(":")[0].strip() for line in inside("/proc/net/dev").splitlines()[2:]]
     assert interfaces == ["lo"]
-    mounts = {line.split()[1]: line.split()[3].split(",") for line in
-              inside("/proc/mounts").splitlines()}
+    mounts = {
+        line.split()[1]: line.split()[3].split(",") for line in inside("/proc/mounts").splitlines()
+    }
     assert "ro" in mounts["/"]
     assert {"rw", "nosuid", "nodev", "noexec"} <= set(mounts["/tmp"])
     assert {"rw", "nosuid", "nodev", "noexec"} <= set(mounts["/work"])
@@ -226,8 +259,8 @@ def test_student_uid_cannot_reach_the_harness(docker_engine, sandbox, tmp_path):
         "write-report": "PermissionError",
         "read-kit": "PermissionError",
         "harness-fds": "PermissionError",
-        "write-root": "OSError",          # EROFS: the root file system is read-only
-        "read-linked-checks": "FileNotFoundError",   # links are not given to the container
+        "write-root": "OSError",  # EROFS: the root file system is read-only
+        "read-linked-checks": "FileNotFoundError",  # links are not given to the container
         "uid": f"{image.STUDENT_UID} gid {image.STUDENT_UID}",
     }, stdout
     assert not ours(docker_engine, sandbox)
@@ -238,14 +271,14 @@ def test_no_container_left_after_wall_clock_timeout(docker_engine, tmp_path):
     box = sd.DockerSandbox(wall_clock=3, scratch=tmp_path / "scratch")
     folder = submission(tmp_path, SLEEPER)
     started = time.monotonic()
-    outcome = box.run(request(folder))        # the full run would take over 10 s
+    outcome = box.run(request(folder))  # the full run would take over 10 s
     took = time.monotonic() - started
     assert outcome.report is None
     assert outcome.error_fault == "submission"
     assert "wall-clock" in outcome.error
     assert 3 <= took < 3 + 20, took
     assert not ours(docker_engine, box)
-    assert list((tmp_path / "scratch").iterdir()) == []   # the out mount is gone too
+    assert list((tmp_path / "scratch").iterdir()) == []  # the out mount is gone too
 
 
 def test_stop_all_removes_a_running_container(docker_engine, sandbox, tmp_path):
@@ -260,7 +293,7 @@ def test_stop_all_removes_a_running_container(docker_engine, sandbox, tmp_path):
 
 def test_ctrl_c_removes_the_container(docker_engine, tmp_path):
     folder = submission(tmp_path, SLEEPER)
-    driver = textwrap.dedent(f'''\
+    driver = textwrap.dedent(f"""\
         import sys
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -269,11 +302,16 @@ def test_ctrl_c_removes_the_container(docker_engine, tmp_path):
         box = DockerSandbox(wall_clock=120)
         print(box.owner, flush=True)
         box.run(request(Path({str(folder)!r})))
-    ''')
+    """)
     # SIGINT must not be ignored in the child (it is when started from a background job).
-    proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=kitpaths.ROOT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", driver],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=kitpaths.ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         owner = proc.stdout.readline().strip()
         assert owner, proc.stderr.read()
@@ -318,8 +356,9 @@ def test_the_harness_is_never_told_of_a_hand_in_problem(tmp_path):
     line carries no such problem."""
     from types import SimpleNamespace
 
-    sub = Submission(id="lab", source=tmp_path, folder=None, entry=None,
-                     problem="no server.py in the hand-in")
+    sub = Submission(
+        id="lab", source=tmp_path, folder=None, entry=None, problem="no server.py in the hand-in"
+    )
     req = RunRequest(submission=sub, assignment=epoll_assignment(), only=(), wall_clock=60)
     box = SimpleNamespace(limits=sd.DockerLimits(), owner="host:1", image="img")
     command = sd.DockerSandbox.create_kwargs(box, req, "name", tmp_path, tmp_path)["command"]
@@ -330,7 +369,12 @@ def test_the_harness_is_never_told_of_a_hand_in_problem(tmp_path):
 
 def test_the_image_command_line_runs_as_a_module(docker_engine):
     """`python -m grader.sandbox.docker status`, as scripts/provision-docker.sh calls it."""
-    done = subprocess.run([sys.executable, "-m", "grader.sandbox.docker", "status"],
-                          capture_output=True, text=True, cwd=kitpaths.ROOT, timeout=FINISH)
+    done = subprocess.run(
+        [sys.executable, "-m", "grader.sandbox.docker", "status"],
+        capture_output=True,
+        text=True,
+        cwd=kitpaths.ROOT,
+        timeout=FINISH,
+    )
     assert done.returncode == 0, done.stderr
     assert "is up to date" in done.stdout

@@ -48,9 +48,22 @@ def references_in_docker(tmp_path_factory, docker_engine):
         cls = base / assignment
         (cls / "reference").mkdir(parents=True)
         shutil.copyfile(source, cls / "reference" / source.name)
-        outs[assignment] = (main([str(cls), "-a", assignment, "-o", str(base / f"o-{assignment}"),
-                                  "--sandbox", "docker", "--jobs", "1"]),
-                            base / f"o-{assignment}")
+        outs[assignment] = (
+            main(
+                [
+                    str(cls),
+                    "-a",
+                    assignment,
+                    "-o",
+                    str(base / f"o-{assignment}"),
+                    "--sandbox",
+                    "docker",
+                    "--jobs",
+                    "1",
+                ]
+            ),
+            base / f"o-{assignment}",
+        )
     return outs
 
 

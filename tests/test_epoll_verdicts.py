@@ -29,8 +29,7 @@ def test_reference_full_marks_and_results_json_format(epoll_batch_local):
     assert set(results) >= {"score", "execution_time", "output", "tests"}
     assert 0 < results["execution_time"] < 60
     for test in results["tests"]:
-        assert set(test) >= {"name", "score", "max_score", "status", "tags", "output",
-                             "visibility"}
+        assert set(test) >= {"name", "score", "max_score", "status", "tags", "output", "visibility"}
         assert test["status"] == "passed" and test["score"] == test["max_score"]
         assert test["tags"] == list(EPOLL.check(test["number"]).tags)
         assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")

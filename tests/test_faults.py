@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from grader import export, render
-from grader.sandbox import local as sandbox_module
 from grader.assignment import load_assignment
 from grader.cli import CHECK_GRADER_ERROR, main
 from grader.models import RunOutcome, Submission
+from grader.sandbox import local as sandbox_module
 from grader.score import score
 from tests.conftest import reference_file
 
@@ -39,13 +39,21 @@ def report() -> dict:
 
 def sub(ident: str, problem: str = "") -> Submission:
     folder = None if problem else Path("/nonexistent") / ident
-    return Submission(ident, Path("/nonexistent") / ident, folder,
-                      None if problem else "server.py", problem=problem)
+    return Submission(
+        ident,
+        Path("/nonexistent") / ident,
+        folder,
+        None if problem else "server.py",
+        problem=problem,
+    )
 
 
 def no_report(ident: str, epoll):
-    return score(epoll, sub(ident), RunOutcome(None, 3.0, "local", error=NO_REPORT,
-                                               error_fault="infrastructure"))
+    return score(
+        epoll,
+        sub(ident),
+        RunOutcome(None, 3.0, "local", error=NO_REPORT, error_fault="infrastructure"),
+    )
 
 
 def graded(ident: str, epoll, report):
@@ -62,14 +70,17 @@ def errored_in_setup(report: dict, check_id: str) -> dict:
     for test in broken["tests"]:
         if test["nodeid"].endswith(f"::test_{check_id}"):
             test["outcome"] = "error"
-            test["setup"] = {"outcome": "failed",
-                             "crash": {"message": "OSError: [Errno 24] Too many open files"},
-                             "longrepr": "Traceback ...\nOSError: [Errno 24] Too many open files"}
+            test["setup"] = {
+                "outcome": "failed",
+                "crash": {"message": "OSError: [Errno 24] Too many open files"},
+                "longrepr": "Traceback ...\nOSError: [Errno 24] Too many open files",
+            }
             test.pop("call", None)
     return broken
 
 
 # --- score and models ---------------------------------------------------------------------
+
 
 def test_no_report_is_a_grader_error_on_every_check(epoll):
     result = no_report("bob", epoll)
@@ -100,8 +111,9 @@ def test_a_student_failure_keeps_its_hint_and_the_submission_is_graded(epoll, re
     assert robustness["status"] == "failed"
     assert robustness["extra_data"]["status"] == "failed"
     assert "\nHint: " in robustness["output"]
-    assert {t["extra_data"]["status"] for t in data["tests"] if t["number"] != "robustness"} \
-        == {"passed"}
+    assert {t["extra_data"]["status"] for t in data["tests"] if t["number"] != "robustness"} == {
+        "passed"
+    }
 
 
 def test_one_check_the_kit_broke_on_makes_the_submission_a_grader_error(epoll, report):
@@ -110,7 +122,7 @@ def test_one_check_the_kit_broke_on_makes_the_submission_a_grader_error(epoll, r
     by_id = {c.spec.id: c for c in result.checks}
     assert by_id["cleanup"].status == "grader_error" and by_id["cleanup"].fault == "grader"
     assert "Too many open files" in by_id["cleanup"].reason
-    assert by_id["robustness"].status == "failed"       # still judged, still the student's
+    assert by_id["robustness"].status == "failed"  # still judged, still the student's
     assert by_id["echo"].status == "passed"
     assert [c.spec.id for c in result.grader_errors] == ["cleanup"]
 
@@ -132,17 +144,24 @@ def test_nothing_to_run_without_a_problem_is_the_kits_fault(epoll):
 
 # --- grades.csv ---------------------------------------------------------------------------
 
+
 def test_grades_csv_has_a_status_and_no_zero_where_the_grader_failed(tmp_path, epoll, report):
-    results = [graded("alice", epoll, report), no_report("bob", epoll),
-               graded("carol", epoll, errored_in_setup(report, "cleanup")),
-               not_gradable("dave", epoll)]
+    results = [
+        graded("alice", epoll, report),
+        no_report("bob", epoll),
+        graded("carol", epoll, errored_in_setup(report, "cleanup")),
+        not_gradable("dave", epoll),
+    ]
     export.write_grades_csv(results, tmp_path / "grades.csv")
     with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as fh:
         rows = {r["id"]: r for r in csv.DictReader(fh)}
     assert list(rows["alice"])[:4] == ["id", "score", "max", "status"]
     assert {i: r["status"] for i, r in rows.items()} == {
-        "alice": "graded", "bob": "grader_error", "carol": "grader_error",
-        "dave": "not_gradable"}
+        "alice": "graded",
+        "bob": "grader_error",
+        "carol": "grader_error",
+        "dave": "not_gradable",
+    }
     assert rows["alice"]["score"] == "90" and rows["alice"]["robustness"] == "0"
     assert rows["bob"]["score"] == "" and rows["bob"]["max"] == "100"
     assert {rows["bob"][s.id] for s in epoll.checks} == {""}
@@ -155,15 +174,15 @@ def test_grades_csv_has_a_status_and_no_zero_where_the_grader_failed(tmp_path, e
 
 # --- index.html and report.html -----------------------------------------------------------
 
+
 def _row(page: str, ident: str) -> str:
     """One student's row of the class table, entities decoded."""
     start = page.index(f'<td data-v="{ident}">')
-    return html.unescape(page[start:page.index("</tr>", start)])
+    return html.unescape(page[start : page.index("</tr>", start)])
 
 
 def test_index_says_could_not_be_graded_instead_of_a_zero(epoll, report):
-    results = [graded("alice", epoll, report), no_report("bob", epoll),
-               not_gradable("dave", epoll)]
+    results = [graded("alice", epoll, report), no_report("bob", epoll), not_gradable("dave", epoll)]
     html = render.render_index(results, epoll)
     bob = _row(html, "bob")
     assert "could not be graded" in bob and f"grader error: {NO_REPORT}" in bob
@@ -186,16 +205,17 @@ def test_report_shows_a_grader_error_as_such_without_a_hint(epoll, report):
     html = render.render_report(result)
     assert "Grader error." in html and "could not judge\n1 of 10 checks" in html
     start = html.index('id="check-cleanup"')
-    cleanup = html[start:html.index("</section>", start)]
+    cleanup = html[start : html.index("</section>", start)]
     assert '<span class="badge notyours">grader error</span>' in cleanup
     assert "Why it could not be graded:" in cleanup and "Why it failed" not in cleanup
     assert "<h4>Hint</h4>" not in cleanup
     start = html.index('id="check-robustness"')
-    robustness = html[start:html.index("</section>", start)]
+    robustness = html[start : html.index("</section>", start)]
     assert "Why it failed:" in robustness and "<h4>Hint</h4>" in robustness
 
 
 # --- the command line, with a harness that really ends without a report ------------------
+
 
 @pytest.fixture
 def harness_fails_for(monkeypatch):
@@ -213,8 +233,9 @@ def harness_fails_for(monkeypatch):
     return broken
 
 
-def test_self_check_with_a_failing_harness_exits_4_with_grader_errors(tmp_path, capsys,
-                                                                       harness_fails_for):
+def test_self_check_with_a_failing_harness_exits_4_with_grader_errors(
+    tmp_path, capsys, harness_fails_for
+):
     lab = tmp_path / "lab3"
     lab.mkdir()
     shutil.copyfile(reference_file("epoll"), lab / "server.py")
@@ -225,8 +246,10 @@ def test_self_check_with_a_failing_harness_exits_4_with_grader_errors(tmp_path, 
     assert code == CHECK_GRADER_ERROR == 4, err
     assert "GRADER ERROR runs" in err and "FAIL" not in err and "hint:" not in err
     assert f"why:  {NO_REPORT}" in err
-    assert "GRADER ERROR: the grader could not check 9 of 9 checks, through no fault of " \
-           "your code" in " ".join(err.split())
+    assert (
+        "GRADER ERROR: the grader could not check 9 of 9 checks, through no fault of "
+        "your code" in " ".join(err.split())
+    )
     results = json.loads((out / "lab3" / "results.json").read_text())
     assert results["extra_data"]["status"] == "grader_error"
     assert {t["extra_data"]["status"] for t in results["tests"]} == {"grader_error"}
@@ -238,8 +261,9 @@ def test_self_check_with_a_failing_harness_exits_4_with_grader_errors(tmp_path, 
 def test_self_check_exit_codes_for_pass_and_fail_stay_0_and_1(tmp_path, capsys):
     """Beside 4: a submission's own failures exit 1 (the syntax error fails fast)."""
     out = tmp_path / "report"
-    code = main(["check", str(FIX / "syntax_error"), "-a", "epoll", "--out", str(out),
-                 "--sandbox", "local"])
+    code = main(
+        ["check", str(FIX / "syntax_error"), "-a", "epoll", "--out", str(out), "--sandbox", "local"]
+    )
     err = capsys.readouterr().err
     assert code == 1, err
     assert "FAIL runs" in err and "GRADER ERROR" not in err and "some checks fail" in err
@@ -250,10 +274,10 @@ def test_self_check_exit_codes_for_pass_and_fail_stay_0_and_1(tmp_path, capsys):
 def test_batch_with_a_failing_harness(tmp_path, capsys, harness_fails_for):
     cls = tmp_path / "class"
     cls.mkdir()
-    shutil.copytree(FIX / "syntax_error", cls / "alice")      # graded: the student's 0
+    shutil.copytree(FIX / "syntax_error", cls / "alice")  # graded: the student's 0
     (cls / "bob").mkdir()
     shutil.copyfile(reference_file("epoll"), cls / "bob" / "server.py")
-    (cls / "dave").mkdir()                                   # nothing handed in
+    (cls / "dave").mkdir()  # nothing handed in
     (cls / "dave" / "notes.txt").write_text("I will hand it in tomorrow\n")
     harness_fails_for.add("bob")
     out = tmp_path / "out"
@@ -261,12 +285,17 @@ def test_batch_with_a_failing_harness(tmp_path, capsys, harness_fails_for):
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1, err
     assert "GRADER ERROR" in err and "could not be graded" in err and "not gradable" in err
-    assert "1 submission(s) could not be graded because of the grader or the sandbox, not " \
-           "the students: bob" in err
+    assert (
+        "1 submission(s) could not be graded because of the grader or the sandbox, not "
+        "the students: bob" in err
+    )
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
         rows = {r["id"]: r for r in csv.DictReader(fh)}
     assert {i: (r["status"], r["score"]) for i, r in rows.items()} == {
-        "alice": ("graded", "0"), "bob": ("grader_error", ""), "dave": ("not_gradable", "0")}
+        "alice": ("graded", "0"),
+        "bob": ("grader_error", ""),
+        "dave": ("not_gradable", "0"),
+    }
     bob = json.loads((out / "bob" / "results.json").read_text())
     assert bob["extra_data"]["status"] == "grader_error"
     assert all(t["output"].startswith(f"GRADER ERROR: {NO_REPORT}") for t in bob["tests"])

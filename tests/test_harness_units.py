@@ -17,6 +17,7 @@ from grader.harness.launch import BOOT, OutputTap
 
 def test_descriptor_flags_and_epoll_interest_list_from_the_kernel():
     import os
+
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -38,8 +39,9 @@ def test_descriptor_flags_and_epoll_interest_list_from_the_kernel():
         blocking.close()
 
 
-def run_boot(tmp_path: Path, source: str, extra: dict[str, str] | None = None,
-             timeout: float = 20) -> tuple[list[dict], str]:
+def run_boot(
+    tmp_path: Path, source: str, extra: dict[str, str] | None = None, timeout: float = 20
+) -> tuple[list[dict], str]:
     """Run `source` as server.py under the launcher, beside `extra` files; (trace, output)."""
     sub = tmp_path / "sub"
     sub.mkdir()
@@ -47,15 +49,28 @@ def run_boot(tmp_path: Path, source: str, extra: dict[str, str] | None = None,
     for name, text in (extra or {}).items():
         (sub / name).write_text(text)
     trace = tmp_path / "trace.jsonl"
-    env = {"SG_TRACE": str(trace), "SG_ROOT": str(sub), "SG_PORT_ZERO": "1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-I", "-S", "-u", str(BOOT), str(sub / "server.py")],
-                          env=env, cwd=sub, capture_output=True, text=True, timeout=timeout)
+    env = {
+        "SG_TRACE": str(trace),
+        "SG_ROOT": str(sub),
+        "SG_PORT_ZERO": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-u", str(BOOT), str(sub / "server.py")],
+        env=env,
+        cwd=sub,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     events = [json.loads(line) for line in trace.read_text().splitlines()]
     return events, proc.stdout + proc.stderr
 
 
 def test_tracer_names_the_line_that_closed_a_registered_socket(tmp_path):
-    events, out = run_boot(tmp_path, """\
+    events, out = run_boot(
+        tmp_path,
+        """\
         import selectors, socket
         sel = selectors.EpollSelector()
         a, b = socket.socketpair()
@@ -66,7 +81,8 @@ def test_tracer_names_the_line_that_closed_a_registered_socket(tmp_path):
         sel.register(c, selectors.EVENT_READ)
         sel.unregister(c)
         c.close()
-        """)
+        """,
+    )
     bad = [e for e in events if e["ev"] == "close_registered"]
     assert len(bad) == 1, out
     assert bad[0]["at"] == "server.py:5" and bad[0]["registered_at"] == "server.py:4"
@@ -74,12 +90,16 @@ def test_tracer_names_the_line_that_closed_a_registered_socket(tmp_path):
 
 
 def test_tracer_moves_fixed_ports_and_hides_its_environment(tmp_path):
-    events, out = run_boot(tmp_path, """\
+    events, out = run_boot(
+        tmp_path,
+        """\
         import os, socket
         s = socket.socket()
         s.bind(("127.0.0.1", 8888))
-        print("port", s.getsockname()[1], "env", sorted(k for k in os.environ if k.startswith("SG_")))
-        """)
+        env = sorted(k for k in os.environ if k.startswith("SG_"))
+        print("port", s.getsockname()[1], "env", env)
+        """,
+    )
     assert "env []" in out
     port = int(out.split()[1])
     assert port != 8888 and port > 0
@@ -88,19 +108,29 @@ def test_tracer_moves_fixed_ports_and_hides_its_environment(tmp_path):
 
 
 def test_tracer_reports_crash_site_and_ignores_shipped_sitecustomize(tmp_path):
-    events, out = run_boot(tmp_path, "x = {}\nx['missing']\n", extra={
-        "sitecustomize.py": "raise SystemExit('taken over')\n",
-        "usercustomize.py": "raise SystemExit('taken over')\n",
-        "evil.pth": "import os; os._exit(42)\n"})
+    events, out = run_boot(
+        tmp_path,
+        "x = {}\nx['missing']\n",
+        extra={
+            "sitecustomize.py": "raise SystemExit('taken over')\n",
+            "usercustomize.py": "raise SystemExit('taken over')\n",
+            "evil.pth": "import os; os._exit(42)\n",
+        },
+    )
     crash = next(e for e in events if e["ev"] == "crash")
     assert crash["type"] == "KeyError" and crash["at"] == "server.py:2"
     assert "taken over" not in out and "KeyError: 'missing'" in out
 
 
 def test_output_tap_keeps_head_and_tail_of_a_flood():
-    proc = subprocess.Popen([sys.executable, "-c",
-                             "import sys\nfor i in range(200000): sys.stdout.write('line %d\\n' % i)"],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfor i in range(200000): sys.stdout.write('line %d\\n' % i)",
+        ],
+        stdout=subprocess.PIPE,
+    )
     tap = OutputTap(proc.stdout)
     proc.wait(timeout=60)
     tap.join()
@@ -125,10 +155,15 @@ def test_fresh_copy_leaves_links_out(tmp_path):
     (sub / "dir_link").symlink_to(tmp_path)
     os.mkfifo(sub / "pipe")
     import socket as socket_module
+
     unix = socket_module.socket(socket_module.AF_UNIX)
     unix.bind(str(sub / "sock"))
-    opts = {"--sg-submission": str(sub), "--sg-entry": "server.py",
-            "--sg-work": str(tmp_path / "work"), "--sg-user": None}
+    opts = {
+        "--sg-submission": str(sub),
+        "--sg-entry": "server.py",
+        "--sg-work": str(tmp_path / "work"),
+        "--sg-user": None,
+    }
     config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
     copy = Submission(config).fresh_copy()
     unix.close()
@@ -148,16 +183,33 @@ def test_trace_sites_never_reach_outside_the_submission(tmp_path):
     os.mkfifo(work / "fifo.py")
     proc = StudentProcess(entry=work / "server.py", workdir=work)
     assert proc.quote("server.py:1") == "server.py:1 (`conn.close()`)"
-    for site in ("../secret.txt:1", "/etc/passwd:1", "link.py:1", "fifo.py:1", "/dev/zero:1",
-                 "server.py:x", "server.py:99", 42, None, ["server.py:1"]):
+    for site in (
+        "../secret.txt:1",
+        "/etc/passwd:1",
+        "link.py:1",
+        "fifo.py:1",
+        "/dev/zero:1",
+        "server.py:x",
+        "server.py:99",
+        42,
+        None,
+        ["server.py:1"],
+    ):
         assert proc.line_of(site) == "", site
     trace = tmp_path / "trace.jsonl"
-    trace.write_text("\n".join([
-        '{"ev": "crash", "at": {"nested": 1}, "message": "' + "x" * 5000 + '"}',
-        "[" * 100000 + "]" * 100000,
-        '{"ev": 7}', "not json",
-        '{"ev": "close_registered", "fd": 5, "at": "server.py:1", "registered_at": "server.py:1"}',
-    ]) + "\n")
+    trace.write_text(
+        "\n".join(
+            [
+                '{"ev": "crash", "at": {"nested": 1}, "message": "' + "x" * 5000 + '"}',
+                "[" * 100000 + "]" * 100000,
+                '{"ev": 7}',
+                "not json",
+                '{"ev": "close_registered", "fd": 5, "at": "server.py:1", '
+                '"registered_at": "server.py:1"}',
+            ]
+        )
+        + "\n"
+    )
     proc.trace_path = trace
     events = proc.trace()
     assert [e["ev"] for e in events] == ["crash", "close_registered"]
@@ -190,11 +242,12 @@ def test_tcp_sockets_show_unread_bytes_and_the_accept_queue():
     listener.listen()
     client = socket.create_connection(listener.getsockname())
     try:
+
         def mine(fd):
             return next(s for s in procobs.tcp_sockets(pid) if s.fd == fd)
 
         assert mine(listener.fileno()).state == "LISTEN"
-        assert mine(listener.fileno()).rx_queue == 1          # one connection not accepted
+        assert mine(listener.fileno()).rx_queue == 1  # one connection not accepted
         conn, _ = listener.accept()
         assert mine(listener.fileno()).rx_queue == 0
         client.sendall(b"abc")
@@ -204,7 +257,7 @@ def test_tcp_sockets_show_unread_bytes_and_the_accept_queue():
         assert mine(conn.fileno()).rx_queue == 0
         client.close()
         assert _eventually(lambda: mine(conn.fileno()).state == "CLOSE_WAIT")
-        assert mine(conn.fileno()).rx_queue == 1              # the FIN, not read yet
+        assert mine(conn.fileno()).rx_queue == 1  # the FIN, not read yet
         assert conn.recv(10) == b""
         assert mine(conn.fileno()).rx_queue == 0
         conn.close()
@@ -214,12 +267,14 @@ def test_tcp_sockets_show_unread_bytes_and_the_accept_queue():
 
 
 def test_tcp_table_addresses_ipv4_and_ipv6():
-    text = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
-            "timeout inode\n"
-            "   0: 0100007F:1F90 0100007F:D431 01 00000002:00000005 00:00000000 00000000  1000 "
-            "       0 4242 1 0000000000000000 20 4 30 10 -1\n"
-            "   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 "
-            "0A 00000000:00000003 00:00000000 00000000  1000        0 4343 1\n")
+    text = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 0100007F:1F90 0100007F:D431 01 00000002:00000005 00:00000000 00000000  1000 "
+        "       0 4242 1 0000000000000000 20 4 30 10 -1\n"
+        "   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 "
+        "0A 00000000:00000003 00:00000000 00000000  1000        0 4343 1\n"
+    )
     table = procobs.parse_tcp_table(text)
     assert table[4242] == ("ESTABLISHED", ("127.0.0.1", 8080), ("127.0.0.1", 54321), 2, 5)
     assert table[4343][:3] == ("LISTEN", ("::1", 8080), ("::", 0))
@@ -230,12 +285,14 @@ def test_activity_tells_a_sleeping_process_from_a_busy_one():
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
+
         def settled(pid):
             first = procobs.activity([pid])
             import time
+
             time.sleep(0.05)
             second = procobs.activity([pid])
-            return (first.asleep and second.asleep and first.on_cpu == second.on_cpu)
+            return first.asleep and second.asleep and first.on_cpu == second.on_cpu
 
         assert _eventually(lambda: settled(sleeper.pid))
         assert not any(settled(spinner.pid) for _ in range(5))
@@ -247,6 +304,7 @@ def test_activity_tells_a_sleeping_process_from_a_busy_one():
 
 def _eventually(predicate, timeout: float = 5.0) -> bool:
     import time
+
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -258,10 +316,13 @@ def _eventually(predicate, timeout: float = 5.0) -> bool:
 # --- the checks library, the general tracer and the general evidence -------------------------
 # (tests of checklib/clientlib, boot.py's tracer, waits.py and checks/evidence.py)
 
+
 def test_tracer_follows_every_selector_kind_and_select_poll_epoll(tmp_path):
     """Every selectors class, select.select, select.poll and select.epoll objects: each call
     with the student's line; the kinds boot.py wrote before keep their names."""
-    events, out = run_boot(tmp_path, """\
+    events, out = run_boot(
+        tmp_path,
+        """\
         import select, selectors, socket
         a, b = socket.socketpair()
         for cls in (selectors.SelectSelector, selectors.PollSelector, selectors.EpollSelector,
@@ -287,25 +348,40 @@ def test_tracer_follows_every_selector_kind_and_select_poll_epoll(tmp_path):
         ep2.register(a, select.EPOLLIN)
         a.close()
         ep2.close()
-        """)
+        """,
+    )
     assert "Traceback" not in out, out
     kinds = {}
     for e in events:
         kinds.setdefault(e["ev"], []).append(e)
-    for kind in ("selector_new", "register", "modify", "select", "unregister",
-                 "selector_close"):
+    for kind in ("selector_new", "register", "modify", "select", "unregister", "selector_close"):
         assert {e["selector"] for e in kinds[kind] if "selector" in e} <= {
-            "SelectSelector", "PollSelector", "EpollSelector"}, kind
+            "SelectSelector",
+            "PollSelector",
+            "EpollSelector",
+        }, kind
     assert {e["selector"] for e in kinds["selector_new"]} == {
-        "SelectSelector", "PollSelector", "EpollSelector"}
+        "SelectSelector",
+        "PollSelector",
+        "EpollSelector",
+    }
     assert len(kinds["register"]) == 4 and kinds["register"][0]["at"] == "server.py:6"
     assert kinds["select_call"] == [dict(kinds["select_call"][0], timeout=0, at="server.py:11")]
-    assert [kinds[k][0]["at"] for k in ("poll_new", "poll_register", "poll_modify",
-                                        "poll_wait", "poll_unregister")] == [
-        f"server.py:{n}" for n in (12, 13, 14, 15, 16)]
-    assert [kinds[k][0]["at"] for k in ("epoll_new", "epoll_register", "epoll_modify",
-                                        "epoll_wait", "epoll_unregister", "epoll_close")] == [
-        f"server.py:{n}" for n in (17, 18, 19, 20, 21, 17)]
+    assert [
+        kinds[k][0]["at"]
+        for k in ("poll_new", "poll_register", "poll_modify", "poll_wait", "poll_unregister")
+    ] == [f"server.py:{n}" for n in (12, 13, 14, 15, 16)]
+    assert [
+        kinds[k][0]["at"]
+        for k in (
+            "epoll_new",
+            "epoll_register",
+            "epoll_modify",
+            "epoll_wait",
+            "epoll_unregister",
+            "epoll_close",
+        )
+    ] == [f"server.py:{n}" for n in (17, 18, 19, 20, 21, 17)]
     assert kinds["epoll_wait"][0]["timeout"] == 0.5
     # a socket closed while registered with a raw epoll object is named, as with selectors
     assert kinds["close_registered"][0]["at"] == "server.py:24"
@@ -313,7 +389,9 @@ def test_tracer_follows_every_selector_kind_and_select_poll_epoll(tmp_path):
 
 
 def test_tracer_names_the_line_of_a_blocking_recv_once(tmp_path):
-    events, _ = run_boot(tmp_path, """\
+    events, _ = run_boot(
+        tmp_path,
+        """\
         import socket
         a, b = socket.socketpair()
         b.sendall(b"xyz")
@@ -324,13 +402,15 @@ def test_tracer_names_the_line_of_a_blocking_recv_once(tmp_path):
             b.recv(1)
         except BlockingIOError:
             pass
-        """)
+        """,
+    )
     calls = [e for e in events if e["ev"] == "blocking_call"]
     assert [(e["call"], e["at"]) for e in calls] == [("recv", "server.py:5")]
 
 
 def test_wait_mechanism_from_syscall_or_wchan():
     from grader.harness import waits
+
     cases = [
         ({"syscall": "select", "state": "S"}, "select"),
         ({"syscall": "pselect6", "state": "S"}, "select"),
@@ -359,18 +439,20 @@ def test_wait_mechanism_of_a_sleeping_process():
     """The kernel shows which of select, poll and epoll a process sleeps in."""
     programs = {
         "select": "import select, socket; a, b = socket.socketpair(); "
-                  "select.select([a], [], [], 30)",
+        "select.select([a], [], [], 30)",
         "poll": "import select, socket; a, b = socket.socketpair(); p = select.poll(); "
-                "p.register(a, select.POLLIN); p.poll(30000)",
+        "p.register(a, select.POLLIN); p.poll(30000)",
         "epoll": "import selectors, socket; a, b = socket.socketpair(); "
-                 "s = selectors.DefaultSelector(); s.register(a, selectors.EVENT_READ); "
-                 "s.select(30)",
+        "s = selectors.DefaultSelector(); s.register(a, selectors.EVENT_READ); "
+        "s.select(30)",
     }
     procs = {m: subprocess.Popen([sys.executable, "-c", code]) for m, code in programs.items()}
     try:
         for mechanism, proc in procs.items():
-            assert _eventually(lambda: procobs.wait_mechanism(proc.pid) == mechanism), (
-                mechanism, procobs.where(proc.pid))
+            assert _eventually(lambda p=proc, m=mechanism: procobs.wait_mechanism(p.pid) == m), (
+                mechanism,
+                procobs.where(proc.pid),
+            )
     finally:
         for p in procs.values():
             p.kill()
@@ -379,25 +461,36 @@ def test_wait_mechanism_of_a_sleeping_process():
 
 def test_evidence_tells_busy_waits_by_their_units():
     from grader.harness.checks import evidence
-    busy = [{"ev": "select", "timeout": 0, "selector": "EpollSelector"},
-            {"ev": "select", "timeout": -1, "selector": "SelectSelector"},
-            {"ev": "select_call", "timeout": 0},
-            {"ev": "poll_wait", "timeout": 0},
-            {"ev": "poll_wait", "timeout": 1},       # milliseconds: 0.001 s
-            {"ev": "epoll_wait", "timeout": 0.0}]
-    idle = [{"ev": "select", "timeout": None}, {"ev": "select", "timeout": 0.5},
-            {"ev": "select_call", "timeout": None}, {"ev": "poll_wait", "timeout": -1},
-            {"ev": "poll_wait", "timeout": 100}, {"ev": "epoll_wait", "timeout": -1},
-            {"ev": "register", "timeout": 0}, {"ev": "select", "timeout": True}]
+
+    busy = [
+        {"ev": "select", "timeout": 0, "selector": "EpollSelector"},
+        {"ev": "select", "timeout": -1, "selector": "SelectSelector"},
+        {"ev": "select_call", "timeout": 0},
+        {"ev": "poll_wait", "timeout": 0},
+        {"ev": "poll_wait", "timeout": 1},  # milliseconds: 0.001 s
+        {"ev": "epoll_wait", "timeout": 0.0},
+    ]
+    idle = [
+        {"ev": "select", "timeout": None},
+        {"ev": "select", "timeout": 0.5},
+        {"ev": "select_call", "timeout": None},
+        {"ev": "poll_wait", "timeout": -1},
+        {"ev": "poll_wait", "timeout": 100},
+        {"ev": "epoll_wait", "timeout": -1},
+        {"ev": "register", "timeout": 0},
+        {"ev": "select", "timeout": True},
+    ]
     assert all(evidence.is_busy(e) for e in busy)
     assert not any(evidence.is_busy(e) for e in idle)
     assert evidence.call_text(busy[0]) == "select(timeout=0)"
     assert evidence.call_text(busy[3]) == "poll(0)"
     assert evidence.mechanism_of(busy[0]) == "epoll"
     assert evidence.mechanism_of(busy[1]) == "select"
-    trace = [{"ev": "selector_new", "selector": "EpollSelector", "at": "server.py:12"},
-             {"ev": "register", "selector": "EpollSelector", "fd": 3, "at": "server.py:14"},
-             {"ev": "select", "selector": "EpollSelector", "timeout": None, "at": "server.py:20"}]
+    trace = [
+        {"ev": "selector_new", "selector": "EpollSelector", "at": "server.py:12"},
+        {"ev": "register", "selector": "EpollSelector", "fd": 3, "at": "server.py:14"},
+        {"ev": "select", "selector": "EpollSelector", "timeout": None, "at": "server.py:20"},
+    ]
     assert evidence.created_at(trace, "epoll") == ("the EpollSelector", "server.py:12")
     assert evidence.wait_site(trace, "epoll") == "server.py:20"
     assert evidence.created_at(trace, "select") is None
@@ -406,13 +499,17 @@ def test_evidence_tells_busy_waits_by_their_units():
 
 def test_checklib_and_clientlib_keep_their_public_names_and_modules_stay_small():
     from grader.harness import checklib, clientlib
+
     for lib in (checklib, clientlib):
         for name in lib.__all__:
             assert getattr(lib, name, None) is not None, (lib.__name__, name)
     assert callable(checklib.check_waits_in)
     harness = Path(checklib.__file__).parent
-    for path in [*harness.glob("*.py"), *harness.glob("checks/*.py"),
-                 *harness.glob("clientchecks/*.py")]:
-        if path.name in ("plugin.py", "launch.py"):      # split elsewhere
+    for path in [
+        *harness.glob("*.py"),
+        *harness.glob("checks/*.py"),
+        *harness.glob("clientchecks/*.py"),
+    ]:
+        if path.name in ("plugin.py", "launch.py"):  # split elsewhere
             continue
         assert len(path.read_text().splitlines()) <= 420, path

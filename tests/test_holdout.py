@@ -17,7 +17,9 @@ from grader.sandbox import DEFAULT_WALL_CLOCK
 from tests.conftest import ASSIGNMENTS as KIT_ASSIGNMENTS
 from tests.test_stability import busy_loops  # noqa: F401  (a fixture)
 
-ASSIGNMENTS = sorted(p.name for p in KIT_ASSIGNMENTS.iterdir() if (p / "holdout" / "labels.toml").is_file())
+ASSIGNMENTS = sorted(
+    p.name for p in KIT_ASSIGNMENTS.iterdir() if (p / "holdout" / "labels.toml").is_file()
+)
 pytestmark = pytest.mark.slow
 
 
@@ -34,16 +36,19 @@ def _disagreements(assignment: str, sandbox, tmp: Path) -> list[str]:
     checks = {c.id for c in spec.checks}
     subs = discover(holdout(assignment), spec.entry, tmp / "prepared")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = {r.submission.id: r for r in pool.map(
-            lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs)}
+        results = {
+            r.submission.id: r
+            for r in pool.map(lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs)
+        }
     wrong = []
     for ident, label in labels(assignment).items():
         want = checks if label["fails"] == "all" else set(label["fails"])
         result = results[ident]
         got = {c.spec.id for c in result.checks if not c.passed}
         if got != want:
-            reasons = "; ".join(f"{c.spec.id}: {c.reason}" for c in result.checks
-                                if c.spec.id in got ^ want)
+            reasons = "; ".join(
+                f"{c.spec.id}: {c.reason}" for c in result.checks if c.spec.id in got ^ want
+            )
             wrong.append(f"{ident}: failed {sorted(got)}, labelled {sorted(want)} ({reasons})")
     return wrong
 

@@ -24,6 +24,7 @@ BATCH_BOUND = 600  # seconds for the whole batch, two at a time: far above the ~
 
 def expected() -> dict:
     import tomllib
+
     return tomllib.loads((HOSTILE / "expected.toml").read_text(encoding="utf-8"))
 
 
@@ -34,7 +35,9 @@ def build(dest: Path) -> Path:
             shutil.copytree(child, dest / child.name)
     (dest / "reference").mkdir()
     shutil.copyfile(ROOT / "reference" / "epoll_server.py", dest / "reference" / "server.py")
-    shutil.copytree(ROOT / "assignments" / "epoll" / "examples" / "course_listing", dest / "course_listing")
+    shutil.copytree(
+        ROOT / "assignments" / "epoll" / "examples" / "course_listing", dest / "course_listing"
+    )
     with zipfile.ZipFile(dest / "zip_slip.zip", "w") as zf:
         zf.writestr("server.py", "print('hi')\n")
         zf.writestr("../../../../tmp/socketgrade-zip-slip.py", "owned\n")
@@ -57,11 +60,23 @@ def hostile_batch(tmp_path_factory, docker_engine):
     out = base / "out"
     # This process's own containers only: another worker of the suite grades beside it.
     from grader.sandbox.docker import OWNER_LABEL
+
     mine = {"label": f"{OWNER_LABEL}={socket.gethostname()}:{os.getpid()}"}
     before = {c.id for c in docker_engine.containers.list(all=True, filters=mine)}
     start = time.monotonic()
-    code = main([str(batch), "--assignment", "epoll", "--out", str(out), "--sandbox", "docker",
-                 "--jobs", "2"])
+    code = main(
+        [
+            str(batch),
+            "--assignment",
+            "epoll",
+            "--out",
+            str(out),
+            "--sandbox",
+            "docker",
+            "--jobs",
+            "2",
+        ]
+    )
     seconds = time.monotonic() - start
     after = {c.id for c in docker_engine.containers.list(all=True, filters=mine)}
     return code, out, seconds, after - before, batch

@@ -16,13 +16,23 @@ from tests.conftest import EXPECTED_EPOLL, ROOT, fixtures, reference_file
 from tests.verdicts import assert_verdicts, load_results
 
 # What the build does not need: version control, venvs, build leftovers, outputs, tests.
-NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
-                                     "__pycache__", ".pytest_cache", "out", "socketgrade-report",
-                                     "tests", "examples")
-INSTALL_TIMEOUT = 900     # pip may fetch the dependencies from PyPI on a cold cache
-GRADE_TIMEOUT = 600       # far above a class of two: the batch's own bounds end it first
-FAULTY = "select_selector"   # a faulty epoll fixture with its verdicts in expected.toml
-VISIBLE = 90              # the epoll self-check's points (robustness is hidden from it)
+NOT_SOURCES = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    "out",
+    "socketgrade-report",
+    "tests",
+    "examples",
+)
+INSTALL_TIMEOUT = 900  # pip may fetch the dependencies from PyPI on a cold cache
+GRADE_TIMEOUT = 600  # far above a class of two: the batch's own bounds end it first
+FAULTY = "select_selector"  # a faulty epoll fixture with its verdicts in expected.toml
+VISIBLE = 90  # the epoll self-check's points (robustness is hidden from it)
 
 
 def _run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
@@ -38,13 +48,35 @@ def installed(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("installed")
     source = base / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-          "--disable-pip-version-check", "--wheel-dir", base / "dist", source],
-         timeout=INSTALL_TIMEOUT)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--wheel-dir",
+            base / "dist",
+            source,
+        ],
+        timeout=INSTALL_TIMEOUT,
+    )
     (wheel,) = (base / "dist").glob("socketgrade-*.whl")
     _run([sys.executable, "-m", "venv", base / "venv"], timeout=INSTALL_TIMEOUT)
-    _run([base / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet",
-          "--disable-pip-version-check", wheel], timeout=INSTALL_TIMEOUT)
+    _run(
+        [
+            base / "venv" / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            wheel,
+        ],
+        timeout=INSTALL_TIMEOUT,
+    )
     return base / "venv" / "bin"
 
 
@@ -54,8 +86,14 @@ def grade(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(bin_dir.parent)
-    return subprocess.run([str(bin_dir / "grade"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=GRADE_TIMEOUT)
+    return subprocess.run(
+        [str(bin_dir / "grade"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GRADE_TIMEOUT,
+    )
 
 
 def student_folder(parent: Path, name: str = "lab3") -> Path:
@@ -91,9 +129,11 @@ def assert_self_check_passed(done: subprocess.CompletedProcess, report: Path) ->
 def test_the_wheel_carries_what_grade_needs(installed):
     """The installed kit finds its own assignments and sandbox files (not this checkout's),
     byte for byte those of the checkout, so the grading image's source hash agrees."""
-    probe = ("import grader.kitpaths as k, grader.assignment as a, grader.sandbox.docker.image as d;"
-             "print(k.PACKAGE); print(k.ROOT); print(k.harness_pythonpath());"
-             "print(','.join(a.available())); print(d.source_hash())")
+    probe = (
+        "import grader.kitpaths as k, grader.assignment as a, grader.sandbox.docker.image as d;"
+        "print(k.PACKAGE); print(k.ROOT); print(k.harness_pythonpath());"
+        "print(','.join(a.available())); print(d.source_hash())"
+    )
     done = _run([installed / "python", "-c", probe], cwd=installed)
     package, root, pythonpath, names, digest = done.stdout.splitlines()
     assert Path(package).parent.name == "site-packages"
@@ -105,11 +145,15 @@ def test_the_wheel_carries_what_grade_needs(installed):
         assert not (compared.left_only or compared.right_only or compared.diff_files)
     assert (Path(package) / "harness" / "harness.ini").is_file()
     from grader.sandbox.docker.image import source_hash
+
     assert digest == source_hash()
 
 
-@pytest.mark.parametrize("args, ident", [(["server.py"], "server"), (["."], "lab3"),
-                                         ([], "lab3")], ids=["server.py", "dot", "no-path"])
+@pytest.mark.parametrize(
+    "args, ident",
+    [(["server.py"], "server"), (["."], "lab3"), ([], "lab3")],
+    ids=["server.py", "dot", "no-path"],
+)
 def test_self_check_from_the_students_folder(installed, tmp_path, args, ident):
     lab = student_folder(tmp_path)
     done = grade(installed, lab, "check", *args, "-a", "epoll")
@@ -118,8 +162,9 @@ def test_self_check_from_the_students_folder(installed, tmp_path, args, ident):
 
 def test_self_check_of_a_relative_folder_into_a_relative_out(installed, tmp_path):
     student_folder(tmp_path)
-    done = grade(installed, tmp_path, "check", "lab3/", "--assignment", "epoll", "--out",
-                 "reports/")
+    done = grade(
+        installed, tmp_path, "check", "lab3/", "--assignment", "epoll", "--out", "reports/"
+    )
     assert_self_check_passed(done, tmp_path / "reports" / "lab3")
     missing = grade(installed, tmp_path, "check", "lab4/", "-a", "epoll")
     assert (missing.returncode, missing.stderr) == (2, "grade: 'lab4/' does not exist\n")
@@ -127,8 +172,7 @@ def test_self_check_of_a_relative_folder_into_a_relative_out(installed, tmp_path
 
 def test_local_batch_with_relative_paths(installed, tmp_path):
     a_class(tmp_path)
-    done = grade(installed, tmp_path, "class", "-a", "epoll", "--out", "out", "--sandbox",
-                 "local")
+    done = grade(installed, tmp_path, "class", "-a", "epoll", "--out", "out", "--sandbox", "local")
     assert done.returncode == 0, done.stderr
     assert_class_verdicts(tmp_path / "out")
 

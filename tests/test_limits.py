@@ -15,7 +15,7 @@ from grader.harness.launch import StudentProcess
 from grader.proc import Limits
 
 MiB = 2**20
-DEADLINE = 30.0   # seconds; far above how long any of these programs needs
+DEADLINE = 30.0  # seconds; far above how long any of these programs needs
 
 THREADS = textwrap.dedent("""
     import sys, threading, time
@@ -85,8 +85,9 @@ def run_to_end(tmp_path: Path, source: str, args=(), limits: Limits | None = Non
     work = tmp_path / "sub"
     work.mkdir()
     (work / "prog.py").write_text(source)
-    proc = StudentProcess(entry=work / "prog.py", workdir=work, args=[str(a) for a in args],
-                          limits=limits or Limits())
+    proc = StudentProcess(
+        entry=work / "prog.py", workdir=work, args=[str(a) for a in args], limits=limits or Limits()
+    )
     proc.start()
     try:
         deadline = time.monotonic() + DEADLINE
@@ -102,10 +103,17 @@ def run_to_end(tmp_path: Path, source: str, args=(), limits: Limits | None = Non
 def test_no_address_space_limit_is_set():
     """RLIMIT_AS is left as it was: the child's address space limit is its parent's."""
     before = resource.getrlimit(resource.RLIMIT_AS)
-    code = ("import resource; print(*resource.getrlimit(resource.RLIMIT_AS)); "
-            "print(*resource.getrlimit(resource.RLIMIT_FSIZE))")
-    out = subprocess.run([sys.executable, "-c", code], preexec_fn=Limits().apply,
-                         capture_output=True, text=True, check=True).stdout.split("\n")
+    code = (
+        "import resource; print(*resource.getrlimit(resource.RLIMIT_AS)); "
+        "print(*resource.getrlimit(resource.RLIMIT_FSIZE))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        preexec_fn=Limits().apply,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     assert tuple(int(x) for x in out[0].split()) == before
     # The other rlimits still apply.
     assert tuple(int(x) for x in out[1].split()) == (Limits().file_size,) * 2
@@ -194,8 +202,9 @@ def test_both_sandboxes_state_the_real_memory_bound():
     from grader.sandbox.docker import DockerLimits, DockerSandbox
 
     local = LocalSandbox(wall_clock=60).describe()
-    docker = DockerSandbox.describe(SimpleNamespace(limits=DockerLimits(), image="img",
-                                                    wall_clock=60))
+    docker = DockerSandbox.describe(
+        SimpleNamespace(limits=DockerLimits(), image="img", wall_clock=60)
+    )
     for described in (local, docker):
         assert "address space" not in described
         assert "512 MiB resident" in described["memory"]

@@ -25,7 +25,7 @@ ASSIGNMENTS = assignment_names()
 # A quarter of a core for the whole container (harness and student alike): four times less
 # than the default, enough to show any verdict that rests on how fast something happens.
 STARVED_CPUS = 0.25
-BUSY_LOOPS = 2      # as many as this machine's (and CI's) cores
+BUSY_LOOPS = 2  # as many as this machine's (and CI's) cores
 
 
 def _grade_class(assignment: str, sandbox, jobs: int) -> dict[str, dict]:
@@ -35,8 +35,9 @@ def _grade_class(assignment: str, sandbox, jobs: int) -> dict[str, dict]:
         batch = build_batch(assignment, Path(tmp) / "class")
         subs = discover(batch, spec.entry, Path(tmp) / "prepared")
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(
-                lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs))
+            results = list(
+                pool.map(lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs)
+            )
     return {r.submission.id: r.to_json() for r in results}
 
 
@@ -54,8 +55,9 @@ def _check_table(assignment: str, graded: dict[str, dict]) -> None:
 @pytest.fixture
 def busy_loops():
     """Processes that want every core, beside the grader, for the length of one test."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-             for _ in range(BUSY_LOOPS)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BUSY_LOOPS)
+    ]
     try:
         yield procs
     finally:

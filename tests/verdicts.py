@@ -22,9 +22,9 @@ def assert_verdicts(results: dict, expected: dict, all_checks: set[str]) -> None
     """`expected` is one entry of an expected.toml table."""
     fails = all_checks if expected["fails"] == "all" else set(expected["fails"])
     got = failed(results)
-    assert got == fails, (f"failed {sorted(got)}, expected {sorted(fails)}:\n"
-                          + "\n".join(f"  {k}: {v}" for k, v in outputs(results).items()
-                                      if k in got ^ fails))
+    assert got == fails, f"failed {sorted(got)}, expected {sorted(fails)}:\n" + "\n".join(
+        f"  {k}: {v}" for k, v in outputs(results).items() if k in got ^ fails
+    )
     texts = outputs(results)
     for check, words in expected.get("why", {}).items():
         assert words in texts[check], f"{check}: {words!r} not in {texts[check]!r}"

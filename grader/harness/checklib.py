@@ -17,32 +17,84 @@ topic in grader.harness.checks; this module is their stable public face."""
 from __future__ import annotations
 
 from grader.harness.checks.basics import (
-    check_disconnect, check_echo, check_runs, check_waits_its_turn)
+    check_disconnect,
+    check_echo,
+    check_runs,
+    check_waits_its_turn,
+)
 from grader.harness.checks.cleanup import WAVE, check_cleanup
 from grader.harness.checks.common import (
-    ECHO_MESSAGES, PEER_GONE, CloseWaiter, echo_or_fail, pattern, quote, serve_or_fail,
-    wait_accepted, wait_server_closed)
+    ECHO_MESSAGES,
+    PEER_GONE,
+    CloseWaiter,
+    echo_or_fail,
+    pattern,
+    quote,
+    serve_or_fail,
+    wait_accepted,
+    wait_server_closed,
+)
 from grader.harness.checks.concurrency import check_concurrency, check_single_thread
 from grader.harness.checks.cpu import check_idle_cpu
 from grader.harness.checks.nonblocking import check_nonblocking
 from grader.harness.checks.robustness import (
-    ROBUSTNESS, check_robustness, robust_half_close, robust_non_utf8, robust_peer_reset,
-    robust_slow_reader)
+    ROBUSTNESS,
+    check_robustness,
+    robust_half_close,
+    robust_non_utf8,
+    robust_peer_reset,
+    robust_slow_reader,
+)
 from grader.harness.checks.selector import check_unregister, check_uses_epoll, check_waits_in
 from grader.harness.timing import (
-    ACCEPT_DEADLINE, CLOSE_DEADLINE, CPU_WINDOW, IDLE_CPU_LIMIT, MANY_DEADLINE, REPLY_DEADLINE,
-    SLOW_READER_DEADLINE, STALL)
+    ACCEPT_DEADLINE,
+    CLOSE_DEADLINE,
+    CPU_WINDOW,
+    IDLE_CPU_LIMIT,
+    MANY_DEADLINE,
+    REPLY_DEADLINE,
+    SLOW_READER_DEADLINE,
+    STALL,
+)
 
 __all__ = [
-    # the checks, one property each (see DESIGN.md, "Check tags")
-    "check_runs", "check_echo", "check_disconnect", "check_concurrency", "check_nonblocking",
-    "check_unregister", "check_idle_cpu", "check_single_thread", "check_uses_epoll",
-    "check_waits_in", "check_cleanup", "check_robustness", "check_waits_its_turn",
-    # building blocks for a course's own checks
-    "serve_or_fail", "echo_or_fail", "wait_accepted", "wait_server_closed", "CloseWaiter",
-    "pattern", "quote", "ECHO_MESSAGES", "PEER_GONE", "WAVE", "ROBUSTNESS",
-    "robust_half_close", "robust_non_utf8", "robust_peer_reset", "robust_slow_reader",
+    "ACCEPT_DEADLINE",
+    "CLOSE_DEADLINE",
+    "CPU_WINDOW",
+    "ECHO_MESSAGES",
+    "IDLE_CPU_LIMIT",
+    "MANY_DEADLINE",
+    "PEER_GONE",
     # the bounds they use (grader.harness.timing says why each is what it is)
-    "REPLY_DEADLINE", "MANY_DEADLINE", "ACCEPT_DEADLINE", "CLOSE_DEADLINE",
-    "SLOW_READER_DEADLINE", "STALL", "CPU_WINDOW", "IDLE_CPU_LIMIT",
+    "REPLY_DEADLINE",
+    "ROBUSTNESS",
+    "SLOW_READER_DEADLINE",
+    "STALL",
+    "WAVE",
+    "CloseWaiter",
+    "check_cleanup",
+    "check_concurrency",
+    "check_disconnect",
+    "check_echo",
+    "check_idle_cpu",
+    "check_nonblocking",
+    "check_robustness",
+    # the checks, one property each (see DESIGN.md, "Check tags")
+    "check_runs",
+    "check_single_thread",
+    "check_unregister",
+    "check_uses_epoll",
+    "check_waits_in",
+    "check_waits_its_turn",
+    "echo_or_fail",
+    "pattern",
+    "quote",
+    "robust_half_close",
+    "robust_non_utf8",
+    "robust_peer_reset",
+    "robust_slow_reader",
+    # building blocks for a course's own checks
+    "serve_or_fail",
+    "wait_accepted",
+    "wait_server_closed",
 ]

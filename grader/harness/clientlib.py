@@ -21,22 +21,67 @@ from __future__ import annotations
 from grader.harness.clientchecks.connect_wait import check_connect_wait
 from grader.harness.clientchecks.echo import check_echo, check_runs
 from grader.harness.clientchecks.kit import (
-    ADVICE, ECHO_MESSAGES, Kit, Look, asleep, blocking_calls, connection_to, death, kit_fault,
-    look, settle, shown, wait_exit, wait_for, where)
+    ADVICE,
+    ECHO_MESSAGES,
+    Kit,
+    Look,
+    asleep,
+    blocking_calls,
+    connection_to,
+    death,
+    kit_fault,
+    look,
+    settle,
+    shown,
+    wait_exit,
+    wait_for,
+    where,
+)
 from grader.harness.clientchecks.nonblocking import check_nonblocking
 from grader.harness.kitserver import HOST, Conversation, KitServer
 from grader.harness.timing import (
-    HANDSHAKE_DEADLINE, HOLD_AT_LEAST, HOLD_CPU, HOLD_MOST, MESSAGE_DEADLINE, POLL,
-    QUEUE_FULL_FOR, RUN_BOUND)
+    HANDSHAKE_DEADLINE,
+    HOLD_AT_LEAST,
+    HOLD_CPU,
+    HOLD_MOST,
+    MESSAGE_DEADLINE,
+    POLL,
+    QUEUE_FULL_FOR,
+    RUN_BOUND,
+)
 
 __all__ = [
-    # the checks, one property each
-    "check_runs", "check_echo", "check_nonblocking", "check_connect_wait",
-    # what they work with
-    "Kit", "KitServer", "Conversation", "Look", "HOST", "ECHO_MESSAGES", "ADVICE",
-    "asleep", "blocking_calls", "connection_to", "death", "kit_fault", "look", "settle",
-    "shown", "wait_exit", "wait_for", "where",
+    "ADVICE",
+    "ECHO_MESSAGES",
+    "HANDSHAKE_DEADLINE",
+    "HOLD_AT_LEAST",
+    "HOLD_CPU",
+    "HOLD_MOST",
+    "HOST",
+    "MESSAGE_DEADLINE",
+    "POLL",
+    "QUEUE_FULL_FOR",
     # the bounds they use (grader.harness.timing says why each is what it is)
-    "RUN_BOUND", "HOLD_AT_LEAST", "HOLD_CPU", "HOLD_MOST", "QUEUE_FULL_FOR",
-    "HANDSHAKE_DEADLINE", "MESSAGE_DEADLINE", "POLL",
+    "RUN_BOUND",
+    "Conversation",
+    # what they work with
+    "Kit",
+    "KitServer",
+    "Look",
+    "asleep",
+    "blocking_calls",
+    "check_connect_wait",
+    "check_echo",
+    "check_nonblocking",
+    # the checks, one property each
+    "check_runs",
+    "connection_to",
+    "death",
+    "kit_fault",
+    "look",
+    "settle",
+    "shown",
+    "wait_exit",
+    "wait_for",
+    "where",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import socket
 import struct
@@ -17,19 +16,21 @@ def preview(data: bytes, limit: int = 40) -> str:
     """A short, printable rendering of bytes for a report sentence."""
     if len(data) <= limit:
         return repr(data)[1:]
-    return "%s… (%d bytes)" % (repr(data[:limit])[1:], len(data))
+    return f"{repr(data[:limit])[1:]}… ({len(data)} bytes)"
 
 
 @dataclass
 class Story:
     """What a check did and saw, in order, with times relative to the check's start."""
+
     start: float = field(default_factory=time.monotonic)
     lines: list[dict] = field(default_factory=list)
     measurements: dict = field(default_factory=dict)
 
     def _add(self, kind: str, text: str) -> None:
-        self.lines.append({"t": round(time.monotonic() - self.start, 3), "kind": kind,
-                           "text": text})
+        self.lines.append(
+            {"t": round(time.monotonic() - self.start, 3), "kind": kind, "text": text}
+        )
 
     def did(self, text: str) -> None:
         self._add("did", text)
@@ -73,8 +74,7 @@ class Client:
             self.story.did(f"client {self.name} connected")
         return True
 
-    def send(self, data: bytes, quiet: bool = False,
-             timeout: float = CLIENT_IO_TIMEOUT) -> bool:
+    def send(self, data: bytes, quiet: bool = False, timeout: float = CLIENT_IO_TIMEOUT) -> bool:
         assert self.sock is not None
         self.sock.settimeout(timeout)
         try:
@@ -86,8 +86,7 @@ class Client:
             self.story.did(f"client {self.name} sent {preview(data)}")
         return True
 
-    def recv_exact(self, size: int, timeout: float,
-                   idle: float | None = None) -> tuple[bytes, str]:
+    def recv_exact(self, size: int, timeout: float, idle: float | None = None) -> tuple[bytes, str]:
         """Read until `size` bytes arrived, the peer closed, the deadline passed, or (with
         `idle`) nothing came for that long. Returns the bytes and why reading stopped:
         'complete', 'closed', 'reset', 'timeout'."""
@@ -101,7 +100,7 @@ class Client:
             self.sock.settimeout(min(left, idle) if idle else left)
             try:
                 chunk = self.sock.recv(min(65536, size - len(got)))
-            except socket.timeout:
+            except TimeoutError:
                 return bytes(got), "timeout"
             except ConnectionResetError:
                 return bytes(got), "reset"
@@ -153,18 +152,26 @@ class Client:
                 self.story.saw(f"client {self.name} got its {len(data)} bytes back")
             return True, ""
         if why == "complete":
-            first = next(i for i, (a, b) in enumerate(zip(got, data)) if a != b)
-            sentence = (f"client {self.name} sent {preview(data)} and got {preview(got)}: "
-                        f"the reply differs from byte {first} on")
+            first = next(i for i, (a, b) in enumerate(zip(got, data, strict=False)) if a != b)
+            sentence = (
+                f"client {self.name} sent {preview(data)} and got {preview(got)}: "
+                f"the reply differs from byte {first} on"
+            )
         elif why == "timeout":
-            sentence = (f"client {self.name} sent {len(data)} bytes and got {len(got)} back "
-                        f"within {timeout:g} s" + (f" ({preview(got)})" if got else ""))
+            sentence = (
+                f"client {self.name} sent {len(data)} bytes and got {len(got)} back "
+                f"within {timeout:g} s" + (f" ({preview(got)})" if got else "")
+            )
         elif why == "closed":
-            sentence = (f"client {self.name} sent {len(data)} bytes; the server closed the "
-                        f"connection after sending back {len(got)}")
+            sentence = (
+                f"client {self.name} sent {len(data)} bytes; the server closed the "
+                f"connection after sending back {len(got)}"
+            )
         else:
-            sentence = (f"client {self.name} sent {len(data)} bytes; the connection was reset "
-                        f"after {len(got)} came back")
+            sentence = (
+                f"client {self.name} sent {len(data)} bytes; the connection was reset "
+                f"after {len(got)} came back"
+            )
         self.story.saw(sentence)
         return False, sentence
 
@@ -180,8 +187,7 @@ class Client:
         """Abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN."""
         if self.sock is not None:
             try:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                     struct.pack("ii", 1, 0))
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:
                 pass
             self.sock.close()
@@ -200,8 +206,8 @@ class Client:
         self.sock.settimeout(timeout)
         try:
             chunk = self.sock.recv(1)
-        except socket.timeout:
+        except TimeoutError:
             return "timeout"
-        except OSError as exc:
-            return "reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "reset"
+        except OSError:
+            return "reset"  # ECONNRESET, EPIPE or any other error: the connection is gone
         return "closed" if not chunk else "data"

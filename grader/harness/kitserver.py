@@ -13,33 +13,43 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.harness.timing import (  # noqa: F401  (this module's API: clientlib uses them)
-    EVENT_GRACE, FILLER_CONNECT_TIMEOUT, KIT_TICK, MESSAGE_DEADLINE, PIECE_GAP, POLL,
-    READ_DEADLINE, REPLY_DELAY, SEND_TIMEOUT)
+from grader.harness.timing import (
+    EVENT_GRACE,
+    FILLER_CONNECT_TIMEOUT,
+    KIT_TICK,
+    MESSAGE_DEADLINE,
+    PIECE_GAP,
+    POLL,
+    READ_DEADLINE,
+    REPLY_DELAY,
+    SEND_TIMEOUT,
+)
 
 HOST = "127.0.0.1"
 
 
 # --- the kit's echo server ------------------------------------------------------------------
 
+
 @dataclass
 class Conversation:
     """One connection a client made to the kit's server, as the kit saw it."""
+
     peer: tuple
     accepted_at: float
     expected: bytes
     received: bytearray = field(default_factory=bytearray)
-    message_at: float | None = None   # when the message had arrived intact
-    sent: int = 0                     # reply bytes sent so far
+    message_at: float | None = None  # when the message had arrived intact
+    sent: int = 0  # reply bytes sent so far
     reply_size: int = 0
-    replied: bool = False             # the whole reply went out
-    closed_early: bool = False        # the client left before the whole reply was sent
-    unread: bool = False              # the client left with the reply unread (its kernel sent RST)
-    read: int = 0                     # reply bytes the kernel showed the client had read
-    stalled: bool = False             # the client neither read a piece nor left, to the deadline
-    kit_error: str | None = None      # the kit could not watch the client's socket
+    replied: bool = False  # the whole reply went out
+    closed_early: bool = False  # the client left before the whole reply was sent
+    unread: bool = False  # the client left with the reply unread (its kernel sent RST)
+    read: int = 0  # reply bytes the kernel showed the client had read
+    stalled: bool = False  # the client neither read a piece nor left, to the deadline
+    kit_error: str | None = None  # the kit could not watch the client's socket
     received_all: threading.Event = field(default_factory=threading.Event)  # done receiving
-    reply_over: threading.Event = field(default_factory=threading.Event)    # sent, or gave up
+    reply_over: threading.Event = field(default_factory=threading.Event)  # sent, or gave up
     ended: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -59,13 +69,14 @@ class Conversation:
 
 # --- the kernel's TCP table, seen from the kit (the client shares its network namespace) ---
 
-LOOPBACK_HEX = "%08X" % struct.unpack("=I", socket.inet_aton(HOST))[0]
+LOOPBACK_HEX = f"{struct.unpack('=I', socket.inet_aton(HOST))[0]:08X}"
 
 
 @dataclass(frozen=True)
 class TcpRow:
     """One socket of /proc/net/tcp. `rx_queue`: bytes that arrived and its process has not
     read yet. `inode` 0: no process holds the socket any more (closed, orphaned)."""
+
     state: int
     rx_queue: int
     tx_queue: int
@@ -85,7 +96,7 @@ def tcp_row(local_port: int, remote_port: int) -> TcpRow | None:
                 continue
             tx, rx = (int(x, 16) for x in parts[4].split(":"))
             row = TcpRow(int(parts[3], 16), rx, tx, int(parts[9]))
-            if found is None or row.inode:      # a held socket over a TIME_WAIT leftover
+            if found is None or row.inode:  # a held socket over a TIME_WAIT leftover
                 found = row
     return found
 
@@ -102,8 +113,7 @@ class KitServer:
     before (so how the client reads decides what it gets, not the machine's speed), only once
     the reply is allowed (`hold`), and can keep its accept queue full (connect_wait)."""
 
-    def __init__(self, expected: bytes, pieces: int = 1, hold: bool = False,
-                 backlog: int = 16):
+    def __init__(self, expected: bytes, pieces: int = 1, hold: bool = False, backlog: int = 16):
         self.expected = expected
         self.pieces = max(1, pieces)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -195,14 +205,14 @@ class KitServer:
                 return
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
             if not chunk:
                 return
             conv.received += chunk
-            if bytes(conv.received[:len(conv.expected)]) == conv.expected:
+            if bytes(conv.received[: len(conv.expected)]) == conv.expected:
                 conv.message_at = time.monotonic()
 
     def _reply(self, conv: Conversation, sock: socket.socket, reply: bytes) -> None:
@@ -211,13 +221,14 @@ class KitServer:
         conv.reply_size = len(reply)
         deadline = time.monotonic() + READ_DEADLINE
         for i in range(self.pieces):
-            piece = reply[cuts[i]:cuts[i + 1]]
+            piece = reply[cuts[i] : cuts[i + 1]]
             # The next piece goes out only once the client has read every byte before it: a
             # client that reads once gets the first piece and no more, on an idle laptop as
             # in a starved container. (A gap in time alone let a slow client find the pieces
             # already joined in its receive queue.)
-            if i and not (self._await_read(conv, sock, deadline)
-                          and not self._stop.wait(PIECE_GAP)):
+            if i and not (
+                self._await_read(conv, sock, deadline) and not self._stop.wait(PIECE_GAP)
+            ):
                 return
             sock.settimeout(SEND_TIMEOUT)
             try:
@@ -250,8 +261,9 @@ class KitServer:
                 if row is not None and outq == 0 and row.rx_queue == 0:
                     conv.read = conv.sent
                 conv.closed_early = True
-                conv.unread = conv.unread or self._was_reset(sock) or (
-                    conv.sent > conv.read and row is None)
+                conv.unread = (
+                    conv.unread or self._was_reset(sock) or (conv.sent > conv.read and row is None)
+                )
                 return False
             if outq == 0 and row.rx_queue == 0:
                 conv.read = conv.sent
@@ -279,7 +291,7 @@ class KitServer:
         while not self._stop.is_set():
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except ConnectionResetError:
                 # Linux answers a close() with unread data in the receive queue by RST: the
@@ -311,8 +323,9 @@ class KitServer:
         says the accept queue is full: it then drops every new SYN."""
         while not self.queue_full():
             if len(self.fillers) >= most:
-                raise RuntimeError(f"the kit could not fill its own accept queue with {most} "
-                                   f"connections")
+                raise RuntimeError(
+                    f"the kit could not fill its own accept queue with {most} connections"
+                )
             # The queue has room, so this handshake completes at once.
             filler = socket.create_connection((HOST, self.port), timeout=FILLER_CONNECT_TIMEOUT)
             self.fillers.append(filler)

@@ -85,13 +85,14 @@ class MemoryWatchdog:
     """Polls the resident memory of a run's whole process tree and kills the tree when it
     goes past the limit, recording why on the run (`StudentProcess.killed_for`)."""
 
-    def __init__(self, run: "StudentProcess", limit: int, interval: float = MEMORY_POLL_SECONDS):
+    def __init__(self, run: StudentProcess, limit: int, interval: float = MEMORY_POLL_SECONDS):
         self.run = run
         self.limit = limit
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True,
-                                        name="socketgrade-memory-watchdog")
+        self._thread = threading.Thread(
+            target=self._watch, daemon=True, name="socketgrade-memory-watchdog"
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -107,8 +108,9 @@ class MemoryWatchdog:
             used = resident_bytes(procs, self.limit)
             if used > self.limit:
                 # Recorded before the kill, so whoever sees the death also sees why.
-                self.run.killed_for = (f"memory: {used / 2**20:.0f} MiB resident, limit "
-                                       f"{self.limit / 2**20:.0f} MiB")
+                self.run.killed_for = (
+                    f"memory: {used / 2**20:.0f} MiB resident, limit {self.limit / 2**20:.0f} MiB"
+                )
                 # Signals only, never a wait: reaping here would take the exit status from
                 # the run's Popen (it would then read 0). Reaping and closing the pipes stay
                 # with kill(), which the run's owner calls as for any other run.
@@ -120,6 +122,7 @@ class MemoryWatchdog:
 @dataclass
 class StudentProcess:
     """One run of the student's entry file."""
+
     entry: Path
     workdir: Path
     args: list[str] = field(default_factory=list)
@@ -137,10 +140,9 @@ class StudentProcess:
     watchdog: MemoryWatchdog | None = None
 
     def start(self) -> None:
-        self.trace_path = self.workdir.parent / ("trace-%d.jsonl" % time.monotonic_ns())
+        self.trace_path = self.workdir.parent / f"trace-{time.monotonic_ns()}.jsonl"
         # O_EXCL | O_NOFOLLOW: a new, regular file, never something already there.
-        fd = os.open(self.trace_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     0o600)
+        fd = os.open(self.trace_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             if self.user is not None:
                 os.fchown(fd, self.user, self.user)
@@ -168,9 +170,16 @@ class StudentProcess:
         cmd = [sys.executable, "-I", "-S", "-u", str(boot), str(self.entry), *self.args]
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=preexec, close_fds=True)
+            cmd,
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
+        )
         self.stdout = OutputTap(self.proc.stdout)
         self.stderr = OutputTap(self.proc.stderr)
         if self.limits.memory:

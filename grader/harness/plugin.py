@@ -14,11 +14,16 @@ from grader.contract import PLUGIN_OPTIONS, PROCESSES_KEY, STORY_KEY, TraceKind
 from grader.harness import procobs
 from grader.harness.clients import Story
 from grader.harness.launch import StudentProcess, become_subreaper
+
 # Re-exported: the checks libraries import these from the plugin.
-from grader.harness.report import (OUTPUT_IN_REPORT, clean_traceback,  # noqa: F401
-                                   process_report, story_report, trace_notes)
-from grader.harness.server import (POLL, SETTLE_CPU, Reply, Server,  # noqa: F401
-                                   describe_death, fail)
+from grader.harness.report import (  # noqa: F401
+    OUTPUT_IN_REPORT,
+    clean_traceback,
+    process_report,
+    story_report,
+    trace_notes,
+)
+from grader.harness.server import POLL, SETTLE_CPU, Reply, Server, describe_death, fail  # noqa: F401
 
 # A server must listen within this bound: far above the fraction of a second a tutorial
 # server takes, so that a loaded machine or a starved sandbox never turns "slow" into "broken".
@@ -35,8 +40,12 @@ def pytest_addoption(parser):
     group.addoption(PLUGIN_OPTIONS["submission"], help="the submission folder")
     group.addoption(PLUGIN_OPTIONS["entry"], default="server.py", help="entry file inside it")
     group.addoption(PLUGIN_OPTIONS["work"], help="scratch folder for copies of the submission")
-    group.addoption(PLUGIN_OPTIONS["user"], type=int, default=None,
-                    help="uid (and gid) the student's code runs as")
+    group.addoption(
+        PLUGIN_OPTIONS["user"],
+        type=int,
+        default=None,
+        help="uid (and gid) the student's code runs as",
+    )
     group.addoption(PLUGIN_OPTIONS["only"], default="", help="comma-separated check ids to run")
 
 
@@ -135,8 +144,7 @@ def start_failure_reason(proc: StudentProcess, entry: str, timeout: float) -> st
         extra += " and had flooded its output (over 64 MiB printed)"
     elif total > 1024 * 1024:
         extra += f" and had printed {total / 1e6:.1f} MB"
-    return (f"{entry} was still running after {timeout:g} s but listened on no TCP port"
-            f"{extra}")
+    return f"{entry} was still running after {timeout:g} s but listened on no TCP port{extra}"
 
 
 @pytest.fixture
@@ -146,8 +154,13 @@ def launch(submission: Submission, json_metadata, story):
 
     def _launch(args=(), env=None) -> StudentProcess:
         workdir = submission.fresh_copy()
-        proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir,
-                              args=list(args), env=dict(env or {}), user=submission.user)
+        proc = StudentProcess(
+            entry=workdir / submission.entry,
+            workdir=workdir,
+            args=list(args),
+            env=dict(env or {}),
+            user=submission.user,
+        )
         proc.start()
         started.append(proc)
         return proc
@@ -177,19 +190,28 @@ def _runs_selected(config) -> bool:
     return not wanted or "runs" in wanted
 
 
-def _start_server(config, submission: Submission, story: Story,
-                  started: list[Server], check: str = "runs") -> Server:
+def _start_server(
+    config, submission: Submission, story: Story, started: list[Server], check: str = "runs"
+) -> Server:
     """Start one run and wait (with a deadline) until it listens. The run is added to
     `started` at once, so that even a failed start is torn down and its output reported.
     Why a server cannot start is said once, by `runs`; every other check says it could not
     judge, rather than repeating that reason as if it were its own."""
     defer = check != "runs" and _runs_selected(config)
     if config._sg_start_failure:
-        fail(NOT_JUDGED if _runs_selected(config) else
-             f"not judged: the server did not start: {config._sg_start_failure}")
+        fail(
+            NOT_JUDGED
+            if _runs_selected(config)
+            else f"not judged: the server did not start: {config._sg_start_failure}"
+        )
     workdir = submission.fresh_copy()
-    proc = StudentProcess(entry=workdir / submission.entry, workdir=workdir,
-                          args=[OFFERED_PORT], env={"PORT": OFFERED_PORT}, user=submission.user)
+    proc = StudentProcess(
+        entry=workdir / submission.entry,
+        workdir=workdir,
+        args=[OFFERED_PORT],
+        env={"PORT": OFFERED_PORT},
+        user=submission.user,
+    )
     proc.start()
     srv = Server(proc, story)
     started.append(srv)
@@ -217,8 +239,7 @@ def _start_server(config, submission: Submission, story: Story,
     if binds and isinstance(binds[-1].get("requested"), list):
         srv.requested_port = binds[-1]["requested"][1]
     asked = f" (it asked for port {srv.requested_port})" if srv.requested_port else ""
-    story.saw(f"the server listened on {srv.host}:{srv.port}{asked} after "
-              f"{proc.elapsed():.2f} s")
+    story.saw(f"the server listened on {srv.host}:{srv.port}{asked} after {proc.elapsed():.2f} s")
     story.measure("start_seconds", round(proc.elapsed(), 3))
     return srv
 
@@ -230,8 +251,7 @@ def start_server(request, submission: Submission, story: Story, json_metadata):
     servers: list[Server] = []
 
     def _start() -> Server:
-        return _start_server(request.config, submission, story, servers,
-                             check_id(request.node))
+        return _start_server(request.config, submission, story, servers, check_id(request.node))
 
     try:
         yield _start

@@ -11,10 +11,21 @@ from dataclasses import dataclass, field
 import psutil
 
 from grader.harness.timing import CPU_SAMPLE
+
 # Where a process waits is its own module; the checks find it here with the rest.
 from grader.harness.waits import (  # noqa: F401
-    FD_ARG_SYSCALLS, MECHANISM_OF_SYSCALL, MECHANISM_OF_WCHAN, SELECTOR_WAITS, SYSCALLS,
-    WAIT_CALL, describe_wait, matches, wait_mechanism, waits_in_selector, where)
+    FD_ARG_SYSCALLS,
+    MECHANISM_OF_SYSCALL,
+    MECHANISM_OF_WCHAN,
+    SELECTOR_WAITS,
+    SYSCALLS,
+    WAIT_CALL,
+    describe_wait,
+    matches,
+    wait_mechanism,
+    waits_in_selector,
+    where,
+)
 
 O_NONBLOCK = 0o4000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -23,9 +34,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Descriptor:
     fd: int
-    target: str            # e.g. "socket:[1234]", "anon_inode:[eventpoll]", "/dev/null"
-    flags: int | None      # from fdinfo; None when unreadable
-    epoll_targets: tuple[int, ...] = ()   # for an eventpoll fd: the fds in its interest list
+    target: str  # e.g. "socket:[1234]", "anon_inode:[eventpoll]", "/dev/null"
+    flags: int | None  # from fdinfo; None when unreadable
+    epoll_targets: tuple[int, ...] = ()  # for an eventpoll fd: the fds in its interest list
 
     @property
     def nonblocking(self) -> bool | None:
@@ -51,6 +62,7 @@ class Connection:
 @dataclass
 class Snapshot:
     """One look at the process."""
+
     pid: int
     descriptors: dict[int, Descriptor] = field(default_factory=dict)
     connections: list[Connection] = field(default_factory=list)
@@ -94,7 +106,7 @@ def _fdinfo(pid: int, fd: int) -> tuple[int | None, tuple[int, ...]]:
 def fd_links(pid: int) -> dict[int, str]:
     """fd -> what it points at ('socket:[1234]', 'anon_inode:[eventpoll]', a path), from the
     links in /proc/PID/fd; a descriptor closed while we read is left out."""
-    out = {}
+    out: dict[int, str] = {}
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except OSError:
@@ -122,9 +134,11 @@ def snapshot(pid: int) -> Snapshot:
         snap.threads = proc.num_threads()
         snap.children = [c.pid for c in proc.children(recursive=True)]
         snap.connections = [
-            Connection(c.fd, c.status, tuple(c.laddr) if c.laddr else (),
-                       tuple(c.raddr) if c.raddr else ())
-            for c in proc.net_connections(kind="tcp")]
+            Connection(
+                c.fd, c.status, tuple(c.laddr) if c.laddr else (), tuple(c.raddr) if c.raddr else ()
+            )
+            for c in proc.net_connections(kind="tcp")
+        ]
     except psutil.Error:
         pass
     snap.descriptors = descriptors(pid)
@@ -162,7 +176,7 @@ def runnable_seconds(pid: int) -> float | None:
 class CpuWindow:
     seconds: float
     cpu: float
-    runnable: float | None = None    # running or ready to run; None where schedstat is absent
+    runnable: float | None = None  # running or ready to run; None where schedstat is absent
 
     @property
     def percent(self) -> float:
@@ -194,9 +208,19 @@ def measure_cpu(pid: int, window: float) -> CpuWindow | None:
 
 # --- sockets straight from the kernel's TCP tables, with their queues -----------------------
 
-TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-              11: "CLOSING"}
+TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+}
 
 
 @dataclass(frozen=True)
@@ -204,6 +228,7 @@ class TcpSocket:
     """One of the process's TCP sockets as /proc/PID/net/tcp{,6} shows it. `rx_queue` is
     what arrived and the process has not read yet (an unread end of stream counts 1: the
     FIN takes a sequence number); for a listening socket it is the accept queue's length."""
+
     fd: int
     inode: int
     state: str
@@ -217,11 +242,12 @@ def _address(text: str) -> tuple:
     """'0100007F:1F90' (IPv4) or 32 hex digits (IPv6), each 32-bit word in host order."""
     host, port = text.split(":")
     raw = bytes.fromhex(host)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     if len(raw) == 4:
         ip = ".".join(str(b) for b in words)
     else:
         import ipaddress
+
         ip = str(ipaddress.IPv6Address(words))
     return ip, int(port, 16)
 
@@ -244,8 +270,11 @@ def parse_tcp_table(text: str) -> dict[int, tuple]:
 
 def socket_inodes(pid: int) -> dict[int, int]:
     """fd -> socket inode, from the links in /proc/PID/fd."""
-    return {fd: int(target[8:-1]) for fd, target in fd_links(pid).items()
-            if target.startswith("socket:[")}
+    return {
+        fd: int(target[8:-1])
+        for fd, target in fd_links(pid).items()
+        if target.startswith("socket:[")
+    }
 
 
 def tcp_sockets(pid: int) -> list[TcpSocket]:
@@ -271,7 +300,7 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
 
 def _task_stats(pid: int) -> list[tuple[str, float | None]]:
     """(state letter, seconds on the CPU) of each thread of the process."""
-    out = []
+    out: list[tuple[str, float | None]] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -296,6 +325,7 @@ def _task_stats(pid: int) -> list[tuple[str, float | None]]:
 class Activity:
     """One look at whether processes are doing anything: every thread asleep ('S'), and the
     CPU time they have had so far."""
+
     asleep: bool
     on_cpu: float
 

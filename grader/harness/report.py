@@ -9,7 +9,7 @@ from grader.contract import EXPLAINING, TRACE_KEPT, ProcessReport, Story, StoryL
 from grader.harness import clients
 from grader.harness.launch import StudentProcess
 
-OUTPUT_IN_REPORT = 6000     # characters of the server's output kept per check
+OUTPUT_IN_REPORT = 6000  # characters of the server's output kept per check
 
 
 def bounded(text: str) -> str:
@@ -54,5 +54,7 @@ def process_report(proc: StudentProcess) -> ProcessReport:
 
 
 def story_report(story: clients.Story) -> Story:
-    return Story(lines=tuple(StoryLine.from_json(line) for line in story.lines),
-                 measurements=dict(story.measurements))
+    return Story(
+        lines=tuple(StoryLine.from_json(line) for line in story.lines),
+        measurements=dict(story.measurements),
+    )

@@ -20,9 +20,22 @@ INI = Path(__file__).with_name("harness.ini")
 def pytest_args(args: HarnessArgs) -> list[str]:
     """pytest's command line for one grading: only the kit's plugin and the checks file."""
     return [
-        args.checks_file, "-c", str(INI), "--rootdir", str(Path(args.checks_file).parent),
-        "-p", "grader.harness.plugin", "-q", "--no-header", "-rN", "--tb=short",
-        "--json-report", "--json-report-file", args.report, "--json-report-indent", "0",
+        args.checks_file,
+        "-c",
+        str(INI),
+        "--rootdir",
+        str(Path(args.checks_file).parent),
+        "-p",
+        "grader.harness.plugin",
+        "-q",
+        "--no-header",
+        "-rN",
+        "--tb=short",
+        "--json-report",
+        "--json-report-file",
+        args.report,
+        "--json-report-indent",
+        "0",
         *args.plugin_argv(),
     ]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import NoReturn
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import psutil
 import pytest
@@ -15,7 +15,7 @@ from grader.harness import procobs
 from grader.harness.clients import Client, Story
 from grader.harness.launch import StudentProcess
 
-POLL = 0.02                 # between two looks at the kernel: cheap, and far below deadlines
+POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
 # After the server read a message, how much CPU time of its own it may spend before a
 # reply that has not come is taken as not coming. A loop that replies does so within
 # microseconds of CPU; counting its CPU time, not wall-clock time, means a starved sandbox
@@ -61,8 +61,10 @@ def describe_death(proc: StudentProcess) -> str:
         how = f"exited with code {code}"
     if crash:
         where = f" at {crash['at']}" if isinstance(crash.get("at"), str) else ""
-        return (f"the program {how}: {crash.get('type', 'an exception')}: "
-                f"{crash.get('message', '')}{where}")
+        return (
+            f"the program {how}: {crash.get('type', 'an exception')}: "
+            f"{crash.get('message', '')}{where}"
+        )
     if last:
         return f"the program {how}: {last[:300]}"
     return f"the program {how}"
@@ -73,10 +75,11 @@ class Reply:
     """What came of one message a kit client sent: the bytes that came back (whatever they
     are: their content is `echo`'s business alone), how waiting ended, and whether the server
     read the whole message (its socket's receive queue drained)."""
+
     client: Client
     sent: bytes
     got: bytearray = field(default_factory=bytearray)
-    end: str | None = None    # complete | closed | reset | quiet | timeout
+    end: str | None = None  # complete | closed | reset | quiet | timeout
     read: bool = False
     accepted: bool = False
 
@@ -104,11 +107,15 @@ class Reply:
         who, n = f"client {self.client.name}", len(self.sent)
         if self.end in ("closed", "reset"):
             how = "closed" if self.end == "closed" else "reset"
-            return (f"{who} sent {n} bytes; the server {how} the connection without reading "
-                    f"them or replying")
+            return (
+                f"{who} sent {n} bytes; the server {how} the connection without reading "
+                f"them or replying"
+            )
         where = "" if self.accepted else " (the server never accepted the connection)"
-        return (f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
-                f"read them{where}")
+        return (
+            f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
+            f"read them{where}"
+        )
 
     def told(self) -> str:
         """What the client saw, in words."""
@@ -201,14 +208,15 @@ class Server:
     def sockets(self) -> list[procobs.TcpSocket]:
         return procobs.tcp_sockets(self.pid)
 
-    def socket_of(self, client: Client,
-                  socks: list[procobs.TcpSocket] | None = None) -> procobs.TcpSocket | None:
+    def socket_of(
+        self, client: Client, socks: list[procobs.TcpSocket] | None = None
+    ) -> procobs.TcpSocket | None:
         """The server's end of this client's connection, from its fd table and the kernel's
         TCP table: present once accepted, with what the server has not read yet."""
         port = client.local_port
         if port is None:
             return None
-        for sock in (self.sockets() if socks is None else socks):
+        for sock in self.sockets() if socks is None else socks:
             if sock.state != "LISTEN" and sock.remote and sock.remote[1] == port:
                 return sock
         return None
@@ -239,8 +247,9 @@ class Server:
                 out[fd] = f"client {c.name}"
         return out
 
-    def note_read(self, reply: Reply,
-                  socks: list[procobs.TcpSocket]) -> tuple[procobs.TcpSocket | None, bool]:
+    def note_read(
+        self, reply: Reply, socks: list[procobs.TcpSocket]
+    ) -> tuple[procobs.TcpSocket | None, bool]:
         """Mark the reply accepted and read as the kernel shows them at this look (the
         server's end of the connection present; its receive queue drained, all our bytes
         acknowledged). Returns the server's end (or None) and whether this look showed it
@@ -276,8 +285,9 @@ class Server:
                 since = last = None
             else:
                 since = now.on_cpu if since is None else since
-                asleep = (last is not None and last.asleep and now.asleep
-                          and now.on_cpu == last.on_cpu)
+                asleep = (
+                    last is not None and last.asleep and now.asleep and now.on_cpu == last.on_cpu
+                )
                 if asleep or now.on_cpu - since >= SETTLE_CPU:
                     for r in waiting:
                         if not r.pull():
@@ -291,8 +301,7 @@ class Server:
                 return replies
             time.sleep(POLL)
 
-    def exchange(self, client: Client, data: bytes, timeout: float,
-                 quiet: bool = False) -> Reply:
+    def exchange(self, client: Client, data: bytes, timeout: float, quiet: bool = False) -> Reply:
         """Send one message and await what comes of it (see await_replies)."""
         reply = Reply(client, data)
         if not client.send(data, quiet=quiet):
@@ -308,8 +317,9 @@ class Server:
         first = self.activity()
         time.sleep(POLL)
         second = self.activity()
-        return bool(first and second and first.asleep and second.asleep
-                    and first.on_cpu == second.on_cpu)
+        return bool(
+            first and second and first.asleep and second.asleep and first.on_cpu == second.on_cpu
+        )
 
     def settle(self, timeout: float) -> None:
         """Give the server the time to act on what it has seen: until it is asleep, or has

@@ -9,39 +9,91 @@ import platform
 # Syscall numbers we name when telling where a server is stuck (per machine architecture).
 # aarch64 has no select, poll or epoll_wait: its libc calls pselect6, ppoll and epoll_pwait.
 SYSCALLS = {
-    "x86_64": {0: "read", 7: "poll", 23: "select", 43: "accept", 45: "recvfrom",
-               47: "recvmsg", 44: "sendto", 1: "write", 232: "epoll_wait", 281: "epoll_pwait",
-               441: "epoll_pwait2", 288: "accept4", 270: "pselect6", 271: "ppoll",
-               35: "nanosleep", 230: "clock_nanosleep", 202: "futex", 61: "wait4",
-               42: "connect"},
-    "aarch64": {63: "read", 73: "ppoll", 72: "pselect6", 202: "accept", 242: "accept4",
-                207: "recvfrom", 212: "recvmsg", 206: "sendto", 64: "write",
-                22: "epoll_pwait", 441: "epoll_pwait2", 101: "nanosleep",
-                115: "clock_nanosleep", 98: "futex", 260: "wait4", 203: "connect"},
+    "x86_64": {
+        0: "read",
+        7: "poll",
+        23: "select",
+        43: "accept",
+        45: "recvfrom",
+        47: "recvmsg",
+        44: "sendto",
+        1: "write",
+        232: "epoll_wait",
+        281: "epoll_pwait",
+        441: "epoll_pwait2",
+        288: "accept4",
+        270: "pselect6",
+        271: "ppoll",
+        35: "nanosleep",
+        230: "clock_nanosleep",
+        202: "futex",
+        61: "wait4",
+        42: "connect",
+    },
+    "aarch64": {
+        63: "read",
+        73: "ppoll",
+        72: "pselect6",
+        202: "accept",
+        242: "accept4",
+        207: "recvfrom",
+        212: "recvmsg",
+        206: "sendto",
+        64: "write",
+        22: "epoll_pwait",
+        441: "epoll_pwait2",
+        101: "nanosleep",
+        115: "clock_nanosleep",
+        98: "futex",
+        260: "wait4",
+        203: "connect",
+    },
 }
-FD_ARG_SYSCALLS = {"read", "accept", "accept4", "recvfrom", "recvmsg", "sendto", "write",
-                   "epoll_wait", "epoll_pwait", "epoll_pwait2", "connect"}
+FD_ARG_SYSCALLS = {
+    "read",
+    "accept",
+    "accept4",
+    "recvfrom",
+    "recvmsg",
+    "sendto",
+    "write",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "connect",
+}
 
 # The readiness mechanism each waiting syscall belongs to: what an assignment asks for is
 # "select" or "poll" or "epoll", whichever variant the C library picked.
 MECHANISM_OF_SYSCALL = {
-    "select": "select", "pselect6": "select",
-    "poll": "poll", "ppoll": "poll",
-    "epoll_wait": "epoll", "epoll_pwait": "epoll", "epoll_pwait2": "epoll",
+    "select": "select",
+    "pselect6": "select",
+    "poll": "poll",
+    "ppoll": "poll",
+    "epoll_wait": "epoll",
+    "epoll_pwait": "epoll",
+    "epoll_pwait2": "epoll",
 }
 # The same from the kernel function a sleeping task waits in (/proc/PID/wchan, without its
 # ".constprop.0"-like suffix), for when /proc/PID/syscall is unreadable (it needs ptrace
 # access; wchan does not). select and poll both sleep in poll_schedule_timeout: from wchan
 # alone they are one, "select|poll".
 MECHANISM_OF_WCHAN = {
-    "do_select": "select", "core_sys_select": "select",
-    "do_sys_poll": "poll", "do_poll": "poll",
+    "do_select": "select",
+    "core_sys_select": "select",
+    "do_sys_poll": "poll",
+    "do_poll": "poll",
     "poll_schedule_timeout": "select|poll",
-    "do_epoll_wait": "epoll", "ep_poll": "epoll",
+    "do_epoll_wait": "epoll",
+    "ep_poll": "epoll",
 }
 # How each mechanism's wait is named to a student.
-WAIT_CALL = {"select": "select()", "poll": "poll()", "epoll": "epoll_wait()",
-             "select|poll": "select() or poll()"}
+WAIT_CALL = {
+    "select": "select()",
+    "poll": "poll()",
+    "epoll": "epoll_wait()",
+    "select|poll": "select() or poll()",
+}
 
 
 def matches(mechanism: str | None, wanted: tuple[str, ...]) -> bool:
@@ -76,8 +128,7 @@ def where(pid: int) -> dict:
     return info
 
 
-def describe_wait(pid: int, names: dict[int, str] | None = None,
-                  info: dict | None = None) -> str:
+def describe_wait(pid: int, names: dict[int, str] | None = None, info: dict | None = None) -> str:
     """Where the main thread waits, in words: 'blocked in recvfrom() on client A's connection
     (fd 5)'. `names` says what some descriptors are; `info` is a look already taken."""
     info = where(pid) if info is None else info

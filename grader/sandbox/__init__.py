@@ -33,8 +33,9 @@ class Sandbox(Protocol):
         ...
 
 
-def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK,
-                 scratch: Path | None = None) -> Sandbox:
+def make_sandbox(
+    name: str, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None
+) -> Sandbox:
     """The sandbox called `name`; `scratch` is a host folder for its temporary files."""
     if name == "local":
         return LocalSandbox(wall_clock, scratch)
@@ -42,5 +43,6 @@ def make_sandbox(name: str, wall_clock: float = DEFAULT_WALL_CLOCK,
         # Imported here: the docker SDK is needed only for Docker, and a student's self-check
         # in the local sandbox must start (and work) without it.
         from grader.sandbox.docker import DockerSandbox
+
         return DockerSandbox(wall_clock, scratch=scratch)
     raise ValueError(f"unknown sandbox {name!r}: choose {' or '.join(map(repr, SANDBOXES))}")

@@ -19,13 +19,25 @@ class SandboxError(Exception):
     """The sandbox itself cannot run (no engine, no image): the infrastructure's fault."""
 
 
-def harness_args(req: RunRequest, checks_file: str, submission: str, report: str,
-                 work: str, user: int | None = None) -> list[str]:
+def harness_args(
+    req: RunRequest,
+    checks_file: str,
+    submission: str,
+    report: str,
+    work: str,
+    user: int | None = None,
+) -> list[str]:
     """The harness command line, the same for every sandbox (paths as the harness sees them):
     the contract's HarnessArgs, so that host and harness spell it once."""
-    return HarnessArgs(checks_file=checks_file, submission=submission, report=report,
-                       work=work, entry=req.submission.entry or "", user=user,
-                       only=tuple(req.only)).to_argv()
+    return HarnessArgs(
+        checks_file=checks_file,
+        submission=submission,
+        report=report,
+        work=work,
+        entry=req.submission.entry or "",
+        user=user,
+        only=tuple(req.only),
+    ).to_argv()
 
 
 def read_report(path: Path) -> dict | None:

@@ -35,8 +35,8 @@ class LocalSandbox:
         return {
             "sandbox": "local (no isolation: runs as you, with your files and network)",
             "memory": f"{lim.memory // 2**20} MiB resident for the program and all it "
-                      f"started, polled by the kit, which kills it past that (address "
-                      f"space is not limited)",
+            f"started, polled by the kit, which kills it past that (address "
+            f"space is not limited)",
             "file size": f"{lim.file_size // 2**20} MiB",
             "open files": str(lim.open_files),
             "CPU time": f"{lim.cpu_seconds} s",
@@ -53,18 +53,31 @@ class LocalSandbox:
         with tempfile.TemporaryDirectory(prefix="run-", dir=where) as scratch:
             report = Path(scratch).absolute() / "report.json"
             # -P: the current folder is not put on the harness's import path.
-            cmd = [sys.executable, "-P", *harness_args(
-                req, str(req.assignment.checks_file.absolute()),
-                str(folder.absolute() if folder is not None else folder),
-                str(report), str(report.parent / "work"))]
+            cmd = [
+                sys.executable,
+                "-P",
+                *harness_args(
+                    req,
+                    str(req.assignment.checks_file.absolute()),
+                    str(folder.absolute() if folder is not None else folder),
+                    str(report),
+                    str(report.parent / "work"),
+                ),
+            ]
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
             # The harness must import this very `grader`, not one a PYTHONPATH points at.
             env.pop("PYTHONPATH", None)
             if (pythonpath := kitpaths.harness_pythonpath()) is not None:
                 env["PYTHONPATH"] = pythonpath
-            proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=scratch,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             tap = OutputTap(proc.stdout)
             with self._lock:
                 self._running.add(proc)
@@ -85,13 +98,27 @@ class LocalSandbox:
         seconds = time.monotonic() - start
         limits = self.describe()
         if timed_out:
-            return RunOutcome(None, seconds, self.name, limits, log=tap.text(),
-                              error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
-                                    f"bound per submission)", error_fault="submission")
+            return RunOutcome(
+                None,
+                seconds,
+                self.name,
+                limits,
+                log=tap.text(),
+                error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
+                f"bound per submission)",
+                error_fault="submission",
+            )
         if data is None:
-            return RunOutcome(None, seconds, self.name, limits, log=tap.text(),
-                              error=f"the grader's harness ended ({how_it_ended(proc.returncode)})"
-                                    f" without a report", error_fault="infrastructure")
+            return RunOutcome(
+                None,
+                seconds,
+                self.name,
+                limits,
+                log=tap.text(),
+                error=f"the grader's harness ended ({how_it_ended(proc.returncode)})"
+                f" without a report",
+                error_fault="infrastructure",
+            )
         return RunOutcome(data, seconds, self.name, limits, log=tap.text())
 
     def stop_all(self) -> None:
@@ -100,4 +127,3 @@ class LocalSandbox:
             running = list(self._running)
         for proc in running:
             kill_tree(proc.pid)
-

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 from grader.harness.checks import evidence
-from grader.harness.checks.common import (
-    ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail)
+from grader.harness.checks.common import ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import DEATH_GRACE, REPLY_DEADLINE, TURN_WINDOW
+
 
 def check_runs(server: Server) -> None:
     server.require_alive("it started listening")
@@ -37,8 +37,6 @@ def check_disconnect(server: Server, rounds: int = 5) -> None:
         server.require_alive(f"client C{i} left")
 
 
-
-
 def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     """The lesson of the blocking server, shown rather than judged: a second client waits
     until the first leaves. It fails only when the second client is never served."""
@@ -50,20 +48,30 @@ def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     # An observation window (what a one-at-a-time server does not do): B is not served.
     server.await_replies([reply], window)
     if reply.served:
-        server.story.saw(f"{reply.told()} at once, while A was still connected: this server "
-                         f"is concurrent (more than this assignment asks), or had already "
-                         f"ended A's connection")
+        server.story.saw(
+            f"{reply.told()} at once, while A was still connected: this server "
+            f"is concurrent (more than this assignment asks), or had already "
+            f"ended A's connection"
+        )
         return
-    server.story.saw(f"client B was not served in {window:g} s while client A stayed "
-                     f"connected: the server is {evidence.waiting(server, server.fd_names())}")
+    server.story.saw(
+        f"client B was not served in {window:g} s while client A stayed "
+        f"connected: the server is {evidence.waiting(server, server.fd_names())}"
+    )
     a.close()
     left = time.monotonic()
     reply.end = None
     server.await_replies([reply], REPLY_DEADLINE)
     if not reply.served:
         death = server.died_within(DEATH_GRACE)
-        fail("client B waited while A was connected, as expected, but once A left " +
-             (f"it was never served: {death}" if death else
-              f"it was not served in {REPLY_DEADLINE:g} s (no reply, message not read)"))
-    server.story.saw(f"client A left; {reply.told()} {time.monotonic() - left:.2f} s later: "
-                     f"one client at a time")
+        fail(
+            "client B waited while A was connected, as expected, but once A left "
+            + (
+                f"it was never served: {death}"
+                if death
+                else f"it was not served in {REPLY_DEADLINE:g} s (no reply, message not read)"
+            )
+        )
+    server.story.saw(
+        f"client A left; {reply.told()} {time.monotonic() - left:.2f} s later: one client at a time"
+    )

@@ -8,8 +8,8 @@ from grader.harness.checks import evidence
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import CLOSE_DEADLINE, MANY_DEADLINE, REPLY_DEADLINE
 
-WAVE = 5    # clients at once in one wave of `cleanup`: within the smallest backlog seen in
-            # the course (listen(5)), so a blocking server's queue holds all who wait
+WAVE = 5  # clients at once in one wave of `cleanup`: within the smallest backlog seen in
+# the course (listen(5)), so a blocking server's queue holds all who wait
 
 
 def _wave(server: Server, name: str, start: int) -> None:
@@ -25,7 +25,8 @@ def _wave(server: Server, name: str, start: int) -> None:
         c.send(pending[-1].sent, quiet=True)
     deadline = time.monotonic() + MANY_DEADLINE
     while pending:
-        def taken_in() -> bool:
+
+        def taken_in(pending: list[Reply] = pending) -> bool:
             socks = server.sockets()
             for r in pending:
                 r.pull()
@@ -36,8 +37,10 @@ def _wave(server: Server, name: str, start: int) -> None:
         served = [r for r in pending if r.served]
         if not served:
             server.require_alive(f"{start + WAVE - len(pending)} clients came and went")
-            fail(f"{pending[0].sentence(MANY_DEADLINE)} (clients came and went {WAVE} at a "
-                 f"time); the server was {evidence.waiting(server, server.fd_names())}")
+            fail(
+                f"{pending[0].sentence(MANY_DEADLINE)} (clients came and went {WAVE} at a "
+                f"time); the server was {evidence.waiting(server, server.fd_names())}"
+            )
         # Whatever is still coming to them is taken first: then their close is a FIN.
         server.await_replies(served, REPLY_DEADLINE)
         for r in served:
@@ -63,8 +66,10 @@ def check_cleanup(server: Server, cycles: int = 30) -> None:
     if first <= before:
         server.story.saw(f"descriptors back to {first}")
         return
-    server.story.saw(f"the server holds {first} descriptors, {first - before} more than before "
-                     f"any client; {cycles - WAVE} more clients follow")
+    server.story.saw(
+        f"the server holds {first} descriptors, {first - before} more than before "
+        f"any client; {cycles - WAVE} more clients follow"
+    )
     for start in range(1 + WAVE, cycles + 1, WAVE):
         _wave(server, "K", start)
     server.story.did(f"{cycles} clients in all came and went, {WAVE} at a time")
@@ -72,15 +77,22 @@ def check_cleanup(server: Server, cycles: int = 30) -> None:
     server.settle(CLOSE_DEADLINE)
     server.require_alive(f"{cycles} clients came and went")
     if last <= first:
-        server.story.saw(f"descriptors back to {last}: what the first clients added was opened "
-                         f"once, not per client")
+        server.story.saw(
+            f"descriptors back to {last}: what the first clients added was opened "
+            f"once, not per client"
+        )
         return
     waiting = [s for s in server.sockets() if s.state == "CLOSE_WAIT"]
-    what = (f": {len(waiting)} are sockets whose client has gone (CLOSE_WAIT), never closed"
-            if waiting else "")
-    fail(f"after {cycles} clients came and went the server holds {last} descriptors, "
-         f"{last - before} more than before any client and {last - first} more than after the "
-         f"first {WAVE}{what}")
+    what = (
+        f": {len(waiting)} are sockets whose client has gone (CLOSE_WAIT), never closed"
+        if waiting
+        else ""
+    )
+    fail(
+        f"after {cycles} clients came and went the server holds {last} descriptors, "
+        f"{last - before} more than before any client and {last - first} more than after the "
+        f"first {WAVE}{what}"
+    )
 
 
 def _back_to(server: Server, count: int) -> int:

@@ -8,9 +8,14 @@ from grader.harness.clients import Client
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import ACCEPT_DEADLINE, CLOSE_DEADLINE, DEATH_GRACE, REPLY_DEADLINE
 
-PEER_GONE = ("CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSE")   # the client has closed its end
-ECHO_MESSAGES = [b"ping", b"hello, world\n", bytes(range(32, 127)) * 11,
-                 (b"0123456789abcdef" * 1024), bytes(range(33, 127)) * 697 + b"!" * 2]
+PEER_GONE = ("CLOSE_WAIT", "LAST_ACK", "CLOSING", "CLOSE")  # the client has closed its end
+ECHO_MESSAGES = [
+    b"ping",
+    b"hello, world\n",
+    bytes(range(32, 127)) * 11,
+    (b"0123456789abcdef" * 1024),
+    bytes(range(33, 127)) * 697 + b"!" * 2,
+]
 
 
 def pattern(size: int, seed: int = 0) -> bytes:
@@ -24,8 +29,9 @@ def quote(server: Server, site: str | None) -> str:
     return server.proc.quote(site)
 
 
-def echo_or_fail(server: Server, client: Client, data: bytes, context: str,
-                 quiet: bool = False) -> None:
+def echo_or_fail(
+    server: Server, client: Client, data: bytes, context: str, quiet: bool = False
+) -> None:
     """For `echo` alone: the very bytes must come back."""
     ok, sentence = client.echo(data, REPLY_DEADLINE, quiet=quiet)
     if not ok:
@@ -36,8 +42,9 @@ def echo_or_fail(server: Server, client: Client, data: bytes, context: str,
         fail(f"{sentence} ({context})")
 
 
-def serve_or_fail(server: Server, client: Client, data: bytes, context: str,
-                  quiet: bool = False) -> Reply:
+def serve_or_fail(
+    server: Server, client: Client, data: bytes, context: str, quiet: bool = False
+) -> Reply:
     """For every check but `echo`: the message must be served, which means that any reply
     came, or that the server read it. What the reply says is `echo`'s business. On return
     nothing is left unread or still coming, so the client may close in order."""
@@ -48,8 +55,10 @@ def serve_or_fail(server: Server, client: Client, data: bytes, context: str,
             server.story.saw(f"the server is gone: {death}")
             fail(f"the server died after {context}: {death}")
         server.story.saw(reply.sentence(REPLY_DEADLINE))
-        fail(f"{reply.sentence(REPLY_DEADLINE)} ({context}); the server was "
-             f"{evidence.waiting(server, server.fd_names())}")
+        fail(
+            f"{reply.sentence(REPLY_DEADLINE)} ({context}); the server was "
+            f"{evidence.waiting(server, server.fd_names())}"
+        )
     return reply
 
 
@@ -60,7 +69,7 @@ def peer_gone_fds(server: Server) -> set[int]:
 def wait_server_closed(server: Server, clients: list[Client], fds: list[int | None]) -> list[str]:
     """After clients left, wait (with a deadline) until the server dropped their sockets.
     Returns the names of those whose server-side socket is still open."""
-    pairs = [(c, fd) for c, fd in zip(clients, fds) if fd is not None]
+    pairs = [(c, fd) for c, fd in zip(clients, fds, strict=True) if fd is not None]
 
     def still_open():
         gone = peer_gone_fds(server)
@@ -74,7 +83,8 @@ def wait_accepted(server: Server, clients: list[Client], timeout: float = ACCEPT
     """Until the server's fd table shows every client's connection, or the server sleeps
     without having accepted them all (a one-client-at-a-time server)."""
     return server.wait_until_or_asleep(
-        lambda: all(server.socket_of(c) is not None for c in clients), timeout)
+        lambda: all(server.socket_of(c) is not None for c in clients), timeout
+    )
 
 
 class CloseWaiter:
@@ -91,8 +101,10 @@ class CloseWaiter:
         left_open = wait_server_closed(self.server, clients, fds)
         if left_open:
             self.leaks = True
-            self.server.story.saw(f"the server kept the socket of {left_open[0]} open after it "
-                                  f"left (a leak, judged by 'cleanup')")
+            self.server.story.saw(
+                f"the server kept the socket of {left_open[0]} open after it "
+                f"left (a leak, judged by 'cleanup')"
+            )
 
 
 def count(n: int, one: str, many: str = "") -> str:

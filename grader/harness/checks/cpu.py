@@ -7,6 +7,7 @@ from grader.harness.checks.common import serve_or_fail, wait_accepted, wait_serv
 from grader.harness.plugin import Server, fail
 from grader.harness.timing import CPU_WINDOW, IDLE_CPU_LIMIT
 
+
 def check_idle_cpu(server: Server) -> None:
     """Three observation windows of CPU time: fresh, with silent clients, after they left.
     A failure names the wait call that makes the loop spin (a zero timeout, or something
@@ -19,8 +20,10 @@ def check_idle_cpu(server: Server) -> None:
         # Judged on how much of the window it wanted the CPU, which a loaded machine does
         # not change; the CPU it got is shown too.
         readings.append((label, measured.busy_percent, where))
-        server.story.saw(f"{label}: {measured.percent:.0f}% CPU over {measured.seconds:.2f} s "
-                         f"(running or ready to run {measured.busy_percent:.0f}% of it), {where}")
+        server.story.saw(
+            f"{label}: {measured.percent:.0f}% CPU over {measured.seconds:.2f} s "
+            f"(running or ready to run {measured.busy_percent:.0f}% of it), {where}"
+        )
         server.story.measure(f"cpu_{key}_percent", round(measured.percent, 1))
 
     window("fresh, no client", "fresh")
@@ -42,7 +45,9 @@ def check_idle_cpu(server: Server) -> None:
     server.require_alive("the idle observations")
     busy = [(label, pct, where) for label, pct, where in readings if pct > IDLE_CPU_LIMIT]
     if busy:
-        label, pct, where = busy[0]
+        label, pct, _ = busy[0]
         because = evidence.spinning_because(server)
-        fail(f"the server kept the CPU busy {pct:.0f}% of the time while idle ({label}; "
-             f"limit {IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}")
+        fail(
+            f"the server kept the CPU busy {pct:.0f}% of the time while idle ({label}; "
+            f"limit {IDLE_CPU_LIMIT:g}%): a busy loop instead of sleeping in the kernel{because}"
+        )

@@ -12,8 +12,11 @@ from grader.harness.timing import BUSY_TIMEOUT
 
 # The mechanism behind each selectors class (DefaultSelector is one of these).
 MECHANISM_OF_SELECTOR = {
-    "SelectSelector": "select", "PollSelector": "poll", "EpollSelector": "epoll",
-    "DevpollSelector": "devpoll", "KqueueSelector": "kqueue",
+    "SelectSelector": "select",
+    "PollSelector": "poll",
+    "EpollSelector": "epoll",
+    "DevpollSelector": "devpoll",
+    "KqueueSelector": "kqueue",
 }
 # Trace events that create a wait object, and the mechanism each belongs to (None: from
 # the event's selector class).
@@ -75,8 +78,10 @@ def busy_because(server: Server) -> str:
     if not busy:
         return ""
     e = busy[0]
-    return (f"; {server.proc.quote(e.get('at'))} calls {call_text(e)}, which returns at once, "
-            f"so the loop never sleeps")
+    return (
+        f"; {server.proc.quote(e.get('at'))} calls {call_text(e)}, which returns at once, "
+        f"so the loop never sleeps"
+    )
 
 
 def spinning_because(server: Server) -> str:
@@ -90,9 +95,11 @@ def spinning_because(server: Server) -> str:
     if not waits:
         return ""
     e = waits[-1]
-    return (f"; its wait at {server.proc.quote(e['at'])} did not make it sleep, so something "
-            f"it watches is likely always ready (a socket at end of stream that is never closed "
-            f"and unregistered stays readable)")
+    return (
+        f"; its wait at {server.proc.quote(e['at'])} did not make it sleep, so something "
+        f"it watches is likely always ready (a socket at end of stream that is never closed "
+        f"and unregistered stays readable)"
+    )
 
 
 def uses(trace: list[dict]) -> list[str]:
@@ -103,8 +110,13 @@ def uses(trace: list[dict]) -> list[str]:
         if e.get("selector") and kind in ("register", "select", "selector_new"):
             out[e["selector"]] = None
         elif kind in ("select_call", "poll_new", "epoll_new"):
-            out[{"select_call": "select.select()", "poll_new": "select.poll()",
-                 "epoll_new": "select.epoll()"}[kind]] = None
+            out[
+                {
+                    "select_call": "select.select()",
+                    "poll_new": "select.poll()",
+                    "epoll_new": "select.epoll()",
+                }[kind]
+            ] = None
     return list(out)
 
 
@@ -117,8 +129,11 @@ def created_at(trace: list[dict], mechanism: str) -> tuple[str, str | None] | No
     EpollSelector', 'server.py:12'); failing that, of its first wait call."""
     for e in trace:
         if e.get("ev") in CREATED and mechanism_of(e) == mechanism:
-            what = (f"the {e['selector']}" if e.get("selector") else
-                    f"the select.{e['ev'].split('_')[0]}() object")
+            what = (
+                f"the {e['selector']}"
+                if e.get("selector")
+                else f"the select.{e['ev'].split('_')[0]}() object"
+            )
             return what, e.get("at")
     for e in trace:
         if e.get("ev") in WAITS and mechanism_of(e) == mechanism:
@@ -155,8 +170,7 @@ def asleep_in(server: Server, mechanism: str) -> str:
     return f"{text} ({server.proc.quote(site)})" if site else text
 
 
-def waiting(server: Server, names: dict[int, str] | None = None,
-            info: dict | None = None) -> str:
+def waiting(server: Server, names: dict[int, str] | None = None, info: dict | None = None) -> str:
     """Where the server waits, in words, naming the mechanism and the student's line where
     the trace has it: 'asleep in select() (server.py:31 (`...`))', 'blocked in recvfrom()
     on client A's connection (fd 5) at server.py:20 (`...`)', 'running (busy on the CPU)'."""

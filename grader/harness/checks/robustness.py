@@ -8,9 +8,16 @@ from grader.harness.checks import evidence
 from grader.harness.checks.common import pattern, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import (
-    CLOSE_DEADLINE, DEATH_GRACE, REPLY_DEADLINE, SLOW_READER_DEADLINE, STALL, STALL_POLL)
+    CLOSE_DEADLINE,
+    DEATH_GRACE,
+    REPLY_DEADLINE,
+    SLOW_READER_DEADLINE,
+    STALL,
+    STALL_POLL,
+)
 
 # connection carries too.
+
 
 def _still_serves(server: Server, after: str) -> str | None:
     f = server.client("F")
@@ -28,8 +35,10 @@ def _still_serves(server: Server, after: str) -> str | None:
 def _length_problem(reply: Reply, what: str) -> str | None:
     """A reply cut short (fewer bytes than sent, then nothing more) is lost data."""
     if reply.got and reply.end != "complete" and len(reply.got) < len(reply.sent):
-        return (f"{what}: {len(reply.got)} of {len(reply.sent)} bytes came back, then "
-                f"{'the server closed' if reply.end == 'closed' else 'nothing more'}")
+        return (
+            f"{what}: {len(reply.got)} of {len(reply.sent)} bytes came back, then "
+            f"{'the server closed' if reply.end == 'closed' else 'nothing more'}"
+        )
     return None
 
 
@@ -67,8 +76,10 @@ def robust_half_close(server: Server) -> str | None:
         return problem
     end = reply.end if reply.end in ("closed", "reset") else h.wait_closed(CLOSE_DEADLINE)
     if end not in ("closed", "reset"):
-        return (f"a client sent 'half' and half-closed; after serving it the server did not "
-                f"close the connection in {CLOSE_DEADLINE:g} s ({end})")
+        return (
+            f"a client sent 'half' and half-closed; after serving it the server did not "
+            f"close the connection in {CLOSE_DEADLINE:g} s ({end})"
+        )
     server.story.saw(f"{reply.told()}, then the server closed")
     return _still_serves(server, "a client half-closed")
 
@@ -76,6 +87,7 @@ def robust_half_close(server: Server) -> str | None:
 def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | None:
     s = server.connect("S")
     sock = s.sock
+    assert sock is not None  # connect() made it
     sock.setblocking(False)
     data = pattern(256 * 1024, seed=3)
     sent = 0
@@ -83,7 +95,7 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
     ended = None
     while sent < cap:
         try:
-            sent += sock.send(data[sent % len(data):] if sent % len(data) else data)
+            sent += sock.send(data[sent % len(data) :] if sent % len(data) else data)
             stalled_since = None
         except BlockingIOError:
             # The buffers are full (the server stopped reading, as it should when its
@@ -99,17 +111,21 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
             ended = exc.strerror or str(exc)
             break
     sock.setblocking(True)
-    server.story.did(f"client S sent {sent / 1e6:.1f} MB without reading any reply"
-                     + (f" (then its connection ended: {ended})" if ended else ""))
+    server.story.did(
+        f"client S sent {sent / 1e6:.1f} MB without reading any reply"
+        + (f" (then its connection ended: {ended})" if ended else "")
+    )
     f = server.client("F")
     if not f.connect():
         return "while one client was sending without reading, a new client could not connect"
     reply_f = server.exchange(f, b"am I served?", REPLY_DEADLINE)
     if not reply_f.served:
         server.require_alive("a client sent without reading")
-        return (f"while client S sent {sent / 1e6:.1f} MB without reading, client F got no "
-                f"reply in {REPLY_DEADLINE:g} s, nor did the server read its message: the "
-                f"server was {evidence.waiting(server, server.fd_names())}")
+        return (
+            f"while client S sent {sent / 1e6:.1f} MB without reading, client F got no "
+            f"reply in {REPLY_DEADLINE:g} s, nor did the server read its message: the "
+            f"server was {evidence.waiting(server, server.fd_names())}"
+        )
     f.close()
     server.require_alive("a client sent without reading")
     if ended or not reply_f.got:
@@ -124,8 +140,10 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
     if reply_s.end == "closed" or reply_s.end == "reset":
         # Ended by the server after the flood: as above, not this check's business.
         return None
-    return (f"client S then read its replies: {len(reply_s.got)} of {sent} bytes came back "
-            f"({reply_s.end}: the server had read everything and had nothing left to send)")
+    return (
+        f"client S then read its replies: {len(reply_s.got)} of {sent} bytes came back "
+        f"({reply_s.end}: the server had read everything and had nothing left to send)"
+    )
 
 
 ROBUSTNESS = [

@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 from grader.harness import procobs
-from grader.harness.clientchecks.kit import (
-    Kit, connection_to, death, wait_exit, wait_for, where)
+from grader.harness.clientchecks.kit import Kit, connection_to, death, wait_exit, wait_for, where
 from grader.harness.kitserver import MESSAGE_DEADLINE
 from grader.harness.plugin import fail
 from grader.harness.timing import EXIT_GRACE, HANDSHAKE_DEADLINE, QUEUE_FULL_FOR, RUN_BOUND
+
 
 def _slow_handshake(kit: Kit, message: str):
     """Start the client against a kit server whose accept queue is full, and wait until its
@@ -18,8 +18,10 @@ def _slow_handshake(kit: Kit, message: str):
     fails the check when the client never gets that far."""
     srv = kit.server(message.encode(), backlog=0, accepting=False)
     n = srv.fill_queue()
-    kit.story.did(f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
-                  f"own fill its accept queue: the kernel drops a new connection's SYN")
+    kit.story.did(
+        f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
+        f"own fill its accept queue: the kernel drops a new connection's SYN"
+    )
     proc = kit.run(srv, message)
 
     pending = None
@@ -35,14 +37,20 @@ def _slow_handshake(kit: Kit, message: str):
             # Too soon for the kit to see its SYN, if it sent one: a crash right after
             # connect(), typically at a send() on the connection that is not up yet.
             wait_exit(proc, EXIT_GRACE)
-            fail(f"the client ended without a connection to the kit's server, whose accept "
-                 f"queue was full (a connection would take about a second to come up): "
-                 f"{death(proc)}")
-        fail(f"the client did not connect to the kit's server within {RUN_BOUND:g} s: it was "
-             f"{where(proc)}")
+            fail(
+                f"the client ended without a connection to the kit's server, whose accept "
+                f"queue was full (a connection would take about a second to come up): "
+                f"{death(proc)}"
+            )
+        fail(
+            f"the client did not connect to the kit's server within {RUN_BOUND:g} s: it was "
+            f"{where(proc)}"
+        )
     if pending.status != "SYN_SENT":
-        raise RuntimeError(f"the kit's full accept queue did not hold the client's connection "
-                           f"back (it was {pending.status} at once)")
+        raise RuntimeError(
+            f"the kit's full accept queue did not hold the client's connection "
+            f"back (it was {pending.status} at once)"
+        )
     return srv, proc, pending
 
 
@@ -54,14 +62,23 @@ def check_connect_wait(kit: Kit) -> None:
     syn_seen = time.monotonic()
     snap = procobs.snapshot(proc.pid)
     desc = snap.descriptors.get(pending.fd)
-    mode = ("" if desc is None or desc.nonblocking is None else
-            " (non-blocking)" if desc.nonblocking else " (blocking)")
-    kit.story.saw(f"the client's socket fd {pending.fd}{mode} is connecting (SYN_SENT); its SYN "
-                  f"was dropped; the client was {where(proc, pending.fd)}")
+    mode = (
+        ""
+        if desc is None or desc.nonblocking is None
+        else " (non-blocking)"
+        if desc.nonblocking
+        else " (blocking)"
+    )
+    kit.story.saw(
+        f"the client's socket fd {pending.fd}{mode} is connecting (SYN_SENT); its SYN "
+        f"was dropped; the client was {where(proc, pending.fd)}"
+    )
     wait_for(lambda: not proc.alive(), QUEUE_FULL_FOR)
     srv.open_queue()
-    kit.story.did(f"{time.monotonic() - syn_seen:.2f} s later the kit accepted and closed its "
-                  f"own connections: the queue has room for the resent SYN")
+    kit.story.did(
+        f"{time.monotonic() - syn_seen:.2f} s later the kit accepted and closed its "
+        f"own connections: the queue has room for the resent SYN"
+    )
 
     def settled() -> bool:
         conv = srv.conversation()
@@ -79,26 +96,35 @@ def check_connect_wait(kit: Kit) -> None:
     if conv is not None:
         handshake = conv.accepted_at - syn_seen
         kit.story.measure("handshake_seconds", round(handshake, 3))
-        kit.story.saw(f"the connection came up {handshake:.2f} s after the kit saw the client's "
-                      f"SYN")
+        kit.story.saw(
+            f"the connection came up {handshake:.2f} s after the kit saw the client's SYN"
+        )
     if conv is not None and conv.complete:
-        kit.story.saw(f"the kit's server received the whole message "
-                      f"{conv.message_at - conv.accepted_at:.2f} s after the connection came up")
+        kit.story.saw(
+            f"the kit's server received the whole message "
+            f"{conv.message_at - conv.accepted_at:.2f} s after the connection came up"
+        )
         if wait_exit(proc, RUN_BOUND):
             kit.story.saw(f"the client ended with exit code {proc.returncode()}")
         return
     if conv is None:
         if not proc.alive():
             wait_exit(proc, EXIT_GRACE)
-            fail(f"the client ended without a connection to the kit's server, whose accept "
-                 f"queue was full (a connection would take about a second to come up): "
-                 f"{death(proc)}")
-        fail(f"the client's connection was still not up {HANDSHAKE_DEADLINE:g} s after its "
-             f"first SYN: it was {where(proc)}")
-    lost = (f"the connection came up {conv.accepted_at - syn_seen:.1f} s after the client's "
-            f"first SYN, but {conv.progress()}: the client sent before the connection was up "
-            f"and that send failed; wait until the socket is writable (selectors EVENT_WRITE) "
-            f"after connect(), then send")
+            fail(
+                f"the client ended without a connection to the kit's server, whose accept "
+                f"queue was full (a connection would take about a second to come up): "
+                f"{death(proc)}"
+            )
+        fail(
+            f"the client's connection was still not up {HANDSHAKE_DEADLINE:g} s after its "
+            f"first SYN: it was {where(proc)}"
+        )
+    lost = (
+        f"the connection came up {conv.accepted_at - syn_seen:.1f} s after the client's "
+        f"first SYN, but {conv.progress()}: the client sent before the connection was up "
+        f"and that send failed; wait until the socket is writable (selectors EVENT_WRITE) "
+        f"after connect(), then send"
+    )
     if proc.alive():
         fail(f"{lost}; the client was then {where(proc)}")
     wait_exit(proc, EXIT_GRACE)

@@ -8,45 +8,67 @@ import time
 from dataclasses import dataclass
 
 from grader.harness import procobs
+from grader.harness.clients import Story
 from grader.harness.kitserver import HOST, MESSAGE_DEADLINE, POLL, KitServer
 from grader.harness.launch import StudentProcess
-from grader.harness.plugin import describe_death, fail
-from grader.harness.clients import Story
+from grader.harness.plugin import describe_death
 from grader.harness.timing import JOIN_GRACE
 
-ECHO_MESSAGES = [         # (message, pieces the reply is sent back in)
+ECHO_MESSAGES = [  # (message, pieces the reply is sent back in)
     ("ping", 2),
     ("non-blocking 客户端 says 你好, ½ ☃ and goodbye", 3),
-    ("".join("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(i * 7) % 62]
-             for i in range(3000)), 4),
+    (
+        "".join(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(i * 7) % 62]
+            for i in range(3000)
+        ),
+        4,
+    ),
     ("".join("0123456789 abcdef"[(i * 5) % 17] for i in range(20000)), 5),
 ]
 
 # What a crash means, as a table: (exception names, words of the student's line, advice).
 # The first row whose exception matches and whose words (if any) occur in the line applies.
 ADVICE = [
-    (("BlockingIOError",), ("connect",),
-     "connect() on a non-blocking socket always raises BlockingIOError: the handshake has "
-     "only started. Catch it, then wait until the socket is writable (selectors EVENT_WRITE)"),
-    (("BlockingIOError", "OSError", "BrokenPipeError", "ConnectionResetError"),
-     ("send",),
-     "send() before the connection is up raises BlockingIOError (or OSError): after connect(), "
-     "wait until the socket is writable (selectors EVENT_WRITE) and SO_ERROR is 0, then send"),
-    (("BlockingIOError",), ("recv",),
-     "recv() on a non-blocking socket raises BlockingIOError while the reply has not arrived: "
-     "wait until the socket is readable (selectors EVENT_READ), or catch it and try again"),
-    (("UnicodeDecodeError",), (),
-     "a piece of the reply can end in the middle of a character: collect the bytes and decode "
-     "once the whole reply is there"),
-    (("IndexError",), ("argv",),
-     "the kit runs `python client.py HOST PORT MESSAGE`: the message is sys.argv[3]"),
-    (("ConnectionRefusedError",), (),
-     "connect to the host and port given as sys.argv[1] and sys.argv[2]"),
+    (
+        ("BlockingIOError",),
+        ("connect",),
+        "connect() on a non-blocking socket always raises BlockingIOError: the handshake has "
+        "only started. Catch it, then wait until the socket is writable (selectors EVENT_WRITE)",
+    ),
+    (
+        ("BlockingIOError", "OSError", "BrokenPipeError", "ConnectionResetError"),
+        ("send",),
+        "send() before the connection is up raises BlockingIOError (or OSError): after connect(), "
+        "wait until the socket is writable (selectors EVENT_WRITE) and SO_ERROR is 0, then send",
+    ),
+    (
+        ("BlockingIOError",),
+        ("recv",),
+        "recv() on a non-blocking socket raises BlockingIOError while the reply has not arrived: "
+        "wait until the socket is readable (selectors EVENT_READ), or catch it and try again",
+    ),
+    (
+        ("UnicodeDecodeError",),
+        (),
+        "a piece of the reply can end in the middle of a character: collect the bytes and decode "
+        "once the whole reply is there",
+    ),
+    (
+        ("IndexError",),
+        ("argv",),
+        "the kit runs `python client.py HOST PORT MESSAGE`: the message is sys.argv[3]",
+    ),
+    (
+        ("ConnectionRefusedError",),
+        (),
+        "connect to the host and port given as sys.argv[1] and sys.argv[2]",
+    ),
 ]
 
 
-
 # --- the student's client ---------------------------------------------------------------------
+
 
 class Kit:
     """What a check of the client assignment works with: the story, the kit's servers, and
@@ -58,15 +80,21 @@ class Kit:
         self.submission = submission
         self.servers: list[KitServer] = []
 
-    def __enter__(self) -> "Kit":
+    def __enter__(self) -> Kit:
         return self
 
     def __exit__(self, *exc) -> None:
         for srv in self.servers:
             srv.close()
 
-    def server(self, expected: bytes, pieces: int = 1, hold: bool = False,
-               backlog: int = 16, accepting: bool = True) -> KitServer:
+    def server(
+        self,
+        expected: bytes,
+        pieces: int = 1,
+        hold: bool = False,
+        backlog: int = 16,
+        accepting: bool = True,
+    ) -> KitServer:
         srv = KitServer(expected, pieces=pieces, hold=hold, backlog=backlog)
         self.servers.append(srv)
         if accepting:
@@ -75,8 +103,7 @@ class Kit:
 
     def run(self, srv: KitServer, message: str) -> StudentProcess:
         proc = self.launch(args=[HOST, str(srv.port), message])
-        self.story.did(f"ran `python {self.submission.entry} {HOST} {srv.port} "
-                       f"{shown(message)}`")
+        self.story.did(f"ran `python {self.submission.entry} {HOST} {srv.port} {shown(message)}`")
         return proc
 
 
@@ -122,8 +149,9 @@ def where(proc: StudentProcess, conn_fd: int | None = None) -> str:
     return procobs.describe_wait(proc.pid, names)
 
 
-def connection_to(proc: StudentProcess, srv: KitServer,
-                  snap: procobs.Snapshot | None = None) -> procobs.Connection | None:
+def connection_to(
+    proc: StudentProcess, srv: KitServer, snap: procobs.Snapshot | None = None
+) -> procobs.Connection | None:
     """The client's TCP socket whose peer is the kit's server (the latest, if several)."""
     snap = snap or procobs.snapshot(proc.pid)
     mine = [c for c in snap.connections if c.remote and c.remote[1] == srv.port]
@@ -177,10 +205,11 @@ def asleep(pid: int) -> bool:
 class Look:
     """One look at the client's socket to the kit, from the kernel, in one pass over /proc:
     the process held that socket, with these flags, at that moment."""
+
     fd: int
-    status: str       # the TCP state, e.g. ESTABLISHED or SYN_SENT
+    status: str  # the TCP state, e.g. ESTABLISHED or SYN_SENT
     flags: int
-    waiting: str      # where the client waited at that moment
+    waiting: str  # where the client waited at that moment
 
     @property
     def nonblocking(self) -> bool:
@@ -195,16 +224,18 @@ def look(proc: StudentProcess, srv: KitServer) -> Look | None:
         return None
     desc = snap.descriptors.get(conn.fd)
     if desc is None or not desc.is_socket:
-        return None        # closed between the two reads
+        return None  # closed between the two reads
     if desc.flags is None:
         if proc.alive() and os.path.exists(f"/proc/{proc.pid}/fd/{conn.fd}"):
             # Not the student's fault: the kit could not read the kernel's account.
-            raise RuntimeError(f"the flags of fd {conn.fd} of process {proc.pid} could not be "
-                               f"read from /proc")
+            raise RuntimeError(
+                f"the flags of fd {conn.fd} of process {proc.pid} could not be read from /proc"
+            )
         return None
     return Look(conn.fd, conn.status, desc.flags, where(proc, conn.fd))
 
 
 def blocking_calls(proc: StudentProcess, fd: int) -> list[dict]:
-    return [e for e in proc.trace() if e["ev"] in ("setblocking", "settimeout")
-            and e.get("fd") == fd]
+    return [
+        e for e in proc.trace() if e["ev"] in ("setblocking", "settimeout") and e.get("fd") == fd
+    ]

@@ -15,15 +15,22 @@ INTERRUPTED = 128 + signal.SIGINT
 
 def cli_sandbox(argv: list[str]) -> int:
     """`grade sandbox build [--offline|--online]` and `grade sandbox status`."""
-    parser = argparse.ArgumentParser(prog="grade sandbox",
-                                     description="The Docker image submissions are graded in.")
+    parser = argparse.ArgumentParser(
+        prog="grade sandbox", description="The Docker image submissions are graded in."
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help=f"build {IMAGE}")
     how = build.add_mutually_exclusive_group()
-    how.add_argument("--offline", action="store_true",
-                     help="build on a Debian base made with debootstrap (no registry needed)")
-    how.add_argument("--online", action="store_true",
-                     help=f"build on {ONLINE_BASE} (pulled from the registry if missing)")
+    how.add_argument(
+        "--offline",
+        action="store_true",
+        help="build on a Debian base made with debootstrap (no registry needed)",
+    )
+    how.add_argument(
+        "--online",
+        action="store_true",
+        help=f"build on {ONLINE_BASE} (pulled from the registry if missing)",
+    )
     sub.add_parser("status", help=f"say whether {IMAGE} is present and up to date")
     ns = parser.parse_args(argv)
     try:
@@ -40,4 +47,3 @@ def cli_sandbox(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("grade sandbox: interrupted", file=sys.stderr)
         return INTERRUPTED
-

@@ -50,29 +50,33 @@ def connect(timeout: int = ENGINE_TIMEOUT_SECONDS) -> docker.DockerClient:
         if "Permission denied" in text or "PermissionError" in text:
             raise SandboxError(
                 f"the Docker engine at {where} refused access (permission denied): add your "
-                f"user to the docker group (and log in again), or use --sandbox local") from exc
+                f"user to the docker group (and log in again), or use --sandbox local"
+            ) from exc
         raise SandboxError(
             f"no Docker engine is reachable at {where} ({_engine_reason(text)}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
+            f"(scripts/provision-docker.sh does it), or use --sandbox local"
+        ) from exc
     except requests.exceptions.RequestException as exc:
         raise SandboxError(
             f"no Docker engine is reachable at {where} ({_engine_reason(str(exc))}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local") from exc
+            f"(scripts/provision-docker.sh does it), or use --sandbox local"
+        ) from exc
     return client
 
 
 def _engine_reason(text: str) -> str:
     """'Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2,
     'No such file or directory'))' -> 'No such file or directory'."""
-    found = (re.search(r"\w+Error\(\d+, '([^']+)'\)", text)
-             or re.search(r"\[Errno -?\d+\] ([^'\")]+)", text))
+    found = re.search(r"\w+Error\(\d+, '([^']+)'\)", text) or re.search(
+        r"\[Errno -?\d+\] ([^'\")]+)", text
+    )
     return found.group(1).strip() if found else short(text)
 
 
 def short(text: str, limit: int = 160) -> str:
     """`text` on one line of at most `limit` characters, for an error message."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def source_hash() -> str:
@@ -101,7 +105,8 @@ def require_image(client: docker.DockerClient, image: str = IMAGE) -> None:
     if state != "ok":
         raise SandboxError(
             f"the grading image {image} is {state}: run `grade sandbox build` "
-            f"(`grade sandbox build --offline` where no registry is reachable)")
+            f"(`grade sandbox build --offline` where no registry is reachable)"
+        )
 
 
 def image_status() -> str:
@@ -114,9 +119,11 @@ def image_status() -> str:
     built = (found.attrs.get("Created") or "")[:19].replace("T", " ")
     base = labels.get(BASE_LABEL, "an unknown base")
     if state == "stale":
-        return (f"{IMAGE} is stale (built {built} from files with hash "
-                f"{labels.get(HASH_LABEL, 'none')}, sandbox/ now hashes to {source_hash()}): "
-                f"run `grade sandbox build`")
+        return (
+            f"{IMAGE} is stale (built {built} from files with hash "
+            f"{labels.get(HASH_LABEL, 'none')}, sandbox/ now hashes to {source_hash()}): "
+            f"run `grade sandbox build`"
+        )
     return f"{IMAGE} is up to date (built {built} on {base}, source hash {source_hash()})"
 
 
@@ -125,9 +132,14 @@ def _local_python_base(client: docker.DockerClient) -> str | None:
     tags = sorted({t for img in client.images.list(name="python") for t in img.tags})
     if ONLINE_BASE in tags:
         return ONLINE_BASE
-    slim = [t for t in tags if t.startswith("python:3.") and t.endswith("-slim")
-            and t[len("python:3."):-len("-slim")].isdigit()
-            and int(t[len("python:3."):-len("-slim")]) >= 11]
+    slim = [
+        t
+        for t in tags
+        if t.startswith("python:3.")
+        and t.endswith("-slim")
+        and t[len("python:3.") : -len("-slim")].isdigit()
+        and int(t[len("python:3.") : -len("-slim")]) >= 11
+    ]
     return slim[-1] if slim else None
 
 
@@ -150,30 +162,53 @@ def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
     try:
         subprocess.run(["sh", str(script), OFFLINE_BASE], check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SandboxError(f"the offline base image {OFFLINE_BASE} could not be built "
-                           f"({exc}): run `sudo sh {script}` and read its output") from exc
+        raise SandboxError(
+            f"the offline base image {OFFLINE_BASE} could not be built "
+            f"({exc}): run `sudo sh {script}` and read its output"
+        ) from exc
     return OFFLINE_BASE
 
 
 def _install_libs(target: Path, arch: str, progress) -> None:
     """The harness's libraries, unpacked from wheels for the engine's architecture."""
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-deps", "--no-compile", "--only-binary=:all:", "--target", str(target),
-           "--implementation", "cp", "--python-version", "3.11",
-           "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux2014_{arch}",
-           "-r", str(SANDBOX_DIR / "requirements.txt")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.11",
+        "--platform",
+        f"manylinux_2_28_{arch}",
+        "--platform",
+        f"manylinux2014_{arch}",
+        "-r",
+        str(SANDBOX_DIR / "requirements.txt"),
+    ]
     wheelhouse = os.environ.get("SOCKETGRADE_WHEELHOUSE")
     if wheelhouse:
         cmd += ["--no-index", "--find-links", wheelhouse]
-    progress("fetching the harness's libraries with pip"
-             + (f" from {wheelhouse}" if wheelhouse else ""))
+    progress(
+        "fetching the harness's libraries with pip" + (f" from {wheelhouse}" if wheelhouse else "")
+    )
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(f"pip could not fetch the harness's libraries ({short(last)}): check "
-                           f"that PyPI is reachable, or set SOCKETGRADE_WHEELHOUSE to a folder "
-                           f"holding the wheels of sandbox/requirements.txt")
+        raise SandboxError(
+            f"pip could not fetch the harness's libraries ({short(last)}): check "
+            f"that PyPI is reachable, or set SOCKETGRADE_WHEELHOUSE to a folder "
+            f"holding the wheels of sandbox/requirements.txt"
+        )
 
 
 def build_image(offline: bool | None = None, progress=print) -> str:
@@ -185,7 +220,8 @@ def build_image(offline: bool | None = None, progress=print) -> str:
     started = time.monotonic()
     if offline is None:
         base = _local_python_base(client) or (
-            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE)
+            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE
+        )
     elif offline:
         base = _ensure_offline_base(client, progress)
     else:
@@ -199,28 +235,39 @@ def build_image(offline: bool | None = None, progress=print) -> str:
         image_id = None
         try:
             for chunk in client.api.build(
-                    path=ctx, tag=IMAGE, rm=True, forcerm=True, pull=False, decode=True,
-                    network_mode="none",   # RUN steps need nothing from outside
-                    buildargs={"BASE": base, "STUDENT_UID": str(STUDENT_UID)},
-                    labels={HASH_LABEL: wanted, BASE_LABEL: base}):
+                path=ctx,
+                tag=IMAGE,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                decode=True,
+                network_mode="none",  # RUN steps need nothing from outside
+                buildargs={"BASE": base, "STUDENT_UID": str(STUDENT_UID)},
+                labels={HASH_LABEL: wanted, BASE_LABEL: base},
+            ):
                 if "error" in chunk:
-                    raise SandboxError(f"building {IMAGE} on {base} failed: "
-                                       f"{short(chunk['error'], 400)}")
+                    raise SandboxError(
+                        f"building {IMAGE} on {base} failed: {short(chunk['error'], 400)}"
+                    )
                 line = (chunk.get("stream") or "").rstrip()
                 if line:
                     progress("  " + line)
                 if "aux" in chunk and isinstance(chunk["aux"], dict):
                     image_id = chunk["aux"].get("ID", image_id)
         except docker.errors.APIError as exc:
-            hint = (" (no registry is reachable? try `grade sandbox build --offline`)"
-                    if base == ONLINE_BASE else "")
-            raise SandboxError(f"building {IMAGE} on {base} failed: "
-                               f"{short(str(exc), 300)}{hint}") from exc
+            hint = (
+                " (no registry is reachable? try `grade sandbox build --offline`)"
+                if base == ONLINE_BASE
+                else ""
+            )
+            raise SandboxError(
+                f"building {IMAGE} on {base} failed: {short(str(exc), 300)}{hint}"
+            ) from exc
     state, found = image_state(client)
     if state != "ok":
-        raise SandboxError(f"building {IMAGE} finished but the image is {state}: "
-                           f"run `grade sandbox build` again and read its output")
-    progress(f"built {IMAGE} ({found.short_id}) on {base} in "
-             f"{time.monotonic() - started:.0f} s")
+        raise SandboxError(
+            f"building {IMAGE} finished but the image is {state}: "
+            f"run `grade sandbox build` again and read its output"
+        )
+    progress(f"built {IMAGE} ({found.short_id}) on {base} in {time.monotonic() - started:.0f} s")
     return image_id or found.id
-

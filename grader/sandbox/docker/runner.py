@@ -21,12 +21,17 @@ from docker.types import LogConfig, Mount, Ulimit
 from grader import kitpaths
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits
-from grader.sandbox.common import (DEFAULT_WALL_CLOCK, SandboxError, harness_args, how_it_ended,
-                                   read_report)
+from grader.sandbox.common import (
+    DEFAULT_WALL_CLOCK,
+    SandboxError,
+    harness_args,
+    how_it_ended,
+    read_report,
+)
 from grader.sandbox.docker.image import IMAGE, STUDENT_UID, connect, require_image, short
 
-ROLE_LABEL = "org.socketgrade.role"      # "grading" on every container a DockerSandbox starts
-OWNER_LABEL = "org.socketgrade.owner"    # "host:pid" of the grader process that started it
+ROLE_LABEL = "org.socketgrade.role"  # "grading" on every container a DockerSandbox starts
+OWNER_LABEL = "org.socketgrade.owner"  # "host:pid" of the grader process that started it
 ROLE = "grading"
 
 # Paths as the harness sees them inside the container (see sandbox/Dockerfile).
@@ -73,14 +78,15 @@ SIGNAL_EXIT_BASE = 128
 class DockerLimits:
     """cgroup and rlimit bounds of one grading container (the harness adds per-process
     rlimits for the student's program inside it)."""
-    memory_mib: int = 1024          # memory and memory+swap: no swap at all
-    pids: int = 256                 # harness threads included
+
+    memory_mib: int = 1024  # memory and memory+swap: no swap at all
+    pids: int = 256  # harness threads included
     cpus: float = 1.0
     file_size_mib: int = 64
     open_files: int = 4096
-    tmpfs_mib: int = 64             # /tmp, for whatever the student's program writes there
-    work_mib: int = 128             # /work: the harness's copies of the submission
-    shm_mib: int = 16               # /dev/shm, the other writable place
+    tmpfs_mib: int = 64  # /tmp, for whatever the student's program writes there
+    work_mib: int = 128  # /work: the harness's copies of the submission
+    shm_mib: int = 16  # /dev/shm, the other writable place
 
 
 STAGE_BYTES = 64 * 2**20
@@ -129,8 +135,13 @@ class DockerSandbox:
 
     name = "docker"
 
-    def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: str | Path | None = None,
-                 limits: DockerLimits = DockerLimits(), image: str = IMAGE):
+    def __init__(
+        self,
+        wall_clock: float = DEFAULT_WALL_CLOCK,
+        scratch: str | Path | None = None,
+        limits: DockerLimits = DockerLimits(),
+        image: str = IMAGE,
+    ):
         self.wall_clock = wall_clock
         self.scratch = Path(scratch) if scratch is not None else None
         self.limits = limits
@@ -138,8 +149,8 @@ class DockerSandbox:
         self.client = connect()
         require_image(self.client, image)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self._running: set[str] = set()      # container names, registered before create()
-        self._stopped: set[str] = set()      # names stop_all removed under a running run()
+        self._running: set[str] = set()  # container names, registered before create()
+        self._stopped: set[str] = set()  # names stop_all removed under a running run()
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._remove_orphans()
@@ -148,20 +159,21 @@ class DockerSandbox:
         lim, student = self.limits, Limits()
         return {
             "sandbox": f"docker ({self.image}: a fresh container per submission, "
-                       f"no network but loopback, read-only root, no-new-privileges)",
+            f"no network but loopback, read-only root, no-new-privileges)",
             "memory": f"{lim.memory_mib} MiB for the whole container, no swap (student's "
-                      f"program: {student.memory // 2**20} MiB resident, polled by the kit, "
-                      f"which kills it past that; address space is not limited)",
+            f"program: {student.memory // 2**20} MiB resident, polled by the kit, "
+            f"which kills it past that; address space is not limited)",
             "processes": f"{lim.pids} (harness threads included)",
             "CPU": f"{lim.cpus:g} core" + ("" if lim.cpus == 1 else "s"),
             "file size": f"{lim.file_size_mib} MiB (student's program: "
-                         f"{student.file_size // 2**20} MiB)",
+            f"{student.file_size // 2**20} MiB)",
             "open files": f"{lim.open_files} (student's program: {student.open_files})",
             "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
-                              f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
+            f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
             "CPU time": f"{student.cpu_seconds} s (student's program)",
-            "capabilities": "all dropped but " + ", ".join(sorted(CAPABILITIES))
-                            + " (harness only)",
+            "capabilities": "all dropped but "
+            + ", ".join(sorted(CAPABILITIES))
+            + " (harness only)",
             "student uid": str(STUDENT_UID),
             "wall clock": f"{self.wall_clock:g} s per submission",
         }
@@ -170,26 +182,38 @@ class DockerSandbox:
         """Everything containers.create() is given: the hardening lives here."""
         lim = self.limits
         assignment_in = f"{KIT_IN}/assignments/{req.assignment.folder.name}"
-        command = harness_args(req, f"{assignment_in}/{req.assignment.checks_file.name}",
-                               SUBMISSION_IN, f"{OUT_IN}/report.json", WORK_IN, user=STUDENT_UID)
-        mib = 2 ** 20
+        command = harness_args(
+            req,
+            f"{assignment_in}/{req.assignment.checks_file.name}",
+            SUBMISSION_IN,
+            f"{OUT_IN}/report.json",
+            WORK_IN,
+            user=STUDENT_UID,
+        )
+        mib = 2**20
         return dict(
             image=self.image,
             command=command,
             name=name,
-            labels={ROLE_LABEL: ROLE, OWNER_LABEL: self.owner,
-                    "org.socketgrade.submission": req.submission.id[:200]},
+            labels={
+                ROLE_LABEL: ROLE,
+                OWNER_LABEL: self.owner,
+                "org.socketgrade.submission": req.submission.id[:200],
+            },
             hostname="sandbox",
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
-                   WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755"},
+            tmpfs={
+                "/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
+                WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755",
+            },
             shm_size=f"{lim.shm_mib}m",
             mounts=[
                 # Wherever this `grader` was imported from: a checkout or site-packages.
                 Mount(f"{KIT_IN}/grader", str(kitpaths.PACKAGE), type="bind", read_only=True),
-                Mount(assignment_in, str(req.assignment.folder.resolve()), type="bind",
-                      read_only=True),
+                Mount(
+                    assignment_in, str(req.assignment.folder.resolve()), type="bind", read_only=True
+                ),
                 Mount(SUBMISSION_IN, str(submission.resolve()), type="bind", read_only=True),
                 Mount(OUT_IN, str(out.resolve()), type="bind", read_only=False),
             ],
@@ -200,10 +224,11 @@ class DockerSandbox:
             memswap_limit=f"{lim.memory_mib}m",
             pids_limit=lim.pids,
             nano_cpus=int(lim.cpus * 1e9),
-            ulimits=[Ulimit(name="fsize", soft=lim.file_size_mib * mib,
-                            hard=lim.file_size_mib * mib),
-                     Ulimit(name="nofile", soft=lim.open_files, hard=lim.open_files),
-                     Ulimit(name="core", soft=0, hard=0)],
+            ulimits=[
+                Ulimit(name="fsize", soft=lim.file_size_mib * mib, hard=lim.file_size_mib * mib),
+                Ulimit(name="nofile", soft=lim.open_files, hard=lim.open_files),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
             ipc_mode="private",
             log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
             stdin_open=False,
@@ -234,10 +259,15 @@ class DockerSandbox:
                 try:
                     skipped = stage_submission(req.submission.folder, submission)
                 except OSError as exc:
-                    return RunOutcome(None, time.monotonic() - start, self.name, limits,
-                                      error=f"the submission folder {req.submission.folder} "
-                                            f"could not be read: {exc}",
-                                      error_fault="infrastructure")
+                    return RunOutcome(
+                        None,
+                        time.monotonic() - start,
+                        self.name,
+                        limits,
+                        error=f"the submission folder {req.submission.folder} "
+                        f"could not be read: {exc}",
+                        error_fault="infrastructure",
+                    )
             kwargs = self.create_kwargs(req, name, submission, out)
             # Registered before create(): Ctrl-C between the engine creating it and us
             # hearing back must still find it.
@@ -253,25 +283,37 @@ class DockerSandbox:
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
                 log = _bounded_log(container.logs(stdout=True, stderr=True))
                 if skipped:
-                    log = (f"not given to the grader (links, special files, over "
-                           f"{STAGE_BYTES >> 20} MiB): {', '.join(skipped[:20])}\n" + log)
+                    log = (
+                        f"not given to the grader (links, special files, over "
+                        f"{STAGE_BYTES >> 20} MiB): {', '.join(skipped[:20])}\n" + log
+                    )
             except docker.errors.ImageNotFound as exc:
-                raise SandboxError(f"the grading image {self.image} is missing: run "
-                                   f"`grade sandbox build`") from exc
+                raise SandboxError(
+                    f"the grading image {self.image} is missing: run `grade sandbox build`"
+                ) from exc
             except (requests.exceptions.ConnectionError, docker.errors.APIError) as exc:
                 with self._lock:
                     stopped = name in self._stopped
-                if not stopped:     # else stop_all removed it under us: said below
+                if not stopped:  # else stop_all removed it under us: said below
                     if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
-                        what = ("the grading container vanished"
-                                if isinstance(exc, docker.errors.NotFound)
-                                else "the Docker engine refused the grading container")
-                        return RunOutcome(None, time.monotonic() - start, self.name, limits,
-                                          error=f"{what}: {short(str(exc), 300)}",
-                                          error_fault="infrastructure")
-                    raise SandboxError(f"the Docker engine stopped answering while grading "
-                                       f"{req.submission.id} ({short(str(exc))}): check "
-                                       f"dockerd, then grade again") from exc
+                        what = (
+                            "the grading container vanished"
+                            if isinstance(exc, docker.errors.NotFound)
+                            else "the Docker engine refused the grading container"
+                        )
+                        return RunOutcome(
+                            None,
+                            time.monotonic() - start,
+                            self.name,
+                            limits,
+                            error=f"{what}: {short(str(exc), 300)}",
+                            error_fault="infrastructure",
+                        )
+                    raise SandboxError(
+                        f"the Docker engine stopped answering while grading "
+                        f"{req.submission.id} ({short(str(exc))}): check "
+                        f"dockerd, then grade again"
+                    ) from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
             self._remove(name)
@@ -281,23 +323,48 @@ class DockerSandbox:
             shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - start
         if stopped:
-            return RunOutcome(None, seconds, self.name, limits, log=log,
-                              error="grading was interrupted (its container was removed)",
-                              error_fault="infrastructure")
+            return RunOutcome(
+                None,
+                seconds,
+                self.name,
+                limits,
+                log=log,
+                error="grading was interrupted (its container was removed)",
+                error_fault="infrastructure",
+            )
         if timed_out:
-            return RunOutcome(None, seconds, self.name, limits, log=log,
-                              error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
-                                    f"bound per submission)", error_fault="submission")
+            return RunOutcome(
+                None,
+                seconds,
+                self.name,
+                limits,
+                log=log,
+                error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
+                f"bound per submission)",
+                error_fault="submission",
+            )
         if data is None:
             if oom:
-                return RunOutcome(None, seconds, self.name, limits, log=log,
-                                  error=f"the container ran out of memory ({self.limits.memory_mib}"
-                                        f" MiB) and the harness ended without a report",
-                                  error_fault="submission")
-            return RunOutcome(None, seconds, self.name, limits, log=log,
-                              error=f"the grader's harness ended ({how_it_ended(_as_popen(code))})"
-                                    f" without a report",
-                              error_fault="infrastructure")
+                return RunOutcome(
+                    None,
+                    seconds,
+                    self.name,
+                    limits,
+                    log=log,
+                    error=f"the container ran out of memory ({self.limits.memory_mib}"
+                    f" MiB) and the harness ended without a report",
+                    error_fault="submission",
+                )
+            return RunOutcome(
+                None,
+                seconds,
+                self.name,
+                limits,
+                log=log,
+                error=f"the grader's harness ended ({how_it_ended(_as_popen(code))})"
+                f" without a report",
+                error_fault="infrastructure",
+            )
         return RunOutcome(data, seconds, self.name, limits, log=log)
 
     def _wait(self, container, deadline: float) -> tuple[bool, int | None]:
@@ -320,7 +387,7 @@ class DockerSandbox:
         try:
             container.kill()
         except docker.errors.APIError:
-            pass   # already stopped
+            pass  # already stopped
 
     def _remove(self, name: str) -> None:
         try:
