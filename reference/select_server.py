@@ -1,0 +1,1 @@
+../assignments/select/reference/server.py
