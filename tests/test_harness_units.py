@@ -560,19 +560,11 @@ def test_evidence_tells_busy_waits_by_their_units():
     assert evidence.uses(trace) == ["EpollSelector"]
 
 
-def test_checklib_and_clientlib_keep_their_public_names_and_modules_stay_small():
+def test_checklib_and_clientlib_keep_their_public_names():
+    # The modules' size is tests/test_architecture.py's (every module under grader/).
     from grader.harness import checklib, clientlib
 
     for lib in (checklib, clientlib):
         for name in lib.__all__:
             assert getattr(lib, name, None) is not None, (lib.__name__, name)
     assert callable(checklib.check_waits_in)
-    harness = Path(checklib.__file__).parent
-    for path in [
-        *harness.glob("*.py"),
-        *harness.glob("checks/*.py"),
-        *harness.glob("clientchecks/*.py"),
-    ]:
-        if path.name in ("plugin.py", "launch.py"):  # split elsewhere
-            continue
-        assert len(path.read_text().splitlines()) <= 420, path
