@@ -430,6 +430,20 @@ def test_tracer_hooks_stay_out_of_the_students_modules(tmp_path):
     assert [e["at"] for e in events if e["ev"] == "register"] == ["server.py:5"]
 
 
+def test_a_traceback_through_a_hook_reads_as_the_students_own(tmp_path):
+    from grader.harness.report import clean_traceback
+
+    _, out = run_boot(tmp_path, "import socket\nsocket.socket().settimeout('x')\n")
+    assert "tracehooks.py" in out  # the wrapper's frame, between the student's and the C call
+    cleaned = clean_traceback(out, tmp_path / "sub")
+    lines = cleaned.splitlines()
+    assert lines[1:3] == [
+        '  File "server.py", line 2, in <module>',
+        "    socket.socket().settimeout('x')",
+    ], cleaned
+    assert len(lines) == 4 and lines[3].startswith("TypeError:"), cleaned
+
+
 def test_a_launcher_without_its_hooks_still_runs_the_program(tmp_path):
     alone = tmp_path / "launcher"
     alone.mkdir()
