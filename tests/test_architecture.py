@@ -149,3 +149,17 @@ def test_the_sandboxes_import_nothing_from_the_harness(graph):
 
 def test_proc_is_a_leaf(graph):
     assert graph["grader.proc"] == set()
+
+
+# "No module over ~400 lines" (DESIGN.md, Style to follow): the margin above 400 lets a
+# formatter pass or a small fix land without a split; past it, a module is split along a seam.
+MAX_MODULE_LINES = 420
+
+
+def test_no_module_is_over_the_line_limit():
+    """Every module under grader/, the harness's and the tracer's included."""
+    paths = sorted(PACKAGE.rglob("*.py"))
+    assert PACKAGE / "harness" / "boot.py" in paths
+    lines = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
+    long = {str(p.relative_to(PACKAGE.parent)): n for p, n in lines.items() if n > MAX_MODULE_LINES}
+    assert not long, f"over {MAX_MODULE_LINES} lines, split along a seam: {long}"

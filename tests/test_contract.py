@@ -25,7 +25,7 @@ from grader.contract import (
     TraceKind,
 )
 from grader.harness import run
-from grader.harness.launch import BOOT
+from grader.harness.launch import TRACER_FILES
 from grader.harness.report import trace_notes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,9 +189,9 @@ def test_the_harness_keeps_only_explaining_events():
 
 
 def _emitted_kinds(source: str) -> set[str]:
-    """Every event kind boot.py writes: the first argument of each _emit(...) call, a literal
-    string or `self._events[...]`, whose values are the literal `_events = {...}` tables of
-    the poll and epoll proxies."""
+    """Every event kind one of the tracer's files writes: the first argument of each
+    _emit(...) call, a literal string or `self._events[...]`, whose values are the literal
+    `_events = {...}` tables of the poll and epoll proxies."""
     kinds: set[str] = set()
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -207,7 +207,7 @@ def _emitted_kinds(source: str) -> set[str]:
         ):
             for value in node.value.values:
                 assert isinstance(value, ast.Constant) and isinstance(value.value, str), (
-                    f"boot.py line {node.lineno}: an event kind must be a literal string"
+                    f"tracer line {node.lineno}: an event kind must be a literal string"
                 )
                 kinds.add(value.value)
     for node in ast.walk(tree):
@@ -227,7 +227,7 @@ def _emitted_kinds(source: str) -> set[str]:
             if isinstance(first, ast.Name) and first.id == "kind":
                 continue  # wrap_keyed(kind)'s, collected from its calls below
             assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                f"boot.py line {node.lineno}: an event kind must be a literal string"
+                f"tracer line {node.lineno}: an event kind must be a literal string"
             )
             kinds.add(first.value)
         if (
@@ -237,14 +237,15 @@ def _emitted_kinds(source: str) -> set[str]:
         ):
             first = node.args[0]
             assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                f"boot.py line {node.lineno}: an event kind must be a literal string"
+                f"tracer line {node.lineno}: an event kind must be a literal string"
             )
             kinds.add(first.value)
     return kinds
 
 
 def test_every_event_the_tracer_writes_is_in_the_vocabulary():
-    kinds = _emitted_kinds(BOOT.read_text(encoding="utf-8"))
+    # The launcher (boot.py) and its hooks (tracehooks.py) together.
+    kinds = set().union(*(_emitted_kinds(p.read_text(encoding="utf-8")) for p in TRACER_FILES))
     assert {
         "register",
         "unregister",
@@ -327,5 +328,8 @@ def test_render_reads_only_models():
 
 
 def test_the_contract_needs_only_the_standard_library():
-    names = _imports(ROOT / "grader" / "contract.py")
-    assert {n.split(".")[0] for n in names} <= set(sys.stdlib_module_names)
+    package = ROOT / "grader" / "contract"
+    names = set().union(*(_imports(p) for p in sorted(package.glob("*.py"))))
+    # Its modules import one another (grader.contract.*), nothing else of the kit.
+    outside = {n for n in names if n != "grader.contract" and not n.startswith("grader.contract.")}
+    assert {n.split(".")[0] for n in outside} <= set(sys.stdlib_module_names)

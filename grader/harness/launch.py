@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -20,6 +19,9 @@ import psutil
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
+# The tracer's hooks: boot.py loads them from beside itself, so the two are copied together.
+TRACE_HOOKS = Path(__file__).with_name("tracehooks.py")
+TRACER_FILES = (BOOT, TRACE_HOOKS)
 TRACE_BYTES = 4 * 1024 * 1024
 SOURCE_BYTES = 1024 * 1024
 FIELD_CHARS = 500
@@ -38,6 +40,23 @@ def _clean_event(event: dict) -> dict:
         elif isinstance(value, list) and all(isinstance(v, (str, int)) for v in value[:4]):
             out[key[:40]] = [v[:FIELD_CHARS] if isinstance(v, str) else v for v in value[:4]]
     return out
+
+
+def _copy_tracer_file(source: Path, target: Path) -> None:
+    """A read-only copy of `source` at `target`, made with O_EXCL | O_NOFOLLOW: a new regular
+    file, never something already there. One made so before (by an earlier start in the same
+    run folder) is kept when it is still a regular file of ours that nobody can write."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        fd = os.open(target, flags, 0o444)
+    except FileExistsError:
+        info = os.lstat(target)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o222:
+            return
+        raise
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o444)  # readable by the student's uid whatever the umask
+        fh.write(source.read_bytes())
 
 
 # How often the memory watchdog looks at the student's processes. Between two looks a
@@ -187,14 +206,13 @@ class StudentProcess:
             self.watchdog.start()
 
     def _boot_copy(self) -> Path:
-        """The launcher must be readable by the student's uid, the kit itself need not be."""
+        """The launcher must be readable by the student's uid, the kit itself need not be:
+        the tracer's files are copied into the run folder (root's) beside the submission."""
         if self.user is None:
             return BOOT
-        target = self.workdir.parent / "boot.py"
-        if not target.exists():
-            shutil.copyfile(BOOT, target)
-            target.chmod(0o444)
-        return target
+        for source in TRACER_FILES:
+            _copy_tracer_file(source, self.workdir.parent / source.name)
+        return self.workdir.parent / BOOT.name
 
     @property
     def pid(self) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grader.contract import EXPLAINING, TRACE_KEPT, ProcessReport, Story, StoryLine, TraceEvent
 from grader.harness import clients
-from grader.harness.launch import StudentProcess
+from grader.harness.launch import TRACER_FILES, StudentProcess
 
 OUTPUT_IN_REPORT = 6000  # characters of the server's output kept per check
 
@@ -22,13 +22,14 @@ def bounded(text: str) -> str:
 
 def clean_traceback(text: str, workdir: Path) -> str:
     """The student's traceback as the student would see it: paths relative to the
-    submission, without the launcher's and runpy's frames."""
+    submission, without the tracer's (launcher and hooks) and runpy's frames."""
+    tracer = tuple(p.name for p in TRACER_FILES)
     lines = text.replace(str(workdir) + os.sep, "").splitlines()
     out, skip = [], False
     for line in lines:
         if line.startswith('  File "'):
             path = line.split('"')[1]
-            skip = path == "<frozen runpy>" or (path.startswith("/") and path.endswith("boot.py"))
+            skip = path == "<frozen runpy>" or (path.startswith("/") and path.endswith(tracer))
         elif not line.startswith("    "):
             skip = False
         if not skip:

@@ -1,7 +1,16 @@
 """The Docker sandbox: the grading image (image), the container per submission (runner)."""
 
+# What a grading container is made of (its hardening) is in container.
+
 from __future__ import annotations
 
+from grader.sandbox.docker.container import (
+    CAPABILITIES,
+    OWNER_LABEL,
+    ROLE,
+    ROLE_LABEL,
+    DockerLimits,
+)
 from grader.sandbox.docker.image import (
     IMAGE,
     build_image,
@@ -11,14 +20,7 @@ from grader.sandbox.docker.image import (
     require_image,
     source_hash,
 )
-from grader.sandbox.docker.runner import (
-    CAPABILITIES,
-    OWNER_LABEL,
-    ROLE,
-    ROLE_LABEL,
-    DockerLimits,
-    DockerSandbox,
-)
+from grader.sandbox.docker.runner import DockerSandbox
 
 __all__ = [
     "CAPABILITIES",

@@ -11,52 +11,29 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import requests
-from docker.types import LogConfig, Mount, Ulimit
 
-from grader import kitpaths
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits
 from grader.sandbox.common import (
     DEFAULT_WALL_CLOCK,
     SandboxError,
-    harness_args,
     how_it_ended,
     read_report,
 )
+from grader.sandbox.docker.container import (
+    CAPABILITIES,
+    DEFAULT_LIMITS,
+    OWNER_LABEL,
+    ROLE,
+    ROLE_LABEL,
+    DockerLimits,
+    create_kwargs,
+)
 from grader.sandbox.docker.image import IMAGE, STUDENT_UID, connect, require_image, short
-
-ROLE_LABEL = "org.socketgrade.role"  # "grading" on every container a DockerSandbox starts
-OWNER_LABEL = "org.socketgrade.owner"  # "host:pid" of the grader process that started it
-ROLE = "grading"
-
-# Paths as the harness sees them inside the container (see sandbox/Dockerfile).
-HARNESS_HOME = "/opt/harness"
-KIT_IN = f"{HARNESS_HOME}/kit"
-SUBMISSION_IN = f"{HARNESS_HOME}/submission"
-OUT_IN = f"{HARNESS_HOME}/out"
-# The harness's copies of the submission get their own tmpfs: whatever the student's program
-# writes to /tmp or /dev/shm cannot starve the copies of later checks.
-WORK_IN = "/work"
-
-# Every capability is dropped; these few are given back to the harness, which runs as root.
-# The student's program gets none of them: the harness setuid()s to STUDENT_UID before
-# exec, which clears them, and no-new-privileges stops any way back.
-CAPABILITIES = {
-    "CHOWN": "hand each copy of the submission (and its trace file) to the student's uid",
-    # The harness writes the trace file and the launcher into the run folder after handing
-    # it to the student's uid (mode 0700), and reads that uid's /proc/PID/fd; DAC_OVERRIDE
-    # covers both (DAC_READ_SEARCH alone covers only the reading).
-    "DAC_OVERRIDE": "write into the student-owned run folder; read its /proc/PID/fd, fdinfo",
-    "SYS_PTRACE": "look into the student's process: /proc/PID/fd, fdinfo, wchan, syscall",
-    "SETUID": "start the student's program as the unprivileged uid",
-    "SETGID": "drop supplementary groups and set the student's gid",
-    "KILL": "kill every process the student's program started (another uid's)",
-}
 
 # What is kept of the container's output (the harness's own log): its head and its tail.
 LOG_HEAD = 8 * 1024
@@ -72,22 +49,6 @@ PING_MARGIN_SECONDS = 0.5
 # The engine reports a main process that died of signal N as exit code 128 + N, as a
 # shell does.
 SIGNAL_EXIT_BASE = 128
-
-
-@dataclass(frozen=True)
-class DockerLimits:
-    """cgroup and rlimit bounds of one grading container (the harness adds per-process
-    rlimits for the student's program inside it)."""
-
-    memory_mib: int = 1024  # memory and memory+swap: no swap at all
-    pids: int = 256  # harness threads included
-    cpus: float = 1.0
-    file_size_mib: int = 64
-    open_files: int = 4096
-    tmpfs_mib: int = 64  # /tmp, for whatever the student's program writes there
-    work_mib: int = 128  # /work: the harness's copies of the submission
-    shm_mib: int = 16  # /dev/shm, the other writable place
-
 
 STAGE_BYTES = 64 * 2**20
 
@@ -139,7 +100,7 @@ class DockerSandbox:
         self,
         wall_clock: float = DEFAULT_WALL_CLOCK,
         scratch: str | Path | None = None,
-        limits: DockerLimits = DockerLimits(),
+        limits: DockerLimits = DEFAULT_LIMITS,
         image: str = IMAGE,
     ):
         self.wall_clock = wall_clock
@@ -179,60 +140,9 @@ class DockerSandbox:
         }
 
     def create_kwargs(self, req: RunRequest, name: str, submission: Path, out: Path) -> dict:
-        """Everything containers.create() is given: the hardening lives here."""
-        lim = self.limits
-        assignment_in = f"{KIT_IN}/assignments/{req.assignment.folder.name}"
-        command = harness_args(
-            req,
-            f"{assignment_in}/{req.assignment.checks_file.name}",
-            SUBMISSION_IN,
-            f"{OUT_IN}/report.json",
-            WORK_IN,
-            user=STUDENT_UID,
-        )
-        mib = 2**20
-        return dict(
-            image=self.image,
-            command=command,
-            name=name,
-            labels={
-                ROLE_LABEL: ROLE,
-                OWNER_LABEL: self.owner,
-                "org.socketgrade.submission": req.submission.id[:200],
-            },
-            hostname="sandbox",
-            network_mode="none",
-            read_only=True,
-            tmpfs={
-                "/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
-                WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755",
-            },
-            shm_size=f"{lim.shm_mib}m",
-            mounts=[
-                # Wherever this `grader` was imported from: a checkout or site-packages.
-                Mount(f"{KIT_IN}/grader", str(kitpaths.PACKAGE), type="bind", read_only=True),
-                Mount(
-                    assignment_in, str(req.assignment.folder.resolve()), type="bind", read_only=True
-                ),
-                Mount(SUBMISSION_IN, str(submission.resolve()), type="bind", read_only=True),
-                Mount(OUT_IN, str(out.resolve()), type="bind", read_only=False),
-            ],
-            cap_drop=["ALL"],
-            cap_add=sorted(CAPABILITIES),
-            security_opt=["no-new-privileges"],
-            mem_limit=f"{lim.memory_mib}m",
-            memswap_limit=f"{lim.memory_mib}m",
-            pids_limit=lim.pids,
-            nano_cpus=int(lim.cpus * 1e9),
-            ulimits=[
-                Ulimit(name="fsize", soft=lim.file_size_mib * mib, hard=lim.file_size_mib * mib),
-                Ulimit(name="nofile", soft=lim.open_files, hard=lim.open_files),
-                Ulimit(name="core", soft=0, hard=0),
-            ],
-            ipc_mode="private",
-            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            stdin_open=False,
-            tty=False,
+        """Everything containers.create() is given (see container.create_kwargs)."""
+        return create_kwargs(
+            req, name, submission, out, image=self.image, limits=self.limits, owner=self.owner
         )
 
     def run(self, req: RunRequest) -> RunOutcome:

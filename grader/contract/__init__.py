@@ -1,0 +1,51 @@
+"""The harness ↔ host contract: the harness's argv, the report it writes, the tracer's events."""
+
+# Stdlib only: the host imports it, and so does the harness inside the sandbox. Each part has
+# its module (harness_args, trace, reports); every public name is here too, so that
+# `from grader.contract import X` is how both sides read it.
+
+from __future__ import annotations
+
+from grader.contract.harness_args import HARNESS_MODULE, PLUGIN_OPTIONS, HarnessArgs
+from grader.contract.reports import (
+    PROCESSES_KEY,
+    STAGES,
+    STORY_KEY,
+    CheckMetadata,
+    HarnessReport,
+    ProcessReport,
+    StageReport,
+    Story,
+    StoryLine,
+    TestReport,
+)
+from grader.contract.trace import (
+    BUSY_TIMEOUT,
+    EXPLAINING,
+    TRACE_KEPT,
+    WAIT_SECONDS_PER_UNIT,
+    TraceEvent,
+    TraceKind,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT",
+    "EXPLAINING",
+    "HARNESS_MODULE",
+    "PLUGIN_OPTIONS",
+    "PROCESSES_KEY",
+    "STAGES",
+    "STORY_KEY",
+    "TRACE_KEPT",
+    "WAIT_SECONDS_PER_UNIT",
+    "CheckMetadata",
+    "HarnessArgs",
+    "HarnessReport",
+    "ProcessReport",
+    "StageReport",
+    "Story",
+    "StoryLine",
+    "TestReport",
+    "TraceEvent",
+    "TraceKind",
+]

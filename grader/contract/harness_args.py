@@ -1,0 +1,104 @@
+"""The harness's command line: what the host asks of it (HarnessArgs), the plugin's options."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+HARNESS_MODULE = "grader.harness.run"
+
+
+def _only(text: str) -> tuple[str, ...]:
+    return tuple(c for c in text.split(",") if c)
+
+
+@dataclass(frozen=True)
+class HarnessArgs:
+    """What the host asks of the harness: these checks, on this submission, report here.
+    Paths are as the harness sees them (inside a container, they are the container's)."""
+
+    checks_file: str
+    submission: str
+    report: str
+    work: str
+    entry: str = "server.py"
+    user: int | None = None  # uid (and gid) the student's code runs as
+    only: tuple[str, ...] = ()  # check ids to run; empty: all
+
+    def to_argv(self) -> list[str]:
+        """The interpreter's arguments: `python <to_argv()>`."""
+        argv = [
+            "-m",
+            HARNESS_MODULE,
+            "--checks-file",
+            self.checks_file,
+            "--submission",
+            self.submission,
+            "--entry",
+            self.entry,
+            "--report",
+            self.report,
+            "--work",
+            self.work,
+            "--only",
+            ",".join(self.only),
+        ]
+        if self.user is not None:
+            argv += ["--user", str(self.user)]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> HarnessArgs:
+        """The inverse of to_argv; the leading `-m grader.harness.run` may be left out.
+        A bad command line exits with argparse's usage message (it is the harness's CLI)."""
+        argv = list(argv)
+        if argv[:2] == ["-m", HARNESS_MODULE]:
+            argv = argv[2:]
+        ns = _parser().parse_args(argv)
+        return cls(
+            checks_file=ns.checks_file,
+            submission=ns.submission,
+            report=ns.report,
+            work=ns.work,
+            entry=ns.entry,
+            user=ns.user,
+            only=_only(ns.only),
+        )
+
+    def plugin_argv(self) -> list[str]:
+        """The same request as the kit's pytest plugin options (see PLUGIN_OPTIONS)."""
+        argv = [
+            PLUGIN_OPTIONS["submission"],
+            self.submission,
+            PLUGIN_OPTIONS["entry"],
+            self.entry,
+            PLUGIN_OPTIONS["work"],
+            self.work,
+            PLUGIN_OPTIONS["only"],
+            ",".join(self.only),
+        ]
+        if self.user is not None:
+            argv += [PLUGIN_OPTIONS["user"], str(self.user)]
+        return argv
+
+
+# The plugin's spelling of HarnessArgs' fields (the report path goes to pytest-json-report).
+PLUGIN_OPTIONS = {
+    "submission": "--sg-submission",
+    "entry": "--sg-entry",
+    "work": "--sg-work",
+    "user": "--sg-user",
+    "only": "--sg-checks",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=HARNESS_MODULE)
+    parser.add_argument("--checks-file", required=True)
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--entry", default="server.py")
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--user", type=int, default=None)
+    parser.add_argument("--only", default="")
+    return parser

@@ -1,0 +1,125 @@
+"""What a grading container is made of: mounts, limits, capabilities, labels (its hardening)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker.types import LogConfig, Mount, Ulimit
+
+from grader import kitpaths
+from grader.models import RunRequest
+from grader.sandbox.common import harness_args
+from grader.sandbox.docker.image import STUDENT_UID
+
+ROLE_LABEL = "org.socketgrade.role"  # "grading" on every container a DockerSandbox starts
+OWNER_LABEL = "org.socketgrade.owner"  # "host:pid" of the grader process that started it
+ROLE = "grading"
+
+# Paths as the harness sees them inside the container (see sandbox/Dockerfile).
+HARNESS_HOME = "/opt/harness"
+KIT_IN = f"{HARNESS_HOME}/kit"
+SUBMISSION_IN = f"{HARNESS_HOME}/submission"
+OUT_IN = f"{HARNESS_HOME}/out"
+# The harness's copies of the submission get their own tmpfs: whatever the student's program
+# writes to /tmp or /dev/shm cannot starve the copies of later checks.
+WORK_IN = "/work"
+
+# Every capability is dropped; these few are given back to the harness, which runs as root.
+# The student's program gets none of them: the harness setuid()s to STUDENT_UID before
+# exec, which clears them, and no-new-privileges stops any way back.
+CAPABILITIES = {
+    "CHOWN": "hand each copy of the submission (and its trace file) to the student's uid",
+    # The harness writes the trace file and the launcher into the run folder after handing
+    # it to the student's uid (mode 0700), and reads that uid's /proc/PID/fd; DAC_OVERRIDE
+    # covers both (DAC_READ_SEARCH alone covers only the reading).
+    "DAC_OVERRIDE": "write into the student-owned run folder; read its /proc/PID/fd, fdinfo",
+    "SYS_PTRACE": "look into the student's process: /proc/PID/fd, fdinfo, wchan, syscall",
+    "SETUID": "start the student's program as the unprivileged uid",
+    "SETGID": "drop supplementary groups and set the student's gid",
+    "KILL": "kill every process the student's program started (another uid's)",
+}
+
+
+@dataclass(frozen=True)
+class DockerLimits:
+    """cgroup and rlimit bounds of one grading container (the harness adds per-process
+    rlimits for the student's program inside it)."""
+
+    memory_mib: int = 1024  # memory and memory+swap: no swap at all
+    pids: int = 256  # harness threads included
+    cpus: float = 1.0
+    file_size_mib: int = 64
+    open_files: int = 4096
+    tmpfs_mib: int = 64  # /tmp, for whatever the student's program writes there
+    work_mib: int = 128  # /work: the harness's copies of the submission
+    shm_mib: int = 16  # /dev/shm, the other writable place
+
+
+DEFAULT_LIMITS = DockerLimits()
+
+
+def create_kwargs(
+    req: RunRequest,
+    name: str,
+    submission: Path,
+    out: Path,
+    *,
+    image: str,
+    limits: DockerLimits,
+    owner: str,
+) -> dict:
+    """Everything containers.create() is given for one submission's container: the
+    hardening lives here. `owner` ("host:pid") labels it for the clean-up of orphans."""
+    lim = limits
+    assignment_in = f"{KIT_IN}/assignments/{req.assignment.folder.name}"
+    command = harness_args(
+        req,
+        f"{assignment_in}/{req.assignment.checks_file.name}",
+        SUBMISSION_IN,
+        f"{OUT_IN}/report.json",
+        WORK_IN,
+        user=STUDENT_UID,
+    )
+    mib = 2**20
+    return dict(
+        image=image,
+        command=command,
+        name=name,
+        labels={
+            ROLE_LABEL: ROLE,
+            OWNER_LABEL: owner,
+            "org.socketgrade.submission": req.submission.id[:200],
+        },
+        hostname="sandbox",
+        network_mode="none",
+        read_only=True,
+        tmpfs={
+            "/tmp": f"rw,nosuid,nodev,noexec,size={lim.tmpfs_mib}m,mode=1777",
+            WORK_IN: f"rw,nosuid,nodev,noexec,size={lim.work_mib}m,mode=0755",
+        },
+        shm_size=f"{lim.shm_mib}m",
+        mounts=[
+            # Wherever this `grader` was imported from: a checkout or site-packages.
+            Mount(f"{KIT_IN}/grader", str(kitpaths.PACKAGE), type="bind", read_only=True),
+            Mount(assignment_in, str(req.assignment.folder.resolve()), type="bind", read_only=True),
+            Mount(SUBMISSION_IN, str(submission.resolve()), type="bind", read_only=True),
+            Mount(OUT_IN, str(out.resolve()), type="bind", read_only=False),
+        ],
+        cap_drop=["ALL"],
+        cap_add=sorted(CAPABILITIES),
+        security_opt=["no-new-privileges"],
+        mem_limit=f"{lim.memory_mib}m",
+        memswap_limit=f"{lim.memory_mib}m",
+        pids_limit=lim.pids,
+        nano_cpus=int(lim.cpus * 1e9),
+        ulimits=[
+            Ulimit(name="fsize", soft=lim.file_size_mib * mib, hard=lim.file_size_mib * mib),
+            Ulimit(name="nofile", soft=lim.open_files, hard=lim.open_files),
+            Ulimit(name="core", soft=0, hard=0),
+        ],
+        ipc_mode="private",
+        log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+        stdin_open=False,
+        tty=False,
+    )
