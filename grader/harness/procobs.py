@@ -14,10 +14,6 @@ from grader.harness.timing import CPU_SAMPLE
 
 # Where a process waits is its own module; the checks find it here with the rest.
 from grader.harness.waits import (  # noqa: F401
-    FD_ARG_SYSCALLS,
-    MECHANISM_OF_SYSCALL,
-    MECHANISM_OF_WCHAN,
-    SELECTOR_WAITS,
     SYSCALLS,
     WAIT_CALL,
     describe_wait,
@@ -28,7 +24,6 @@ from grader.harness.waits import (  # noqa: F401
 )
 
 O_NONBLOCK = 0o4000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)

@@ -144,9 +144,6 @@ def describe_wait(pid: int, names: dict[int, str] | None = None, info: dict | No
     return text
 
 
-SELECTOR_WAITS = set(MECHANISM_OF_SYSCALL)
-
-
 def wait_mechanism(pid: int, info: dict | None = None) -> str | None:
     """The readiness mechanism the main thread is blocked in right now: "select", "poll",
     "epoll", or None (running, or blocked in something else: recv, accept, sleep, a lock).
