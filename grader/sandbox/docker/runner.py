@@ -232,48 +232,31 @@ class DockerSandbox:
                 self._stopped.discard(name)
             shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - start
-        if stopped:
+
+        def without_report(error: str, fault: str) -> RunOutcome:
             return RunOutcome(
-                None,
-                seconds,
-                self.name,
-                limits,
-                log=log,
-                error="grading was interrupted (its container was removed)",
-                error_fault="infrastructure",
+                None, seconds, self.name, limits, log=log, error=error, error_fault=fault
+            )
+
+        if stopped:
+            return without_report(
+                "grading was interrupted (its container was removed)", "infrastructure"
             )
         if timed_out:
-            return RunOutcome(
-                None,
-                seconds,
-                self.name,
-                limits,
-                log=log,
-                error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
-                f"bound per submission)",
-                error_fault="submission",
+            return without_report(
+                f"grading was stopped after {seconds:.0f} s (the wall-clock bound per submission)",
+                "submission",
             )
         if data is None:
             if oom:
-                return RunOutcome(
-                    None,
-                    seconds,
-                    self.name,
-                    limits,
-                    log=log,
-                    error=f"the container ran out of memory ({self.limits.memory_mib}"
-                    f" MiB) and the harness ended without a report",
-                    error_fault="submission",
+                return without_report(
+                    f"the container ran out of memory ({self.limits.memory_mib} MiB) and the "
+                    f"harness ended without a report",
+                    "submission",
                 )
-            return RunOutcome(
-                None,
-                seconds,
-                self.name,
-                limits,
-                log=log,
-                error=f"the grader's harness ended ({how_it_ended(_as_popen(code))})"
-                f" without a report",
-                error_fault="infrastructure",
+            return without_report(
+                f"the grader's harness ended ({how_it_ended(_as_popen(code))}) without a report",
+                "infrastructure",
             )
         return RunOutcome(data, seconds, self.name, limits, log=log)
 
