@@ -7,6 +7,7 @@ import csv
 
 import psutil
 
+from grader import export
 from grader.assignment import load_assignment
 from tests.conftest import EXPECTED_EPOLL
 from tests.verdicts import load_results
@@ -37,15 +38,16 @@ def test_reference_full_marks_and_results_json_format(epoll_batch_local):
 
 def test_grades_csv(epoll_batch_local):
     _, out = epoll_batch_local
-    with open(out / "grades.csv", newline="") as fh:
+    with open(out / "grades.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     by_id = {r["id"]: r for r in rows}
     assert set(by_id) == set(EXPECTED_EPOLL)
     assert by_id["reference"]["score"] == "100" and by_id["reference"]["max"] == "100"
-    assert by_id["busy_poll"]["idle_cpu"] == "0" and by_id["busy_poll"]["echo"] == "15"
+    col = {s.id: export.grades_csv_column(s) for s in EPOLL.checks}
+    assert by_id["busy_poll"][col["idle_cpu"]] == "0" and by_id["busy_poll"][col["echo"]] == "15"
     assert list(rows[0])[:4] == ["id", "score", "max", "status"]
-    assert set(list(rows[0])[4:]) == ALL_CHECKS
+    assert set(list(rows[0])[4:]) == {col[i] for i in ALL_CHECKS}
     assert by_id["reference"]["status"] == "graded"
     assert by_id["not_a_zip"]["status"] == "not_gradable"
 
