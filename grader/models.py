@@ -176,8 +176,12 @@ class ProgramRun:
 
     @property
     def traceback(self) -> bool:
-        """Its error output holds a Python traceback."""
-        return "Traceback (most recent call last)" in self.stderr
+        """Its error output holds a Python traceback with at least one line after its
+        header (a lone header is not shown as a traceback)."""
+        head = "Traceback (most recent call last)"
+        if head not in self.stderr:
+            return False
+        return bool(self.stderr.split(head, 1)[1].strip(": \n"))
 
 
 @dataclass(frozen=True)

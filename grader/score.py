@@ -170,24 +170,33 @@ def trace_note(event: TraceEvent) -> TraceNote:
 # --- one run of the student's program -------------------------------------------------------
 
 
-def describe_exit(code: int | None) -> str:
-    """How a run ended, as a phrase (the harness gives -N for "killed by signal N")."""
+# What a signal that ends the student's program says about which bound it hit.
+SIGNAL_CAUSES = {
+    signal.SIGXFSZ: "the file-size limit",
+    signal.SIGXCPU: "the CPU-time limit",
+    signal.SIGKILL: "most often a sandbox limit: memory or processes",
+    signal.SIGSEGV: "a crash of the interpreter",
+}
+
+
+def describe_exit(code: int | None, ended_by: str = "") -> str:
+    """How a run ended, as a phrase: by itself (its exit code), stopped by the grader once
+    its check was over, killed by the kit (and why), or killed by a signal (and which bound
+    that signal means). The harness gives -N for "killed by signal N"."""
+    if ended_by == "grader":
+        return "stopped by the grader after its check (it was still running, as a server should)"
+    if ended_by:
+        return f"killed by the kit ({ended_by})"
     if code is None:
         return "still running when the check ended"
-    if code == 0:
-        return "exited normally (code 0)"
-    if code > 0:
+    if code >= 0:
         return f"exited with code {code}"
     try:
         name = signal.Signals(-code).name
     except ValueError:
-        name = "unknown signal"
-    if -code == signal.SIGKILL:
-        return (
-            f"ended by signal {-code} ({name}); the grader stops every program still "
-            f"running this way when a check is over"
-        )
-    return f"ended by signal {-code} ({name})"
+        return f"killed by signal {-code}"
+    cause = SIGNAL_CAUSES.get(signal.Signals(-code))
+    return f"killed by signal {name}" + (f" ({cause})" if cause else "")
 
 
 def program_run(proc: ProcessReport) -> ProgramRun:
@@ -195,7 +204,7 @@ def program_run(proc: ProcessReport) -> ProgramRun:
         stdout=proc.stdout,
         stderr=proc.stderr,
         output_bytes=proc.output_bytes,
-        exit=describe_exit(proc.exit_code),
+        exit=describe_exit(proc.exit_code, proc.ended_by),
         notes=tuple(trace_note(e) for e in proc.trace),
     )
 

@@ -291,7 +291,7 @@ def test_report_shows_cpu_measurements(listing):
         "server.py:30 calls EpollSelector.select(timeout=0), which returns at once: "
         "the loop never sleeps"
     ) in text
-    assert "ended by signal 9 (SIGKILL)" in text
+    assert "killed by signal SIGKILL" in text
 
 
 def note(event):

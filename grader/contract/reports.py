@@ -77,15 +77,21 @@ class ProcessReport:
     output_bytes: int | None = None
     exit_code: int | None = None
     trace: tuple[TraceEvent, ...] = ()
+    # Who ended it when it did not end by itself: "grader" (stopped after its check) or why
+    # the kit killed it ("memory: 600 MiB resident, limit 512 MiB"); "" otherwise.
+    ended_by: str = ""
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "stdout": self.stdout,
             "stderr": self.stderr,
             "output_bytes": self.output_bytes,
             "exit_code": self.exit_code,
             "trace": [e.to_json() for e in self.trace],
         }
+        if self.ended_by:  # absent when the program ended by itself
+            out["ended_by"] = self.ended_by
+        return out
 
     @classmethod
     def from_json(cls, data: object) -> ProcessReport:
@@ -96,6 +102,7 @@ class ProcessReport:
             stderr=str(data.get("stderr") or ""),
             output_bytes=_int(data.get("output_bytes")),
             exit_code=_int(data.get("exit_code")),
+            ended_by=str(data.get("ended_by") or ""),
             trace=tuple(TraceEvent.from_json(e) for e in trace)
             if isinstance(trace, (list, tuple))
             else (),

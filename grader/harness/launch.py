@@ -156,6 +156,9 @@ class StudentProcess:
     # Why the kit killed the program, when it did ("memory: 600 MiB resident, limit 512
     # MiB"); "" when it did not. The death then shows as SIGKILL: this says it was the kit.
     killed_for: str = ""
+    # True when the program was still running when its check ended and kill() stopped it:
+    # the grader's doing, not a crash and not a limit.
+    stopped_by_grader: bool = False
     watchdog: MemoryWatchdog | None = None
 
     def start(self) -> None:
@@ -309,6 +312,8 @@ class StudentProcess:
             return
         if self.watchdog is not None:
             self.watchdog.stop()
+        if self.proc.poll() is None and not self.killed_for:
+            self.stopped_by_grader = True
         for _ in range(KILL_ROUNDS):
             # Once reaped, the pid (and group id) may belong to someone else: leave it; what
             # the run started is still found among our own descendants.

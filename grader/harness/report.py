@@ -51,6 +51,7 @@ def process_report(proc: StudentProcess) -> ProcessReport:
         + (proc.stderr.total if proc.stderr else 0),
         exit_code=proc.returncode(),
         trace=trace_notes(proc.trace()),
+        ended_by=proc.killed_for or ("grader" if proc.stopped_by_grader else ""),
     )
 
 
