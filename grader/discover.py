@@ -88,8 +88,13 @@ def sha256_file(path: Path) -> str:
 
 def file_hashes(folder: Path, files: tuple[str, ...]) -> tuple[FileHash, ...]:
     """Size and SHA-256 of each of `files` (paths relative to `folder`, as choose_entry gives
-    them); a file whose name is not valid UTF-8 is listed under its printable name."""
-    by_name = {printable(str(p.relative_to(folder))): p for p in folder.rglob("*") if p.is_file()}
+    them); a file whose name is not valid UTF-8 is listed under its printable name. A link is
+    not followed: it may point anywhere on this machine (the Docker sandbox skips links too)."""
+    by_name = {
+        printable(str(p.relative_to(folder))): p
+        for p in folder.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
     out = []
     for name in files:
         path = by_name.get(name)
