@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import kitpaths
@@ -19,11 +20,14 @@ __all__ = [
     "ASSIGNMENTS",
     "COMMON_TAGS",
     "ENV_VAR",
+    "HASHED_FILES",
     "AssignmentError",
     "CourseFolder",
     "Installed",
+    "assignment_hash",
     "available",
     "course_folders",
+    "files_hash",
     "installed",
     "load_assignment",
     "load_folder",
@@ -81,6 +85,28 @@ def _shown(path: Path, base: Path | None = None) -> str:
     return str(path)
 
 
+# The files that define an assignment's verdicts: its hash changes when either does.
+HASHED_FILES = ("assignment.toml", "checks.py")
+
+
+def files_hash(files: dict[str, bytes]) -> str:
+    """SHA-256 (hex) over files given as name -> bytes, in name order; each name and length
+    is hashed before its bytes, so moving bytes from one file to the next changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def assignment_hash(folder: Path) -> str:
+    """The assignment's hash: assignment.toml and checks.py (those present) of `folder`."""
+    return files_hash(
+        {name: (folder / name).read_bytes() for name in HASHED_FILES if (folder / name).is_file()}
+    )
+
+
 def load_folder(
     folder: Path,
     course: CourseFolder | None = None,
@@ -97,6 +123,8 @@ def load_folder(
         folder, _shown(folder / "assignment.toml", base), _shown(folder / "checks.py", base)
     )
     assignment, tags, problems = validate(files, folder.name)
+    if assignment is not None:
+        assignment = replace(assignment, digest=assignment_hash(folder))
     return Installed(folder.name, folder, course, assignment, tags, tuple(problems), tuple(hides))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -9,7 +10,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from grader.models import Submission
+from grader.models import FileHash, Submission
 
 MAX_FILES = 200
 MAX_BYTES = 8 * 1024 * 1024  # unpacked size of one submission
@@ -70,6 +71,36 @@ def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, 
     found = ", ".join(files[:20]) + (" …" if len(files) > 20 else "") if files else "no files"
     why = "several .py files and none of them" if top_py else "no .py file, and none"
     return None, f"{why} is named {entry}; found: {found}", files
+
+
+# Bytes read at a time while hashing: a hand-in's file is never held whole in memory.
+HASH_CHUNK = 1 << 16
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 (hex) of one file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: Path, files: tuple[str, ...]) -> tuple[FileHash, ...]:
+    """Size and SHA-256 of each of `files` (paths relative to `folder`, as choose_entry gives
+    them); a file whose name is not valid UTF-8 is listed under its printable name. A link is
+    not followed: it may point anywhere on this machine (the Docker sandbox skips links too)."""
+    by_name = {
+        printable(str(p.relative_to(folder))): p
+        for p in folder.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+    out = []
+    for name in files:
+        path = by_name.get(name)
+        if path is not None:
+            out.append(FileHash(name, path.stat().st_size, sha256_file(path)))
+    return tuple(out)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -248,7 +279,11 @@ def prepare(
             f"{printable(path.name)} is neither a folder, a .py file nor a .zip",
         )
     chosen, problem, files = choose_entry(folder, entry)
-    return Submission(ident, path, folder, chosen, problem, files)
+    # Hashed is what the sandbox is given: the hand-in itself, or the copy made of it.
+    hashed = "as handed in" if folder == path else "prepared copy"
+    return Submission(
+        ident, path, folder, chosen, problem, files, file_hashes(folder, files), hashed
+    )
 
 
 def discover(

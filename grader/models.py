@@ -64,6 +64,7 @@ class Assignment:
     kind: str  # "server" or "client"
     checks: tuple[CheckSpec, ...]
     folder: Path
+    digest: str = ""  # SHA-256 of assignment.toml + checks.py, so a regrade can tell versions
 
     @property
     def checks_file(self) -> Path:
@@ -81,6 +82,42 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class FileHash:
+    """One handed-in file: its path relative to the submission, size and SHA-256 (hex)."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a regrade dispute needs: which kit, when, in which sandbox and image, against
+    which version of the assignment, on exactly which files."""
+
+    kit_version: str
+    graded_at: str  # ISO 8601, UTC
+    sandbox: str
+    image_id: str = ""  # Docker only: the engine's id of the grading image
+    image_digest: str = ""  # Docker only, and only for an image pulled from a registry
+    assignment_hash: str = ""
+    files: tuple[FileHash, ...] = ()
+    files_hashed: str = ""  # "as handed in" or "prepared copy"
+
+    def to_json(self) -> dict:
+        return {
+            "kit_version": self.kit_version,
+            "graded_at": self.graded_at,
+            "sandbox": self.sandbox,
+            "image_id": self.image_id or None,
+            "image_digest": self.image_digest or None,
+            "assignment_hash": self.assignment_hash,
+            "files_hashed": self.files_hashed,
+            "files": {f.path: f.sha256 for f in self.files},
+        }
+
+
+@dataclass(frozen=True)
 class Submission:
     """One student's hand-in, prepared as a folder the sandbox can copy."""
 
@@ -90,6 +127,8 @@ class Submission:
     entry: str | None  # entry file inside `folder`
     problem: str = ""  # why no entry could be chosen; graded as a failed `runs`
     files: tuple[str, ...] = ()
+    hashes: tuple[FileHash, ...] = ()  # of `folder`'s files, what the sandbox is given
+    hashed: str = ""  # "as handed in" or "prepared copy" (unzipped, or without tool folders)
 
 
 @dataclass(frozen=True)
@@ -115,6 +154,8 @@ class RunOutcome:
     error: str = ""
     error_fault: str = ""  # "submission" (e.g. wall clock exceeded) or "infrastructure"
     log: str = ""  # the harness's own output, for TAs debugging the kit
+    image_id: str = ""  # the grading image, where the sandbox runs one (Docker)
+    image_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -261,6 +302,7 @@ class SubmissionResult:
     sandbox: str
     limits: dict = field(default_factory=dict)
     note: str = ""  # a grading-wide remark (e.g. "grading stopped after 120 s")
+    provenance: Provenance | None = None
 
     @property
     def score(self) -> float:
@@ -316,5 +358,6 @@ class SubmissionResult:
                 "sandbox": self.sandbox,
                 "limits": self.limits,
                 "assignment": self.assignment.name,
+                "provenance": self.provenance.to_json() if self.provenance else None,
             },
         }

@@ -228,7 +228,19 @@ def index_context(results: list[SubmissionResult], assignment: Assignment) -> di
         "full_marks": sum(r.max_score > 0 and r.score >= r.max_score for r in results),
         "mean": num(sum(scores) / len(scores), 1) if scores else "–",
         "median": num(_median(scores), 1) if scores else "–",
+        **_class_provenance(results),
     }
+
+
+def _class_provenance(results: list[SubmissionResult]) -> dict:
+    """The kit version(s) and the grading dates of a class, for the index's header."""
+    found = [r.provenance for r in results if r.provenance is not None]
+    versions = sorted({p.kit_version for p in found})
+    dates = sorted(p.graded_at for p in found)
+    if not dates:
+        return {"kit_version": "", "graded": ""}
+    graded = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    return {"kit_version": ", ".join(versions), "graded": graded}
 
 
 def _median(values: list[float]) -> float:

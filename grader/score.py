@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 import re
 import signal
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata
 
 from grader.contract import (
     CheckMetadata,
@@ -25,6 +28,7 @@ from grader.models import (
     CheckSpec,
     Measurement,
     ProgramRun,
+    Provenance,
     RunOutcome,
     Submission,
     SubmissionResult,
@@ -261,6 +265,50 @@ def explained(meta: CheckMetadata) -> dict:
     )
 
 
+# --- provenance -----------------------------------------------------------------------------
+
+# The kit's version where it is not installed as a package (run from a source tree).
+UNKNOWN_VERSION = "unknown"
+
+
+def kit_version() -> str:
+    """The installed socketgrade's version, else the source tree's, else UNKNOWN_VERSION."""
+    try:
+        return metadata.version("socketgrade")
+    except metadata.PackageNotFoundError:
+        try:
+            from grader import __version__
+
+            return __version__
+        except ImportError:
+            return UNKNOWN_VERSION
+
+
+def grading_date(now: datetime | None = None) -> str:
+    """`now` (default: this moment) as ISO 8601 in UTC, to the second."""
+    moment = now or datetime.now(UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def provenance(
+    assignment: Assignment,
+    submission: Submission,
+    outcome: RunOutcome | None,
+    graded_at: str | None = None,
+) -> Provenance:
+    """What this grading was: kit, date, sandbox and image, assignment and files hashed."""
+    return Provenance(
+        kit_version=kit_version(),
+        graded_at=graded_at or grading_date(),
+        sandbox=outcome.sandbox if outcome else "none",
+        image_id=outcome.image_id if outcome else "",
+        image_digest=outcome.image_digest if outcome else "",
+        assignment_hash=assignment.digest,
+        files=submission.hashes,
+        files_hashed=submission.hashed,
+    )
+
+
 # --- verdicts -------------------------------------------------------------------------------
 
 
@@ -300,6 +348,18 @@ def score(
     submission: Submission,
     outcome: RunOutcome | None,
     only: tuple[str, ...] = (),
+    graded_at: str | None = None,
+) -> SubmissionResult:
+    """The verdicts, with the provenance of this grading (`graded_at` default: now)."""
+    result = _score(assignment, submission, outcome, only)
+    return replace(result, provenance=provenance(assignment, submission, outcome, graded_at))
+
+
+def _score(
+    assignment: Assignment,
+    submission: Submission,
+    outcome: RunOutcome | None,
+    only: tuple[str, ...],
 ) -> SubmissionResult:
     specs = [s for s in assignment.checks if not only or s.id in only]
     if submission.problem:

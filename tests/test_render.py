@@ -466,7 +466,9 @@ def test_rendering_is_identical_across_interpreters():
         "from grader.models import RunOutcome, Submission; from grader.score import score\n"
         "a = load_assignment('epoll')\n"
         "s = Submission('x', Path('/n'), Path('/n'), 'server.py')\n"
-        "r = score(a, s, RunOutcome(json.load(open(sys.argv[1])), 8.7, 'local', {'m': '1'}))\n"
+        "o = RunOutcome(json.load(open(sys.argv[1])), 8.7, 'local', {'m': '1'})\n"
+        # The same grading date: the date is provenance, not a difference between runs.
+        "r = score(a, s, o, graded_at='2026-01-01T00:00:00+00:00')\n"
         "sys.stdout.write(render.render_report(r) + render.render_index([r], a))\n"
     )
     outputs = set()

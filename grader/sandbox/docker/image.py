@@ -100,13 +100,22 @@ def image_state(client: docker.DockerClient, image: str = IMAGE):
     return ("ok" if labels.get(HASH_LABEL) == source_hash() else "stale"), found
 
 
-def require_image(client: docker.DockerClient, image: str = IMAGE) -> None:
-    state, _ = image_state(client, image)
+def require_image(client: docker.DockerClient, image: str = IMAGE):
+    """The grading image, up to date; SandboxError when it is missing or stale."""
+    state, found = image_state(client, image)
     if state != "ok":
         raise SandboxError(
             f"the grading image {image} is {state}: run `grade sandbox build` "
             f"(`grade sandbox build --offline` where no registry is reachable)"
         )
+    return found
+
+
+def image_ids(found) -> tuple[str, str]:
+    """(id, digest) of a grading image: the engine's id ("sha256:..."), and the registry
+    digest ("name@sha256:...") where it has one; an image built here has none."""
+    digests = (found.attrs or {}).get("RepoDigests") or []
+    return found.id or "", digests[0] if digests else ""
 
 
 def image_status() -> str:

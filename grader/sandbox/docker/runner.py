@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -33,7 +34,14 @@ from grader.sandbox.docker.container import (
     DockerLimits,
     create_kwargs,
 )
-from grader.sandbox.docker.image import IMAGE, STUDENT_UID, connect, require_image, short
+from grader.sandbox.docker.image import (
+    IMAGE,
+    STUDENT_UID,
+    connect,
+    image_ids,
+    require_image,
+    short,
+)
 
 # What is kept of the container's output (the harness's own log): its head and its tail.
 LOG_HEAD = 8 * 1024
@@ -108,7 +116,8 @@ class DockerSandbox:
         self.limits = limits
         self.image = image
         self.client = connect()
-        require_image(self.client, image)
+        # Read once: every report of this batch names the image it was graded in.
+        self.image_id, self.image_digest = image_ids(require_image(self.client, image))
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._running: set[str] = set()  # container names, registered before create()
         self._stopped: set[str] = set()  # names stop_all removed under a running run()
@@ -146,6 +155,11 @@ class DockerSandbox:
         )
 
     def run(self, req: RunRequest) -> RunOutcome:
+        """Grade one submission; the outcome names the image it ran in."""
+        outcome = self._run(req)
+        return dataclasses.replace(outcome, image_id=self.image_id, image_digest=self.image_digest)
+
+    def _run(self, req: RunRequest) -> RunOutcome:
         start = time.monotonic()
         bound = min(req.wall_clock, self.wall_clock)
         limits = self.describe()
