@@ -11,8 +11,8 @@ import re
 import signal
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 
+from grader import __version__
 from grader.contract import (
     CheckMetadata,
     HarnessReport,
@@ -267,21 +267,10 @@ def explained(meta: CheckMetadata) -> dict:
 
 # --- provenance -----------------------------------------------------------------------------
 
-# The kit's version where it is not installed as a package (run from a source tree).
-UNKNOWN_VERSION = "unknown"
-
 
 def kit_version() -> str:
-    """The installed socketgrade's version, else the source tree's, else UNKNOWN_VERSION."""
-    try:
-        return metadata.version("socketgrade")
-    except metadata.PackageNotFoundError:
-        try:
-            from grader import __version__
-
-            return __version__
-        except ImportError:
-            return UNKNOWN_VERSION
+    """The kit's version: grader.__version__, which the package's metadata is built from."""
+    return __version__
 
 
 def grading_date(now: datetime | None = None) -> str:
