@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.contract.message import Message
+
 # How a check that could not judge the code begins its reason (the harness says it).
 NOT_JUDGED_PREFIX = "not judged"
 
@@ -163,13 +165,13 @@ class TimelineEntry:
     """One thing a check did ("did") or saw ("saw"), `t` seconds after it started."""
 
     kind: str
-    text: str
+    text: Message
     t: float | None = None
 
     @property
     def scenario(self) -> bool:
         """A heading within the timeline: a check that tries several scenarios says so."""
-        return self.text.startswith("— ")
+        return str(self.text).startswith("— ")
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class ProgramRun:
 class CheckResult:
     spec: CheckSpec
     passed: bool
-    reason: str  # one sentence; empty when passed
+    reason: Message  # one sentence; empty when passed
     story: tuple[TimelineEntry, ...] = ()
     measurements: tuple[Measurement, ...] = ()
     processes: tuple[ProgramRun, ...] = ()
@@ -259,7 +261,7 @@ class CheckResult:
         return (
             not self.passed
             and not self.grader_error
-            and not self.reason.startswith(NOT_JUDGED_PREFIX)
+            and not str(self.reason).startswith(NOT_JUDGED_PREFIX)
         )
 
     def to_json(self) -> dict:

@@ -16,11 +16,15 @@ from grader import __version__
 from grader.contract import (
     CheckMetadata,
     HarnessReport,
+    Message,
     ProcessReport,
     Story,
     TestReport,
     TraceEvent,
     TraceKind,
+    as_message,
+    msg,
+    verbatim,
 )
 from grader.models import (
     Assignment,
@@ -301,33 +305,42 @@ def provenance(
 # --- verdicts -------------------------------------------------------------------------------
 
 
-def _stage_failure(test: TestReport) -> tuple[str, str, str]:
+def _stage_failure(test: TestReport) -> tuple[Message, str, str]:
     """(reason, fault, details) of the first stage that did not pass."""
     for _, stage in test.stages:
         if stage.outcome == "passed":
             continue
         if stage.message.startswith(FAILED_PREFIX):
-            # A verdict the check reached: pytest.fail(reason) with the student-facing sentence.
-            return stage.message[len(FAILED_PREFIX) :].strip(), "submission", ""
+            # A verdict the check reached: fail(reason), the sentence as a Message beside
+            # pytest's message (which holds its English).
+            english = stage.message[len(FAILED_PREFIX) :].strip()
+            return test.metadata.reason or verbatim(english), "submission", ""
         if stage.outcome == "skipped":
-            return f"not run: {stage.longrepr or stage.message}", "grader", stage.longrepr
+            return (
+                msg("not run: {why}", why=stage.longrepr or stage.message),
+                "grader",
+                stage.longrepr,
+            )
         return (
-            f"the grader itself failed while running this check "
-            f"({stage.message or 'no message'}); this is not the submission's fault",
+            msg(
+                "the grader itself failed while running this check ({error}); "
+                "this is not the submission's fault",
+                error=stage.message or "no message",
+            ),
             "grader",
             stage.longrepr,
         )
-    return "the check did not pass", "grader", ""
+    return msg("the check did not pass"), "grader", ""
 
 
 def check_result(
-    spec: CheckSpec, test: TestReport | None, missing_reason: str, missing_fault: str
+    spec: CheckSpec, test: TestReport | None, missing_reason: Message, missing_fault: str
 ) -> CheckResult:
     if test is None:
         return CheckResult(spec, False, missing_reason, fault=missing_fault)
     common = explained(test.metadata)
     if test.outcome == "passed":
-        return CheckResult(spec, True, "", **common)
+        return CheckResult(spec, True, verbatim(""), **common)
     reason, fault, details = _stage_failure(test)
     return CheckResult(spec, False, reason, fault=fault, details=details, **common)
 
@@ -357,7 +370,9 @@ def _score(
             CheckResult(
                 s,
                 False,
-                problem if s.id == "runs" else f"not graded: {problem}",
+                as_message(problem)
+                if s.id == "runs"
+                else msg("not graded: {problem}", problem=problem),
                 fault="submission",
             )
             for s in specs
@@ -373,11 +388,15 @@ def _score(
         )
     if outcome is None:
         # A hand-in without a problem always reaches a sandbox: nothing came back is the kit's.
-        problem = "the grader prepared nothing to run for this submission"
-        checks = tuple(CheckResult(s, False, problem, fault="grader") for s in specs)
-        return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=problem)
+        nothing = msg("the grader prepared nothing to run for this submission")
+        checks = tuple(CheckResult(s, False, nothing, fault="grader") for s in specs)
+        return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=str(nothing))
     report = HarnessReport.from_json(outcome.report) if outcome.report else None
-    missing = outcome.error or "the harness reported nothing for this check"
+    missing = (
+        as_message(outcome.error)
+        if outcome.error
+        else msg("the harness reported nothing for this check")
+    )
     fault = outcome.error_fault or "infrastructure"
     checks = tuple(
         check_result(s, report.find(s.id) if report else None, missing, fault) for s in specs

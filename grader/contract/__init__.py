@@ -1,14 +1,16 @@
 """The harness ↔ host contract: the harness's argv, the report it writes, the tracer's events."""
 
 # Stdlib only: the host imports it, and so does the harness inside the sandbox. Each part has
-# its module (harness_args, trace, reports); every public name is here too, so that
+# its module (harness_args, trace, reports, message); every public name is here too, so that
 # `from grader.contract import X` is how both sides read it.
 
 from __future__ import annotations
 
 from grader.contract.harness_args import HARNESS_MODULE, PLUGIN_OPTIONS, HarnessArgs
+from grader.contract.message import Message, as_message, join, msg, verbatim
 from grader.contract.reports import (
     PROCESSES_KEY,
+    REASON_KEY,
     STAGES,
     STORY_KEY,
     CheckMetadata,
@@ -34,6 +36,7 @@ __all__ = [
     "HARNESS_MODULE",
     "PLUGIN_OPTIONS",
     "PROCESSES_KEY",
+    "REASON_KEY",
     "STAGES",
     "STORY_KEY",
     "TRACE_KEPT",
@@ -41,6 +44,7 @@ __all__ = [
     "CheckMetadata",
     "HarnessArgs",
     "HarnessReport",
+    "Message",
     "ProcessReport",
     "StageReport",
     "Story",
@@ -48,4 +52,8 @@ __all__ = [
     "TestReport",
     "TraceEvent",
     "TraceKind",
+    "as_message",
+    "join",
+    "msg",
+    "verbatim",
 ]

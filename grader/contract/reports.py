@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.contract.message import Message, verbatim
 from grader.contract.trace import TraceEvent, finite_number
 
 # The pytest-json-report metadata keys the harness writes for one check.
 STORY_KEY = "story"
 PROCESSES_KEY = "processes"
+REASON_KEY = "reason"  # the verdict's sentence as a Message (its English is the crash message)
 
 
 def _int(value: object) -> int | None:
@@ -22,19 +24,23 @@ class StoryLine:
     """One thing a check did ("did") or saw ("saw"), seconds after the check started."""
 
     kind: str
-    text: str
+    text: Message
     t: float | None = None
 
     def to_json(self) -> dict:
-        return {"t": self.t, "kind": self.kind, "text": self.text}
+        # "text" is the English, for a human reading the JSON; "msg" is what translates.
+        return {"t": self.t, "kind": self.kind, "text": str(self.text), "msg": self.text.to_json()}
 
     @classmethod
     def from_json(cls, data: object) -> StoryLine:
         if not isinstance(data, dict):
-            return cls(kind="did", text=str(data))
+            return cls(kind="did", text=verbatim(str(data)))
+        message = data.get("msg")
         return cls(
             kind="saw" if data.get("kind") == "saw" else "did",
-            text=str(data.get("text", "")),
+            text=Message.from_json(message)
+            if message is not None
+            else verbatim(str(data.get("text", ""))),
             t=finite_number(data.get("t")),
         )
 
@@ -115,18 +121,24 @@ class CheckMetadata:
 
     story: Story = field(default_factory=Story)
     processes: tuple[ProcessReport, ...] = ()
+    reason: Message | None = None  # the verdict's sentence, when the check failed
 
     def to_json(self) -> dict:
-        return {
+        out = {
             STORY_KEY: self.story.to_json(),
             PROCESSES_KEY: [p.to_json() for p in self.processes],
         }
+        if self.reason is not None:
+            out[REASON_KEY] = self.reason.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: object) -> CheckMetadata:
         data = data if isinstance(data, dict) else {}
         procs = data.get(PROCESSES_KEY)
+        reason = data.get(REASON_KEY)
         return cls(
+            reason=Message.from_json(reason) if reason is not None else None,
             story=Story.from_json(data.get(STORY_KEY)),
             processes=tuple(ProcessReport.from_json(p) for p in procs)
             if isinstance(procs, (list, tuple))

@@ -9,6 +9,7 @@ import termios
 import time
 from dataclasses import dataclass, field
 
+from grader.contract import Message, StoryLine, as_message
 from grader.harness.timing import CLIENT_IO_TIMEOUT
 
 
@@ -27,15 +28,15 @@ class Story:
     lines: list[dict] = field(default_factory=list)
     measurements: dict = field(default_factory=dict)
 
-    def _add(self, kind: str, text: str) -> None:
+    def _add(self, kind: str, text: Message) -> None:
         self.lines.append(
-            {"t": round(time.monotonic() - self.start, 3), "kind": kind, "text": text}
+            StoryLine(kind, as_message(text), round(time.monotonic() - self.start, 3)).to_json()
         )
 
-    def did(self, text: str) -> None:
+    def did(self, text: Message) -> None:
         self._add("did", text)
 
-    def saw(self, text: str) -> None:
+    def saw(self, text: Message) -> None:
         self._add("saw", text)
 
     def measure(self, name: str, value) -> None:

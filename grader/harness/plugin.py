@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from grader.contract import PLUGIN_OPTIONS, PROCESSES_KEY, STORY_KEY, TraceKind
+from grader.contract import (
+    PLUGIN_OPTIONS,
+    PROCESSES_KEY,
+    REASON_KEY,
+    STORY_KEY,
+    Message,
+    TraceKind,
+    join,
+    msg,
+)
 from grader.harness import procobs
 from grader.harness.clients import Story
 from grader.harness.launch import StudentProcess, become_subreaper
@@ -53,6 +62,12 @@ def pytest_configure(config):
     config._sg_start_failure = None
     config._sg_runs = 0
     become_subreaper()
+
+
+def pytest_json_runtest_metadata(item, call):
+    """The verdict's sentence as a Message (fail() attaches it), for the host to translate."""
+    reason = getattr(call.excinfo.value, "sg_reason", None) if call.excinfo else None
+    return {REASON_KEY: reason.to_json()} if reason is not None else None
 
 
 def check_id(item) -> str:
@@ -128,23 +143,30 @@ def submission(request) -> Submission:
     return Submission(request.config)
 
 
-def start_failure_reason(proc: StudentProcess, entry: str, timeout: float) -> str:
+def start_failure_reason(proc: StudentProcess, entry: str, timeout: float) -> Message:
     if not proc.alive():
-        return f"{entry} stopped before it listened: {describe_death(proc)}"
+        return msg(
+            "{entry} stopped before it listened: {death}", entry=entry, death=describe_death(proc)
+        )
     where = procobs.where(proc.pid)
     total = (proc.stdout.total if proc.stdout else 0) + (proc.stderr.total if proc.stderr else 0)
-    extra = ""
+    parts: list[Message] = []
     if where.get("state") == "R":
-        extra = "; it was running on the CPU"
+        parts.append(msg("it was running on the CPU"))
     elif where.get("syscall"):
-        extra = f"; it was blocked in {where['syscall']}()"
+        parts.append(msg("it was blocked in {call}()", call=where["syscall"]))
     elif where.get("wchan"):
-        extra = f"; it was asleep in {where['wchan']}"
+        parts.append(msg("it was asleep in {wchan}", wchan=where["wchan"]))
     if any(t is not None and t.capped for t in (proc.stdout, proc.stderr)):
-        extra += " and had flooded its output (over 64 MiB printed)"
+        parts.append(msg("it had flooded its output (over 64 MiB printed)"))
     elif total > 1024 * 1024:
-        extra += f" and had printed {total / 1e6:.1f} MB"
-    return f"{entry} was still running after {timeout:g} s but listened on no TCP port{extra}"
+        parts.append(msg("it had printed {mb:.1f} MB", mb=total / 1e6))
+    still = msg(
+        "{entry} was still running after {timeout:g} s but listened on no TCP port",
+        entry=entry,
+        timeout=timeout,
+    )
+    return join([still, *parts], "; ")
 
 
 @pytest.fixture
@@ -182,7 +204,7 @@ def discard(proc: StudentProcess) -> None:
     shutil.rmtree(proc.workdir.parent, ignore_errors=True)
 
 
-NOT_JUDGED = "not judged: see runs"
+NOT_JUDGED = msg("not judged: see runs")
 
 
 def _runs_selected(config) -> bool:
@@ -202,7 +224,7 @@ def _start_server(
         fail(
             NOT_JUDGED
             if _runs_selected(config)
-            else f"not judged: the server did not start: {config._sg_start_failure}"
+            else msg("not judged: the server did not start: {why}", why=config._sg_start_failure)
         )
     workdir = submission.fresh_copy()
     proc = StudentProcess(
@@ -238,8 +260,24 @@ def _start_server(
     binds = [e for e in proc.trace() if e["ev"] == TraceKind.BIND.value]
     if binds and isinstance(binds[-1].get("requested"), list):
         srv.requested_port = binds[-1]["requested"][1]
-    asked = f" (it asked for port {srv.requested_port})" if srv.requested_port else ""
-    story.saw(f"the server listened on {srv.host}:{srv.port}{asked} after {proc.elapsed():.2f} s")
+    address = f"{srv.host}:{srv.port}"
+    if srv.requested_port:
+        story.saw(
+            msg(
+                "the server listened on {address} (it asked for port {port}) after {seconds:.2f} s",
+                address=address,
+                port=srv.requested_port,
+                seconds=proc.elapsed(),
+            )
+        )
+    else:
+        story.saw(
+            msg(
+                "the server listened on {address} after {seconds:.2f} s",
+                address=address,
+                seconds=proc.elapsed(),
+            )
+        )
     story.measure("start_seconds", round(proc.elapsed(), 3))
     return srv
 

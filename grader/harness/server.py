@@ -10,7 +10,7 @@ from typing import NoReturn
 import psutil
 import pytest
 
-from grader.contract import TraceKind
+from grader.contract import Message, TraceKind, as_message
 from grader.harness import procobs
 from grader.harness.clients import Client, Story
 from grader.harness.launch import StudentProcess
@@ -38,9 +38,13 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def fail(reason: str) -> NoReturn:
+def fail(reason: Message) -> NoReturn:
+    """End the check with its verdict: `reason` is the sentence the student reads (its English
+    is pytest's failure message; the plugin puts the Message itself in the report)."""
     __tracebackhide__ = True
-    pytest.fail(reason, pytrace=False)
+    failed = pytest.fail.Exception(str(reason), pytrace=False)
+    failed.sg_reason = as_message(reason)  # type: ignore[attr-defined]
+    raise failed
 
 
 def describe_death(proc: StudentProcess) -> str:

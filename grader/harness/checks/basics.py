@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from grader.contract import msg
 from grader.harness.checks import evidence
 from grader.harness.checks.common import ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
@@ -12,13 +13,15 @@ from grader.harness.timing import DEATH_GRACE, REPLY_DEADLINE, TURN_WINDOW
 
 
 def check_runs(server: Server) -> None:
-    server.require_alive("it started listening")
+    server.require_alive(msg("it started listening"))
 
 
 def check_echo(server: Server) -> None:
     a = server.connect("A")
     for data in ECHO_MESSAGES:
-        echo_or_fail(server, a, data, f"message of {len(data)} bytes on one connection")
+        echo_or_fail(
+            server, a, data, msg("message of {size} bytes on one connection", size=len(data))
+        )
     # Further connections are 'disconnect''s business, several at once 'concurrency''s.
     a.close()
 
@@ -27,21 +30,25 @@ def check_disconnect(server: Server, rounds: int = 5) -> None:
     waiter = CloseWaiter(server)
     for i in range(1, rounds + 1):
         c = server.connect(f"C{i}")
-        context = f"client C{i - 1} had left" if i > 1 else "the first client connected"
+        context = (
+            msg("client {name} had left", name=f"C{i - 1}")
+            if i > 1
+            else msg("the first client connected")
+        )
         serve_or_fail(server, c, b"client %d says hi" % i, context)
         fd = server.server_fd(c)
         c.close()
         # Let the server drop this connection before the next arrives, so that the next
         # accept() reuses the descriptor number (the stale-registration trap).
         waiter.wait([c], [fd])
-        server.require_alive(f"client C{i} left")
+        server.require_alive(msg("client {name} left", name=f"C{i}"))
 
 
 def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     """The lesson of the blocking server, shown rather than judged: a second client waits
     until the first leaves. It fails only when the second client is never served."""
     a = server.connect("A")
-    serve_or_fail(server, a, b"I am first", "client A connected")
+    serve_or_fail(server, a, b"I am first", msg("client A connected"))
     b = server.connect("B")
     b.send(b"me too?")
     reply = Reply(b, b"me too?")
@@ -49,14 +56,20 @@ def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     server.await_replies([reply], window)
     if reply.served:
         server.story.saw(
-            f"{reply.told()} at once, while A was still connected: this server "
-            f"is concurrent (more than this assignment asks), or had already "
-            f"ended A's connection"
+            msg(
+                "{reply} at once, while A was still connected: this server is concurrent "
+                "(more than this assignment asks), or had already ended A's connection",
+                reply=reply.told(),
+            )
         )
         return
     server.story.saw(
-        f"client B was not served in {window:g} s while client A stayed "
-        f"connected: the server is {evidence.waiting(server, server.fd_names())}"
+        msg(
+            "client B was not served in {window:g} s while client A stayed connected: "
+            "the server is {waiting}",
+            window=window,
+            waiting=evidence.waiting(server, server.fd_names()),
+        )
     )
     a.close()
     left = time.monotonic()
@@ -65,13 +78,22 @@ def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     if not reply.served:
         death = server.died_within(DEATH_GRACE)
         fail(
-            "client B waited while A was connected, as expected, but once A left "
-            + (
-                f"it was never served: {death}"
-                if death
-                else f"it was not served in {REPLY_DEADLINE:g} s (no reply, message not read)"
+            msg(
+                "client B waited while A was connected, as expected, but once A left "
+                "it was never served: {death}",
+                death=death,
+            )
+            if death
+            else msg(
+                "client B waited while A was connected, as expected, but once A left "
+                "it was not served in {deadline:g} s (no reply, message not read)",
+                deadline=REPLY_DEADLINE,
             )
         )
     server.story.saw(
-        f"client A left; {reply.told()} {time.monotonic() - left:.2f} s later: one client at a time"
+        msg(
+            "client A left; {reply} {seconds:.2f} s later: one client at a time",
+            reply=reply.told(),
+            seconds=time.monotonic() - left,
+        )
     )
