@@ -23,7 +23,8 @@ from tests.browser_support import (
 )
 from tests.conftest import reference_file
 
-# Grading takes most of a minute; each test then takes a second or two.
+# Grading takes most of a minute; each test then takes a second or a few. Under xdist the module
+# is a group of its own, as every file is (tests/conftest.py): its class and browser are its state.
 pytestmark = pytest.mark.slow
 
 HOSTILE = "<script>window.__x=1</script>{{ 7*7 }}"
@@ -101,7 +102,7 @@ def graded_zh(graded, tmp_path_factory):
         code = main(["report", str(out), "--lang", "zh"])
     except SystemExit as exc:  # argparse's way of refusing a command it does not know
         code = exc.code
-    assert code == 0, f"grade report --lang zh exited {code}"
+    assert code == 0, f"`grade report OUT --lang zh` (re-render in Chinese) exited {code}"
     return out
 
 
@@ -150,14 +151,17 @@ const table = document.querySelector('#class-table') || document.querySelector('
 return [...table.tHead.rows[0].cells].map((th, i) => [i, th.querySelector('button') || th])
   .filter(([i, th]) => th.tagName === 'BUTTON' || th.hasAttribute('data-sort'));
 """
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _ordered(keys: list[str]) -> bool:
-    """Sorted one way or the other: as numbers when every key is one, else as text."""
-    numbers = [m and float(m[0]) for m in map(NUMBER.match, keys)]
-    values: list = numbers if all(n is not None for n in numbers) else [k.casefold() for k in keys]
-    return values in (sorted(values), sorted(values, reverse=True))
+# Sorted one way or the other, compared as the browser compares: as numbers when every key is
+# one, else as text in the reader's locale (localeCompare), so that a Chinese or mixed column
+# is judged by the same rule a reader sees.
+ORDERED_JS = """
+const keys = arguments[0];
+const numbers = keys.map(k => parseFloat(k));
+const cmp = numbers.every(n => !isNaN(n)) ? (i, j) => numbers[i] - numbers[j]
+                                          : (i, j) => keys[i].localeCompare(keys[j]);
+const pairs = keys.slice(1).map((_, i) => cmp(i, i + 1));
+return pairs.every(c => c <= 0) || pairs.every(c => c >= 0);
+"""
 
 
 def test_index_sorts_by_a_clicked_header(browser, graded):
@@ -173,7 +177,8 @@ def test_index_sorts_by_a_clicked_header(browser, graded):
             handle.click()
             rows = browser.execute_script(ROWS_JS)
             keys = [cells[col] for _, cells in rows]
-            assert _ordered(keys), f"column {col} clicked, rows not in its order: {keys}"
+            in_order = browser.execute_script(ORDERED_JS, keys)
+            assert in_order, f"column {col} clicked, rows not in its order: {keys}"
             orders.append([ident for ident, _ in rows])
     screenshot(browser, "index-sorted")
     assert orders, "no header of the class table can be clicked to sort"
@@ -199,9 +204,11 @@ def test_student_markup_in_output_and_source_shows_as_text(browser, graded):
     assert "<script>window.__x" not in raw, "the student's markup is in the HTML unescaped"
 
 
-def test_failed_checks_are_on_the_first_screen(browser, graded):
+@pytest.mark.parametrize("pages", ["graded", "graded_zh"])
+def test_failed_checks_are_on_the_first_screen(browser, request, pages):
+    graded = request.getfixturevalue(pages)
     visit(browser, graded / HOSTILE_ID / "report.html")
-    screenshot(browser, "report-first-screen")
+    screenshot(browser, ("zh-" if pages == "graded_zh" else "") + "report-first-screen")
     boxes = browser.execute_script(
         """
         const verdict = document.querySelector('#verdict');
