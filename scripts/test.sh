@@ -27,6 +27,13 @@ if [ -n "${CI:-}" ] || [ -n "${SOCKETGRADE_REQUIRE_DOCKER:-}" ]; then
 elif docker info >/dev/null 2>&1 || [ "$(id -u)" = 0 ]; then
   bash scripts/provision-docker.sh || echo "note: no Docker engine; the Docker tests will be skipped" >&2
 fi
+# Headless Chromium for tests/test_browser.py, likewise: on CI it must be there (the tests fail
+# without it), elsewhere it is installed when this machine can and those tests skip when not.
+if [ -n "${CI:-}" ]; then
+  bash scripts/provision-browser.sh
+else
+  bash scripts/provision-browser.sh || echo "note: no headless Chromium; the browser tests will be skipped" >&2
+fi
 # Two workers (pytest-xdist): the Docker-heavy and the local groups of the suite run side by
 # side; tests that share graded classes stay in one worker (tests/conftest.py).
 exec python -m pytest -q -n 2 --dist loadgroup "$@"
