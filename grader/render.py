@@ -176,7 +176,8 @@ def _script(speaker: Speaker, name: str) -> tuple[Markup, str]:
 
 
 def render_index(
-    results: list[SubmissionResult], assignment: Assignment, *, speaker: Speaker = BOTH) -> str:
+    results: list[SubmissionResult], assignment: Assignment, *, speaker: Speaker = BOTH
+) -> str:
     """The class overview for TAs: sortable table with each student's main reason, per-check
     pass rates and most common failure, score histogram."""
     script, script_hash = _script(speaker, "_sort.js.html")

@@ -40,7 +40,7 @@ def histogram(results: list[SubmissionResult], bins: int = HISTOGRAM_BINS) -> li
 def shape(reason: Message) -> str:
     """What makes two reasons the same mistake: the sentence's template, whatever values
     (client names, byte counts) it quotes; a reason made of parts, its English text."""
-    return reason.msgid or str(reason)
+    return (reason.msgid if isinstance(reason, Message) else "") or str(reason)
 
 
 def main_failure(r: SubmissionResult) -> CheckResult | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -57,10 +58,30 @@ def since(t) -> str:
 
 def _lines(text: str) -> Markup:
     """Escaped text whose line breaks stay lines (a reason with one line per scenario)."""
-    parts = text.split("\n")
-    if len(parts) == 1:
-        return escape(text)
-    return Markup("").join(Markup('<span class="line">{}</span>').format(p) for p in parts)
+    return Markup("<br>").join(escape(p) for p in text.split("\n"))
+
+
+def _verbatim(text: str) -> Markup:
+    """Text never translated (a name, a path, code, the student's bytes), marked so for
+    browsers and for the language checks."""
+    return Markup('<span translate="no">{}</span>').format(_lines(text)) if text else Markup("")
+
+
+# In a Chinese sentence, a run of Latin letters is an identifier, a syscall or a unit
+# (`recv()`, `EVENT_WRITE`, `fd`, `MB`): marked untranslated. A {field}, an entity and a
+# tag (the text is already escaped) are left alone.
+_LATIN = re.compile(r"(\{[^{}]*\}|&#?\w+;|<[^>]*>)|([A-Za-z_][\w.]*(?:\(\))?)")
+
+
+def _mark_latin(html: Markup) -> Markup:
+    """Chinese text (already escaped) with its Latin runs marked `translate="no"`."""
+    return Markup(
+        _LATIN.sub(lambda m: m.group(1) or f'<span translate="no">{m.group(2)}</span>', str(html))
+    )
+
+
+def _is_verbatim(m: Message) -> bool:
+    return not m.msgid and all(isinstance(p, str) for p in m.parts)
 
 
 def _spans(speaker: Speaker, texts: list[tuple[str, Markup]]) -> Markup:
@@ -84,38 +105,55 @@ class Words:
 
     def _value(self, value, lang: str, html: bool):
         if isinstance(value, Message):
-            text = self.speaker.render(value, lang)
-            return _lines(text) if html else text
+            return self.markup(value, lang) if html else self.speaker.render(value, lang)
         if html and isinstance(value, str) and not isinstance(value, Markup):
-            # A plain string is verbatim (a name, a path, a phrase not yet a Message): never
-            # translated, and marked so for browsers and for the language checks.
-            return Markup('<span translate="no">{}</span>').format(value)
+            # A plain string is verbatim (a name, a path, a phrase not yet a Message).
+            return _verbatim(value)
         return value
 
-    def _one(self, msgid: str, lang: str, kw: Mapping, html: bool) -> str:
+    def markup(self, m: Message, lang: str) -> Markup:
+        """A Message as HTML in one language: its verbatim values marked untranslated, its
+        line breaks kept."""
+        if _is_verbatim(m):
+            return _verbatim("".join(str(p) for p in m.parts))
+        if not m.msgid:
+            sep = self.speaker.gettext(m.sep, lang) if m.sep.strip() else m.sep
+            return _lines(sep).join(self._value(p, lang, True) for p in m.parts)
+        done = self._one(m.msgid, lang, dict(m.args), True)
+        # None: a value with a format spec of its own ({name:>8}); the plain sentence then.
+        return _lines(self.speaker.render(m, lang)) if done is None else Markup(done)
+
+    def _one(self, msgid: str, lang: str, kw: Mapping, html: bool) -> str | None:
         values = {k: self._value(v, lang, html) for k, v in kw.items()}
         template = self.speaker.gettext(msgid, lang)
         for candidate in (template, msgid):
             try:
                 if html:
-                    return Markup(escape(candidate)).format(**values)
+                    escaped = _lines(candidate)
+                    if lang == "zh" and candidate is template:
+                        escaped = _mark_latin(escaped)
+                    return Markup(escaped).format(**values)
                 return candidate.format(**values)
-            except (KeyError, IndexError, ValueError):
+            except (KeyError, IndexError, ValueError, TypeError):
                 # A broken translation must not lose the sentence: the English instead.
                 continue
-        return escape(msgid) if html else msgid
+        return None
 
     def html(self, msgid: str, **kw) -> Markup:
         """_("...", name=value): the sentence as HTML in each language shown."""
         return _spans(
-            self.speaker, [(lang, self._one(msgid, lang, kw, True)) for lang in self.speaker.langs]
+            self.speaker,
+            [
+                (lang, Markup(self._one(msgid, lang, kw, True) or escape(msgid)))
+                for lang in self.speaker.langs
+            ],
         )
 
     def plain(self, msgid: str, **kw) -> str:
         """gettext("..."): plain text for attributes and the page title."""
         out: list[str] = []
         for lang in self.speaker.langs:
-            text = self._one(msgid, lang, kw, False)
+            text = self._one(msgid, lang, kw, False) or msgid
             if text not in out:
                 out.append(text)
         return " / ".join(out)
@@ -124,13 +162,23 @@ class Words:
         """A Message (or a verbatim string) as HTML in each language shown."""
         if not isinstance(value, Message):
             return self._value("" if value is None else str(value), "en", True)
-        return _spans(self.speaker, [(lang, _lines(t)) for lang, t in self.speaker.renders(value)])
+        # Once when every language reads the same (a name, the student's output).
+        langs = [lang for lang, _ in self.speaker.renders(value)]
+        if len(langs) == 1 and _is_verbatim(value):
+            return self.markup(value, langs[0])
+        return _spans(self.speaker, [(lang, self.markup(value, lang)) for lang in langs])
 
     def say_short(self, value) -> Markup:
         """The start of a sentence, in each language shown (a table cell)."""
         if not isinstance(value, Message):
             return self._value(short("" if value is None else str(value)), "en", True)
-        return _spans(self.speaker, [(lang, escape(short(t))) for lang, t in self.speaker.renders(value)])
+        return _spans(
+            self.speaker,
+            [
+                (lang, _mark_latin(escape(short(t))) if lang == "zh" else escape(short(t)))
+                for lang, t in self.speaker.renders(value)
+            ],
+        )
 
     def say_text(self, value, joiner: str = " / ") -> str:
         if not isinstance(value, Message):
@@ -148,7 +196,8 @@ class Words:
                 continue
             seen.append(found[lang])
             alt = Markup(' class="alt"') if lang == "en" and self.speaker.lang == "both" else ""
-            out.append(Markup("<{0} lang=\"{1}\"{2}>{3}</{0}>").format(tag, lang, alt, found[lang]))
+            body = _mark_latin(escape(found[lang])) if lang == "zh" else escape(found[lang])
+            out.append(Markup('<{0} lang="{1}"{2}>{3}</{0}>').format(tag, lang, alt, body))
         return Markup(" ").join(out)
 
 
@@ -174,7 +223,12 @@ def environment(speaker: Speaker) -> Environment:
     env.globals["html_lang"] = "en" if speaker.lang == "en" else "zh"
     env.globals["lang"] = speaker.lang
     env.filters.update(
-        num=num, size=size, since=since, say=words.say, say_text=words.say_text,
-        say_short=words.say_short, pick=words.pick
+        num=num,
+        size=size,
+        since=since,
+        say=words.say,
+        say_text=words.say_text,
+        say_short=words.say_short,
+        pick=words.pick,
     )
     return env
