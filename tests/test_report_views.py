@@ -254,7 +254,7 @@ def test_class_table_scrolls_sorts_and_has_a_main_reason(assignment, klass):
     assert '<div class="table-scroll"' in html and 'id="class-table"' in html
     head = html[html.index("<thead>") : html.index("</thead>")]
     assert "Main reason" in head and head.count("data-sort=") == 4 + len(assignment.checks)
-    bob = html[html.index('<td data-v="bob"') :]
+    bob = html[html.index('<td data-v="bob">') :]
     bob = bob[: bob.index("</tr>")]
     assert '<td class="main-reason" data-v="unregister">' in bob
     assert "closed conn while registered" in bob
