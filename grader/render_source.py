@@ -53,14 +53,17 @@ def cite_pattern(entry: str) -> re.Pattern[str]:
 
 
 def _sentences(check: CheckResult) -> Iterator[tuple[Message | str, bool]]:
-    """Every sentence of a check that may cite a line, the reason first."""
+    """Every sentence of a failed check that may cite a line, the reason first; of a passed
+    check only the tracer's alarms (its timeline would bury the lines that need fixing)."""
     if not check.passed:
         yield check.reason, True
     for run in check.processes:
         for note in run.notes:
-            yield note.text, note.alarm
-    for line in check.story:
-        yield line.text, False
+            if note.alarm or not check.passed:
+                yield note.text, note.alarm
+    if not check.passed:
+        for line in check.story:
+            yield line.text, False
 
 
 def citations(result: SubmissionResult) -> list[Cite]:

@@ -14,7 +14,15 @@ from grader import render
 from grader.assignment import load_assignment
 from grader.contract import join, msg, verbatim
 from grader.i18n import Speaker
-from grader.models import CheckResult, ProgramRun, RunOutcome, Submission, SubmissionResult
+from grader.models import (
+    CheckResult,
+    ProgramRun,
+    RunOutcome,
+    Submission,
+    SubmissionResult,
+    Text,
+)
+from grader.render_env import Words
 from grader.render_source import WHOLE_FILE_LINES
 from grader.score import score
 
@@ -41,8 +49,8 @@ class Visible(HTMLParser):
     """The text a reader sees outside code, identifiers and the student's own output: where
     a `--lang zh` page must have no English."""
 
-    SHIELD = {"code", "pre", "kbd", "samp", "script", "style", "title"}
-    VOID = {"br", "meta", "input", "img", "hr", "link", "rect", "line", "wbr"}
+    SHIELD = frozenset({"code", "pre", "kbd", "samp", "script", "style", "title"})
+    VOID = frozenset({"br", "meta", "input", "img", "hr", "link", "rect", "line", "wbr"})
 
     def __init__(self, html: str):
         super().__init__(convert_charrefs=True)
@@ -278,13 +286,18 @@ def test_most_common_failure_per_check_names_example_students(assignment, klass)
     assert 'href="bob/report.html"' in row and 'href="carol/report.html"' in row
 
 
-def test_index_escapes_reasons(assignment, assignment_checks=None):
-    spec = next(s for s in load_assignment("epoll").checks if s.id == "echo")
+@pytest.mark.parametrize("speaker", [ZH, EN, BOTH], ids=lambda s: s.lang)
+def test_student_text_is_escaped_in_every_language(assignment, speaker):
+    spec = next(s for s in assignment.checks if s.id == "echo")
     bad = CheckResult(spec, False, msg("not run: {why}", why=verbatim(HOSTILE)))
     r = _result(assignment, Path("/nonexistent"), [bad], "mallory")
-    html = render.render_index([r], assignment)
-    assert "<script>alert(1)" not in html.replace("<script>(function", "")
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for html in (
+        render.render_index([r], assignment, speaker=speaker),
+        render.render_report(r, speaker=speaker),
+    ):
+        assert "<script>alert(1)" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }} {% raw %}" in html
+        assert "alert(1)</script> 49" not in text_of(html)
 
 
 def test_report_links_back_to_the_index_and_neighbours(result):
@@ -293,3 +306,11 @@ def test_report_links_back_to_the_index_and_neighbours(result):
     assert 'href="../index.html"' in pager and 'href="../alice/report.html"' in pager
     assert 'rel="next"' not in pager
     assert '<nav class="pager"' not in render.render_report(result, speaker=EN)
+
+
+def test_latin_runs_in_chinese_sentences_are_marked_and_entities_kept():
+    words = Words(ZH)
+    html = str(words.pick(Text("x", "用 recv() 读 <b> & EVENT_WRITE")))
+    assert '<span translate="no">recv()</span>' in html
+    assert '<span translate="no">EVENT_WRITE</span>' in html
+    assert '&lt;<span translate="no">b</span>&gt; &amp;' in html
