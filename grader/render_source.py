@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +50,8 @@ class Source:
 def cite_pattern(entry: str) -> re.Pattern[str]:
     """`server.py:14`, also with a folder before it, never inside a longer name."""
     name = re.escape(Path(entry).name)
-    return re.compile(rf"(?<![\w.-])(?:[\w./-]*/)?{name}:(\d+)\b")
+    # server.py:14, and Python's own forms: File "server.py", line 14 / (server.py, line 14)
+    return re.compile(rf"(?<![\w.-])(?:[\w./-]*/)?{name}(?::(\d+)\b|\"?, line (\d+))")
 
 
 def _sentences(check: CheckResult) -> Iterator[tuple[Message | str, bool]]:
@@ -75,7 +77,7 @@ def citations(result: SubmissionResult) -> list[Cite]:
     for check in result.checks:
         for text, alarm in _sentences(check):
             for m in pattern.finditer(str(text)):
-                out.append(Cite(int(m.group(1)), text, check.spec.id, alarm))
+                out.append(Cite(int(m.group(1) or m.group(2)), text, check.spec.id, alarm))
     return out
 
 
@@ -89,20 +91,40 @@ def students_line(check: CheckResult, cites: Iterable[Cite]) -> Cite | None:
     return (reason or alarms or mine)[0]
 
 
+def _candidates(result: SubmissionResult) -> Iterator[Path]:
+    sub = result.submission
+    if sub.folder is not None and sub.entry:
+        yield Path(sub.folder) / sub.entry
+    # After grading the prepared copy is gone; the hand-in itself may still be there (a
+    # report re-rendered from saved results). Its hash, where recorded, must match.
+    if sub.entry and sub.source.is_dir():
+        yield sub.source / sub.entry
+    elif sub.source.suffix == ".py":
+        yield sub.source
+
+
+def _recorded_hash(result: SubmissionResult) -> str:
+    hashes = result.provenance.files if result.provenance else result.submission.hashes
+    return next((f.sha256 for f in hashes if f.path == result.submission.entry), "")
+
+
 def read_entry(result: SubmissionResult) -> str | None:
     """The entry file's text as handed in, or None when it is not at hand (nothing prepared,
-    or a report re-rendered after the scratch copy was removed)."""
-    sub = result.submission
-    if sub.folder is None or not sub.entry:
+    or a report re-rendered after the hand-in was moved) or no longer what was graded."""
+    if not result.submission.entry:
         return None
-    path = Path(sub.folder) / sub.entry
-    try:
-        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_SOURCE_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return data.decode("utf-8", errors="replace")
+    recorded = _recorded_hash(result)
+    for path in _candidates(result):
+        try:
+            if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_SOURCE_BYTES:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if recorded and hashlib.sha256(data).hexdigest() != recorded:
+            continue
+        return data.decode("utf-8", errors="replace")
+    return None
 
 
 def annotate(result: SubmissionResult, cites: list[Cite], text: str | None = None) -> Source | None:

@@ -16,6 +16,7 @@ from grader.contract import join, msg, verbatim
 from grader.i18n import Speaker
 from grader.models import (
     CheckResult,
+    FileHash,
     ProgramRun,
     RunOutcome,
     Submission,
@@ -314,3 +315,27 @@ def test_latin_runs_in_chinese_sentences_are_marked_and_entities_kept():
     assert '<span translate="no">recv()</span>' in html
     assert '<span translate="no">EVENT_WRITE</span>' in html
     assert '&lt;<span translate="no">b</span>&gt; &amp;' in html
+
+
+def test_pythons_own_line_forms_are_cited(assignment, hand_in):
+    spec = assignment.checks[0]
+    reason = msg(
+        "not run: {why}", why=verbatim("SyntaxError: '(' was never closed (server.py, line 4)")
+    )
+    r = _result(assignment, hand_in, [CheckResult(spec, False, reason)])
+    html = render.render_report(r, speaker=EN)
+    verdict = html[html.index('<section id="verdict">') : html.index("</section>")]
+    assert '<code class="src">srv.bind((&#34;&#34;, 8888))</code>' in verdict
+
+
+def test_source_is_read_from_the_hand_in_when_the_copy_is_gone(assignment, hand_in, tmp_path):
+    spec = assignment.checks[0]
+    reason = msg("not run: {why}", why=verbatim("server.py:9"))
+    sub = Submission("bob", hand_in, tmp_path / "gone", "server.py")
+    r = SubmissionResult(sub, assignment, (CheckResult(spec, False, reason),), 1.0, "local")
+    assert 'id="src-L9"' in render.render_report(r)
+    # Not what was graded any more: no source rather than the wrong one.
+    other = FileHash("server.py", 3, "0" * 64)
+    changed = Submission("bob", hand_in, tmp_path / "gone", "server.py", hashes=(other,))
+    r = SubmissionResult(changed, assignment, r.checks, 1.0, "local")
+    assert 'id="source"' not in render.render_report(r)
