@@ -86,7 +86,7 @@ def check_view(
         "measurements": check.measurements,
         "processes": [run_view(r) for r in check.processes],
         "run_label": label or msg("Server run"),
-        "details": check.details,
+        "details": excerpt(check.details) if check.details else None,
         "cite": cite,
     }
 
