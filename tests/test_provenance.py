@@ -16,6 +16,7 @@ from grader import render
 from grader.assignment import assignment_hash, files_hash, load_assignment
 from grader.cli import grade_one, main
 from grader.discover import file_hashes, prepare, sha256_file
+from grader.i18n import Speaker
 from grader.models import FileHash, Provenance, RunOutcome
 from grader.score import grading_date, kit_version, score
 from tests.conftest import reference_file
@@ -118,7 +119,7 @@ def _result(tmp_path: Path, name: str):
 
 def test_report_provenance_section_escapes_file_names(tmp_path):
     result = _result(tmp_path, "<b>.py")
-    html = render.render_report(result)
+    html = render.render_report(result, speaker=Speaker("en"))
     assert '<h2 id="provenance">Provenance</h2>' in html
     assert "<b>.py" not in html
     assert "&lt;b&gt;.py" in html
