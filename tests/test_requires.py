@@ -57,7 +57,7 @@ def make_course(parent: Path, requires_of: dict[str, str], name: str = "marks") 
     folder = parent / name
     folder.mkdir(parents=True)
     (folder / "checks.py").write_text(CHECKS_PY, encoding="utf-8")
-    meta = f'title = {{ en = "Marks", zh = "标记" }}\nentry = "server.py"\n'
+    meta = 'title = { en = "Marks", zh = "标记" }\nentry = "server.py"\n'
     for ident, points in (("marked", 40), ("needs_mark", 30), ("needs_both", 20), ("free", 10)):
         meta += CHECK.format(id=ident, points=points)
         if ident in requires_of:
