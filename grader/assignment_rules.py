@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import requires
 from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
 
 # The tags every assignment may use without declaring them: the properties the kit's own
@@ -69,7 +70,7 @@ COMMON_TAGS: dict[str, Text] = {
 KINDS = ("server", "client")
 LANGUAGES = ("en", "zh")
 TOP_KEYS = ("name", "title", "entry", "kind", "tags", "checks")
-CHECK_KEYS = ("id", "tags", "points", "visibility", "title", "explain", "hint")
+CHECK_KEYS = ("id", "tags", "points", "visibility", "title", "explain", "hint", "requires")
 CHECK_TEXTS = ("title", "explain", "hint")
 DEFAULTS = {"entry": "server.py", "kind": "server", "visibility": "visible"}
 # A tag is shown as a badge and is a key in results.json: short, lower case, no spaces.
@@ -250,6 +251,8 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
         seen: dict[str, int] = {}
         for index, raw in enumerate(checks):
             problems += _check_problems(index, raw, tags, where, seen)
+        if all(isinstance(raw, dict) and isinstance(raw.get("id"), str) for raw in checks):
+            problems += requires.problems(checks, where)
     return problems
 
 
@@ -360,6 +363,7 @@ def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text
             title=Text.of(raw["title"]),
             explain=Text.of(raw["explain"]),
             hint=Text.of(raw["hint"]),
+            requires=tuple(raw.get("requires", ())),
         )
         for raw in data["checks"]
     )

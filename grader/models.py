@@ -51,6 +51,8 @@ class CheckSpec:
     title: Text
     explain: Text
     hint: Text
+    # Checks of the same assignment this one needs: when one did not pass, neither does this.
+    requires: tuple[str, ...] = ()
 
     @property
     def self_check(self) -> bool:
@@ -273,7 +275,7 @@ class CheckResult:
         elif self.grader_error:
             output = f"{GRADER_ERROR_LABEL}: {self.reason}\n{GRADER_ERROR_NOTE}"
         else:
-            output = self.reason
+            output = str(self.reason)
             if self.hint_applies and self.spec.hint.en:
                 output += f"\nHint: {self.spec.hint.en}"
         return {

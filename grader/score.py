@@ -12,7 +12,7 @@ import signal
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from grader import __version__
+from grader import __version__, requires
 from grader.contract import (
     CheckMetadata,
     HarnessReport,
@@ -398,8 +398,8 @@ def _score(
         else msg("the harness reported nothing for this check")
     )
     fault = outcome.error_fault or "infrastructure"
-    checks = tuple(
-        check_result(s, report.find(s.id) if report else None, missing, fault) for s in specs
+    checks = requires.apply(
+        tuple(check_result(s, report.find(s.id) if report else None, missing, fault) for s in specs)
     )
     return SubmissionResult(
         submission,

@@ -271,7 +271,7 @@ BROKEN = [
         [
             'mylab/assignment.toml: checks[1] (echo): unknown key "hints" '
             "(known: id, tags, points, "
-            "visibility, title, explain, hint)"
+            "visibility, title, explain, hint, requires)"
         ],
     ),
     (

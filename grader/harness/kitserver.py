@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from grader.contract import Message, msg
 from grader.harness.timing import (
     EVENT_GRACE,
     FILLER_CONNECT_TIMEOUT,
@@ -57,14 +58,27 @@ class Conversation:
         """The message arrived intact (a newline or more after it is tolerated)."""
         return self.message_at is not None
 
-    def progress(self) -> str:
-        got = len(self.received)
-        text = f"the kit's server had received {got} of the message's {len(self.expected)} bytes"
+    def progress(self) -> Message:
+        got, size = len(self.received), len(self.expected)
         if self.replied:
-            text += " and sent the whole reply"
-        elif self.sent:
-            text += f" and sent {self.sent} of the {self.reply_size} bytes of the reply"
-        return text
+            return msg(
+                "the kit's server had received {got} of the message's {size} bytes and sent "
+                "the whole reply",
+                got=got,
+                size=size,
+            )
+        if self.sent:
+            return msg(
+                "the kit's server had received {got} of the message's {size} bytes and sent "
+                "{sent} of the {reply} bytes of the reply",
+                got=got,
+                size=size,
+                sent=self.sent,
+                reply=self.reply_size,
+            )
+        return msg(
+            "the kit's server had received {got} of the message's {size} bytes", got=got, size=size
+        )
 
 
 # --- the kernel's TCP table, seen from the kit (the client shares its network namespace) ---
@@ -367,10 +381,10 @@ class KitServer:
             return 0
         return struct.unpack_from("I", info, 24)[0]
 
-    def progress(self) -> str:
+    def progress(self) -> Message:
         conv = self.conversation()
         if conv is None:
-            return "no connection had reached the kit's server"
+            return msg("no connection had reached the kit's server")
         return conv.progress()
 
     def close(self) -> None:

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import time
 
+from grader.contract import msg
 from grader.harness import procobs
-from grader.harness.clientchecks.kit import Kit, connection_to, death, wait_exit, wait_for, where
+from grader.harness.clientchecks.kit import (
+    Kit,
+    connection_to,
+    death,
+    fill_story,
+    wait_exit,
+    wait_for,
+    where,
+)
 from grader.harness.kitserver import MESSAGE_DEADLINE
 from grader.harness.plugin import fail
 from grader.harness.timing import EXIT_GRACE, HANDSHAKE_DEADLINE, QUEUE_FULL_FOR, RUN_BOUND
@@ -17,11 +26,7 @@ def _slow_handshake(kit: Kit, message: str):
     connection is pending (SYN_SENT). Returns (server, process, pending connection), or
     fails the check when the client never gets that far."""
     srv = kit.server(message.encode(), backlog=0, accepting=False)
-    n = srv.fill_queue()
-    kit.story.did(
-        f"the kit's server listens with backlog 0 and {n} idle connection(s) of its "
-        f"own fill its accept queue: the kernel drops a new connection's SYN"
-    )
+    fill_story(kit, srv.fill_queue())
     proc = kit.run(srv, message)
 
     pending = None
@@ -38,13 +43,19 @@ def _slow_handshake(kit: Kit, message: str):
             # connect(), typically at a send() on the connection that is not up yet.
             wait_exit(proc, EXIT_GRACE)
             fail(
-                f"the client ended without a connection to the kit's server, whose accept "
-                f"queue was full (a connection would take about a second to come up): "
-                f"{death(proc)}"
+                msg(
+                    "the client ended without a connection to the kit's server, whose accept "
+                    "queue was full (a connection would take about a second to come up): "
+                    "{death}",
+                    death=death(proc),
+                )
             )
         fail(
-            f"the client did not connect to the kit's server within {RUN_BOUND:g} s: it was "
-            f"{where(proc)}"
+            msg(
+                "the client did not connect to the kit's server within {bound:g} s: it was {where}",
+                bound=RUN_BOUND,
+                where=where(proc),
+            )
         )
     if pending.status != "SYN_SENT":
         raise RuntimeError(
@@ -62,22 +73,37 @@ def check_connect_wait(kit: Kit) -> None:
     syn_seen = time.monotonic()
     snap = procobs.snapshot(proc.pid)
     desc = snap.descriptors.get(pending.fd)
-    mode = (
-        ""
-        if desc is None or desc.nonblocking is None
-        else " (non-blocking)"
-        if desc.nonblocking
-        else " (blocking)"
-    )
-    kit.story.saw(
-        f"the client's socket fd {pending.fd}{mode} is connecting (SYN_SENT); its SYN "
-        f"was dropped; the client was {where(proc, pending.fd)}"
-    )
+    where_now = where(proc, pending.fd)
+    if desc is None or desc.nonblocking is None:
+        seen = msg(
+            "the client's socket fd {fd} is connecting (SYN_SENT); its SYN was dropped; the "
+            "client was {where}",
+            fd=pending.fd,
+            where=where_now,
+        )
+    elif desc.nonblocking:
+        seen = msg(
+            "the client's socket fd {fd} (non-blocking) is connecting (SYN_SENT); its SYN was "
+            "dropped; the client was {where}",
+            fd=pending.fd,
+            where=where_now,
+        )
+    else:
+        seen = msg(
+            "the client's socket fd {fd} (blocking) is connecting (SYN_SENT); its SYN was "
+            "dropped; the client was {where}",
+            fd=pending.fd,
+            where=where_now,
+        )
+    kit.story.saw(seen)
     wait_for(lambda: not proc.alive(), QUEUE_FULL_FOR)
     srv.open_queue()
     kit.story.did(
-        f"{time.monotonic() - syn_seen:.2f} s later the kit accepted and closed its "
-        f"own connections: the queue has room for the resent SYN"
+        msg(
+            "{seconds:.2f} s later the kit accepted and closed its own connections: the queue "
+            "has room for the resent SYN",
+            seconds=time.monotonic() - syn_seen,
+        )
     )
 
     def settled() -> bool:
@@ -97,35 +123,51 @@ def check_connect_wait(kit: Kit) -> None:
         handshake = conv.accepted_at - syn_seen
         kit.story.measure("handshake_seconds", round(handshake, 3))
         kit.story.saw(
-            f"the connection came up {handshake:.2f} s after the kit saw the client's SYN"
+            msg(
+                "the connection came up {seconds:.2f} s after the kit saw the client's SYN",
+                seconds=handshake,
+            )
         )
     if conv is not None and conv.complete:
         kit.story.saw(
-            f"the kit's server received the whole message "
-            f"{conv.message_at - conv.accepted_at:.2f} s after the connection came up"
+            msg(
+                "the kit's server received the whole message {seconds:.2f} s after the "
+                "connection came up",
+                seconds=conv.message_at - conv.accepted_at,
+            )
         )
         if wait_exit(proc, RUN_BOUND):
-            kit.story.saw(f"the client ended with exit code {proc.returncode()}")
+            kit.story.saw(
+                msg("the client ended with exit code {code}", code=str(proc.returncode()))
+            )
         return
     if conv is None:
         if not proc.alive():
             wait_exit(proc, EXIT_GRACE)
             fail(
-                f"the client ended without a connection to the kit's server, whose accept "
-                f"queue was full (a connection would take about a second to come up): "
-                f"{death(proc)}"
+                msg(
+                    "the client ended without a connection to the kit's server, whose accept "
+                    "queue was full (a connection would take about a second to come up): "
+                    "{death}",
+                    death=death(proc),
+                )
             )
         fail(
-            f"the client's connection was still not up {HANDSHAKE_DEADLINE:g} s after its "
-            f"first SYN: it was {where(proc)}"
+            msg(
+                "the client's connection was still not up {bound:g} s after its first SYN: it "
+                "was {where}",
+                bound=HANDSHAKE_DEADLINE,
+                where=where(proc),
+            )
         )
-    lost = (
-        f"the connection came up {conv.accepted_at - syn_seen:.1f} s after the client's "
-        f"first SYN, but {conv.progress()}: the client sent before the connection was up "
-        f"and that send failed; wait until the socket is writable (selectors EVENT_WRITE) "
-        f"after connect(), then send"
+    lost = msg(
+        "the connection came up {seconds:.1f} s after the client's first SYN, but {progress}: "
+        "the client sent before the connection was up and that send failed; wait until the "
+        "socket is writable (selectors EVENT_WRITE) after connect(), then send",
+        seconds=conv.accepted_at - syn_seen,
+        progress=conv.progress(),
     )
     if proc.alive():
-        fail(f"{lost}; the client was then {where(proc)}")
+        fail(msg("{problem}; the client was then {where}", problem=lost, where=where(proc)))
     wait_exit(proc, EXIT_GRACE)
-    fail(f"{lost}; then {death(proc)}")
+    fail(msg("{problem}; then {death}", problem=lost, death=death(proc)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from grader.contract import Message, msg
 from grader.harness.clientchecks.kit import (
     ECHO_MESSAGES,
     Kit,
@@ -27,19 +28,34 @@ def check_runs(kit: Kit) -> None:
     proc = kit.run(srv, message)
     if not wait_exit(proc, RUN_BOUND):
         fail(
-            f"the client was still running {RUN_BOUND:g} s after it started: it was "
-            f"{where(proc)}; {srv.progress()}"
+            msg(
+                "the client was still running {bound:g} s after it started: it was "
+                "{where}; {progress}",
+                bound=RUN_BOUND,
+                where=where(proc),
+                progress=srv.progress(),
+            )
         )
     settle(srv, proc)
     code = proc.returncode()
-    kit.story.saw(f"the client ended with exit code {code} after {proc.elapsed():.2f} s")
+    kit.story.saw(
+        msg(
+            "the client ended with exit code {code} after {seconds:.2f} s",
+            code=str(code),
+            seconds=proc.elapsed(),
+        )
+    )
     kit.story.measure("run_seconds", round(proc.elapsed(), 3))
     if code != 0:
-        fail(f"{death(proc)} ({srv.progress()})")
+        fail(msg("{death} ({progress})", death=death(proc), progress=srv.progress()))
     if srv.conversation() is None:
         fail(
-            f"the client exited with code 0 without connecting to the kit's server at "
-            f"{HOST}:{srv.port} (given as HOST PORT on its command line)"
+            msg(
+                "the client exited with code 0 without connecting to the kit's server at "
+                "{host}:{port} (given as HOST PORT on its command line)",
+                host=HOST,
+                port=srv.port,
+            )
         )
 
 
@@ -50,11 +66,13 @@ def check_echo(kit: Kit) -> None:
         srv = kit.server(message.encode(), pieces=pieces)
         runs.append((message, pieces, srv, kit.run(srv, message)))
     kit.story.did(
-        "each reply goes back in pieces, each piece once the kernel shows that the "
-        "client has read the one before"
+        msg(
+            "each reply goes back in pieces, each piece once the kernel shows that the "
+            "client has read the one before"
+        )
     )
     deadline = time.monotonic() + RUN_BOUND
-    problems = []
+    problems: list[Message] = []
     for message, pieces, srv, proc in runs:
         ended = wait_exit(proc, max(0.0, deadline - time.monotonic()))
         if ended:
@@ -70,79 +88,124 @@ def check_echo(kit: Kit) -> None:
         kit_fault(srv)
         problem = _echo_problem(message, srv, proc, ended)
         size = len(message.encode())
-        if problem:
+        if problem is not None:
             kit.story.saw(problem)
             problems.append(problem)
         else:
             kit.story.saw(
-                f"the reply of {size} bytes, sent back in {pieces} pieces, was printed whole"
+                msg(
+                    "the reply of {size} bytes, sent back in {pieces} pieces, was printed whole",
+                    size=size,
+                    pieces=pieces,
+                )
             )
+    if len(problems) > 1:
+        fail(
+            msg(
+                "{problem} ({failed} of the {count} messages failed)",
+                problem=problems[0],
+                failed=len(problems),
+                count=len(runs),
+            )
+        )
     if problems:
-        more = f" ({len(problems)} of the {len(runs)} messages failed)" if len(problems) > 1 else ""
-        fail(problems[0] + more)
+        fail(problems[0])
 
 
-def _reply_account(conv: Conversation, pieces: int) -> str:
+def _reply_account(conv: Conversation, pieces: int) -> Message:
     """What became of the kit's reply, in words."""
     if conv.replied:
-        return (
-            f"the kit sent the {conv.reply_size}-byte reply back in {pieces} pieces, each "
-            f"once the client had read the one before"
+        return msg(
+            "the kit sent the {size}-byte reply back in {pieces} pieces, each once the client "
+            "had read the one before",
+            size=conv.reply_size,
+            pieces=pieces,
         )
     if conv.sent == 0:
-        return "the client closed its connection before the kit's reply went out"
+        return msg("the client closed its connection before the kit's reply went out")
     if conv.stalled:
-        return (
-            f"the kit sent the first {conv.sent} of the reply's {conv.reply_size} bytes "
-            f"({pieces} pieces, each once the client has read the one before) and the "
-            f"client never read them"
+        return msg(
+            "the kit sent the first {sent} of the reply's {size} bytes ({pieces} pieces, each "
+            "once the client has read the one before) and the client never read them",
+            sent=conv.sent,
+            size=conv.reply_size,
+            pieces=pieces,
         )
     if conv.read == 0:
-        return "the client closed its connection without reading any of the kit's reply"
-    return (
-        f"the client read the first {conv.read} of the reply's {conv.reply_size} bytes "
-        f"(sent in {pieces} pieces, each once the client had read the one before) and "
-        f"closed its connection"
+        return msg("the client closed its connection without reading any of the kit's reply")
+    return msg(
+        "the client read the first {read} of the reply's {size} bytes (sent in {pieces} "
+        "pieces, each once the client had read the one before) and closed its connection",
+        read=conv.read,
+        size=conv.reply_size,
+        pieces=pieces,
     )
 
 
-def _echo_problem(message: str, srv: KitServer, proc: StudentProcess, ended: bool) -> str:
+def _echo_problem(
+    message: str, srv: KitServer, proc: StudentProcess, ended: bool
+) -> Message | None:
     data = message.encode()
-    what = f"for the message {shown(message)}"
+    what = shown(message)
     conv = srv.conversation()
-    state = death(proc) if ended else f"it was still running, {where(proc)}"
-    failed = "" if ended and proc.returncode() == 0 else f" ({state})"
+    state = death(proc) if ended else msg("it was still running, {where}", where=where(proc))
+    ok = ended and proc.returncode() == 0
     if conv is None:
-        return f"{what}, the client never connected to the kit's server ({state})"
-    if not conv.complete:
-        return (
-            f"{what}, the kit's server received {preview(bytes(conv.received))} "
-            f"({len(conv.received)} bytes) instead of the message's {len(data)} "
-            f"bytes{failed}"
+        return msg(
+            "for the message {message}, the client never connected to the kit's server ({state})",
+            message=what,
+            state=state,
         )
+    if not conv.complete:
+        received = msg(
+            "for the message {message}, the kit's server received {got} ({count} bytes) "
+            "instead of the message's {size} bytes",
+            message=what,
+            got=preview(bytes(conv.received)),
+            count=len(conv.received),
+            size=len(data),
+        )
+        return received if ok else msg("{problem} ({state})", problem=received, state=state)
     out = proc.stdout.text() if proc.stdout else ""
     if message not in out:
-        printed = preview(out.encode(), 60) if out else "nothing"
-        hint = ""
-        if out.strip() and message.startswith(out.strip()):
-            hint = (
-                "; that is only the first part: one recv() returns what has arrived so "
-                "far, so read until all the bytes of the reply are there"
+        account = _reply_account(conv, srv.pieces)
+        printed = (
+            msg(
+                "for the message {message}, {account}, and the client printed {printed}",
+                message=what,
+                account=account,
+                printed=preview(out.encode(), 60),
             )
-        return (
-            f"{what}, {_reply_account(conv, srv.pieces)}, and the client printed "
-            f"{printed}{failed}{hint}"
+            if out
+            else msg(
+                "for the message {message}, {account}, and the client printed nothing",
+                message=what,
+                account=account,
+            )
         )
+        if not ok:
+            printed = msg("{problem} ({state})", problem=printed, state=state)
+        if out.strip() and message.startswith(out.strip()):
+            printed = msg(
+                "{problem}; that is only the first part: one recv() returns what has arrived "
+                "so far, so read until all the bytes of the reply are there",
+                problem=printed,
+            )
+        return printed
     if conv.unread:
-        return (
-            f"{what}, the client printed the message but left without reading the kit's "
-            f"reply: its connection closed with the reply still unread (the kernel answered "
-            f"with RST), so what it printed did not come from the reply"
+        return msg(
+            "for the message {message}, the client printed the message but left without "
+            "reading the kit's reply: its connection closed with the reply still unread (the "
+            "kernel answered with RST), so what it printed did not come from the reply",
+            message=what,
         )
     if conv.closed_early:
-        return (
-            f"{what}, the client printed the message but closed its connection when only "
-            f"{conv.sent} of the {conv.reply_size} bytes of the reply had been sent: what "
-            f"it printed did not come from the reply"
+        return msg(
+            "for the message {message}, the client printed the message but closed its "
+            "connection when only {sent} of the {size} bytes of the reply had been sent: what "
+            "it printed did not come from the reply",
+            message=what,
+            sent=conv.sent,
+            size=conv.reply_size,
         )
-    return ""
+    return None

@@ -7,6 +7,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from grader.contract import Message, as_message, join, msg, verbatim
+from grader.contract.message import Value
 from grader.harness import procobs
 from grader.harness.clients import Story
 from grader.harness.kitserver import HOST, MESSAGE_DEADLINE, POLL, KitServer
@@ -33,36 +35,47 @@ ADVICE = [
     (
         ("BlockingIOError",),
         ("connect",),
-        "connect() on a non-blocking socket always raises BlockingIOError: the handshake has "
-        "only started. Catch it, then wait until the socket is writable (selectors EVENT_WRITE)",
+        msg(
+            "connect() on a non-blocking socket always raises BlockingIOError: the handshake "
+            "has only started. Catch it, then wait until the socket is writable (selectors "
+            "EVENT_WRITE)"
+        ),
     ),
     (
         ("BlockingIOError", "OSError", "BrokenPipeError", "ConnectionResetError"),
         ("send",),
-        "send() before the connection is up raises BlockingIOError (or OSError): after connect(), "
-        "wait until the socket is writable (selectors EVENT_WRITE) and SO_ERROR is 0, then send",
+        msg(
+            "send() before the connection is up raises BlockingIOError (or OSError): after "
+            "connect(), wait until the socket is writable (selectors EVENT_WRITE) and SO_ERROR "
+            "is 0, then send"
+        ),
     ),
     (
         ("BlockingIOError",),
         ("recv",),
-        "recv() on a non-blocking socket raises BlockingIOError while the reply has not arrived: "
-        "wait until the socket is readable (selectors EVENT_READ), or catch it and try again",
+        msg(
+            "recv() on a non-blocking socket raises BlockingIOError while the reply has not "
+            "arrived: wait until the socket is readable (selectors EVENT_READ), or catch it "
+            "and try again"
+        ),
     ),
     (
         ("UnicodeDecodeError",),
         (),
-        "a piece of the reply can end in the middle of a character: collect the bytes and decode "
-        "once the whole reply is there",
+        msg(
+            "a piece of the reply can end in the middle of a character: collect the bytes and "
+            "decode once the whole reply is there"
+        ),
     ),
     (
         ("IndexError",),
         ("argv",),
-        "the kit runs `python client.py HOST PORT MESSAGE`: the message is sys.argv[3]",
+        msg("the kit runs `python client.py HOST PORT MESSAGE`: the message is sys.argv[3]"),
     ),
     (
         ("ConnectionRefusedError",),
         (),
-        "connect to the host and port given as sys.argv[1] and sys.argv[2]",
+        msg("connect to the host and port given as sys.argv[1] and sys.argv[2]"),
     ),
 ]
 
@@ -103,8 +116,27 @@ class Kit:
 
     def run(self, srv: KitServer, message: str) -> StudentProcess:
         proc = self.launch(args=[HOST, str(srv.port), message])
-        self.story.did(f"ran `python {self.submission.entry} {HOST} {srv.port} {shown(message)}`")
+        self.story.did(
+            msg(
+                "ran `python {entry} {host} {port} {message}`",
+                entry=self.submission.entry,
+                host=HOST,
+                port=srv.port,
+                message=shown(message),
+            )
+        )
         return proc
+
+
+def fill_story(kit: Kit, filled: int) -> None:
+    """The story line of a kit server whose accept queue the kit has filled."""
+    kit.story.did(
+        msg(
+            "the kit's server listens with backlog 0 and {count} idle connection(s) of its "
+            "own fill its accept queue: the kernel drops a new connection's SYN",
+            count=filled,
+        )
+    )
 
 
 def shown(message: str, limit: int = 60) -> str:
@@ -126,25 +158,25 @@ def wait_exit(proc: StudentProcess, timeout: float) -> bool:
     return True
 
 
-def death(proc: StudentProcess) -> str:
+def death(proc: StudentProcess) -> Message:
     """How the client ended, with its line and, for the course's classic mistakes, advice."""
-    text = describe_death(proc)
+    text = as_message(describe_death(proc))
     crash = next((e for e in reversed(proc.trace()) if e["ev"] == "crash"), None)
     if not crash:
         return text
     code = proc.line_of(crash.get("at"))
     if code:
-        text += f" (`{code[:80]}`)"
+        text = join([text, verbatim(f" (`{code[:80]}`)")], "")
     for kinds, words, advice in ADVICE:
         if crash.get("type") in kinds and (not words or any(w in code for w in words)):
-            return f"{text}; {advice}"
+            return join([text, advice], "; ")
     return text
 
 
-def where(proc: StudentProcess, conn_fd: int | None = None) -> str:
+def where(proc: StudentProcess, conn_fd: int | None = None) -> Value:
     """Where the client waits, in words."""
     if not proc.alive():
-        return "no longer running"
+        return msg("no longer running")
     names = {conn_fd: "its connection to the kit's server"} if conn_fd is not None else None
     return procobs.describe_wait(proc.pid, names)
 
@@ -209,7 +241,7 @@ class Look:
     fd: int
     status: str  # the TCP state, e.g. ESTABLISHED or SYN_SENT
     flags: int
-    waiting: str  # where the client waited at that moment
+    waiting: Value  # where the client waited at that moment
 
     @property
     def nonblocking(self) -> bool:
