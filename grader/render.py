@@ -147,7 +147,9 @@ def report_context(result: SubmissionResult, self_check: bool = False) -> dict:
     }
 
 
-def render_report(result: SubmissionResult, *, self_check: bool = False) -> str:
+def render_report(
+    result: SubmissionResult, *, self_check: bool = False, speaker=None, nav=None
+) -> str:
     """One student's report. `self_check`: the student ran the visible checks themselves
     (a banner says so, and grader tracebacks meant for TAs are left out)."""
     return ENV.get_template("report.html").render(report_context(result, self_check))
@@ -256,7 +258,7 @@ def _script(name: str) -> tuple[Markup, str]:
     return Markup(code), f"'sha256-{digest}'"
 
 
-def render_index(results: list[SubmissionResult], assignment: Assignment) -> str:
+def render_index(results: list[SubmissionResult], assignment: Assignment, *, speaker=None) -> str:
     """The class overview for TAs: sortable table, per-check pass rates, score histogram."""
     script, script_hash = _script("_sort.js.html")
     return ENV.get_template("index.html").render(
@@ -275,5 +277,7 @@ def write_report(result: SubmissionResult, path: Path, **kw) -> Path:
     return _write(render_report(result, **kw), path)
 
 
-def write_index(results: list[SubmissionResult], assignment: Assignment, path: Path) -> Path:
-    return _write(render_index(results, assignment), path)
+def write_index(
+    results: list[SubmissionResult], assignment: Assignment, path: Path, *, speaker=None
+) -> Path:
+    return _write(render_index(results, assignment, speaker=speaker), path)
