@@ -266,13 +266,6 @@ class CheckResult:
             and not str(self.reason).startswith(NOT_JUDGED_PREFIX)
         )
 
-    def to_json(self, speaker=None) -> dict:
-        """One entry of Gradescope's results.json `tests` list (grader.export writes it), in
-        the language of `speaker` (a grader.i18n.Speaker; English when None)."""
-        from grader.export import gradescope_test
-
-        return gradescope_test(self, speaker)
-
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -306,10 +299,3 @@ class SubmissionResult:
     @property
     def grader_errors(self) -> tuple[CheckResult, ...]:
         return tuple(c for c in self.checks if c.grader_error)
-
-    def to_json(self, speaker=None) -> dict:
-        """Gradescope's results.json (grader.export writes it), in the language of `speaker`
-        (a grader.i18n.Speaker; English when None)."""
-        from grader.export import gradescope_results
-
-        return gradescope_results(self, speaker)

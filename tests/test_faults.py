@@ -15,6 +15,7 @@ import pytest
 from grader import export, render
 from grader.assignment import load_assignment
 from grader.cli import CHECK_GRADER_ERROR, main
+from grader.export import gradescope_results
 from grader.models import RunOutcome, Submission
 from grader.sandbox import local as sandbox_module
 from grader.score import score
@@ -90,7 +91,7 @@ def test_no_report_is_a_grader_error_on_every_check(epoll):
 
 
 def test_results_json_of_a_grader_error_has_its_status_and_no_hint(epoll):
-    data = no_report("bob", epoll).to_json()
+    data = gradescope_results(no_report("bob", epoll))
     assert data["extra_data"]["status"] == "grader_error"
     assert data["output"].startswith("GRADER ERROR: the grader could not judge runs, echo")
     for test in data["tests"]:
@@ -104,7 +105,7 @@ def test_results_json_of_a_grader_error_has_its_status_and_no_hint(epoll):
 
 
 def test_a_student_failure_keeps_its_hint_and_the_submission_is_graded(epoll, report):
-    data = graded("alice", epoll, report).to_json()
+    data = gradescope_results(graded("alice", epoll, report))
     assert data["extra_data"]["status"] == "graded"
     assert not data["output"].startswith("GRADER ERROR")
     robustness = next(t for t in data["tests"] if t["number"] == "robustness")
@@ -131,7 +132,7 @@ def test_a_hand_in_that_cannot_be_graded_is_not_gradable_not_a_grader_error(epol
     result = not_gradable("dave", epoll)
     assert result.status == "not_gradable"
     assert {c.status for c in result.checks} == {"failed"}
-    data = result.to_json()
+    data = gradescope_results(result)
     assert data["extra_data"]["status"] == "not_gradable"
     assert data["output"].startswith("Not gradable: no server.py was handed in")
 
