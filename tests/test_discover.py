@@ -49,7 +49,7 @@ def test_entry_falls_back_to_the_only_py_file_else_lists_files(tmp_path):
         "several .py files and none of them is named server.py; found: README.md, one.py, two.py"
     )
     (tmp_path / "c").mkdir()
-    assert "no .py file" in choose_entry(tmp_path / "c", "server.py")[1]
+    assert "no .py file" in str(choose_entry(tmp_path / "c", "server.py")[1])
 
 
 def test_zip_with_parent_paths_is_refused_and_nothing_escapes(tmp_path):
