@@ -9,7 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from grader.contract import Message, join, msg
+from grader.contract import Message, msg
 from grader.i18n import Speaker
 from grader.models import (
     GRADER_ERROR,
@@ -123,7 +123,7 @@ def test_output(check: CheckResult, speaker: Speaker, folder: Path | None = None
         head = [speaker.text(msg("Passed."))]
     elif check.grader_error:
         head = [
-            speaker.text(join([GRADER_ERROR_LABEL, check.reason], ": ")),
+            speaker.text(msg("{label}: {reason}", label=GRADER_ERROR_LABEL, reason=check.reason)),
             speaker.text(GRADER_ERROR_NOTE),
         ]
     else:
