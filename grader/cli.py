@@ -95,7 +95,7 @@ def write_submission(
     folder = out / result.submission.id
     folder.mkdir(parents=True, exist_ok=True)
     export.write_results_json(result, folder / "results.json", sp)
-    saved.write(result, folder / saved.RESULT_FILE)
+    saved.write(result, folder / saved.RESULT_FILE, self_check)
     render.write_report(result, folder / "report.html", self_check=self_check, speaker=sp, nav=nav)
     return folder / "report.html"
 

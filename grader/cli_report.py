@@ -56,7 +56,8 @@ def cmd_report(ns) -> int:
     out = Path(os.path.abspath(ns.out))
     if not out.is_dir():
         raise UsageError(msg("the output folder {path} does not exist", path=repr(ns.out)))
-    results, damaged = saved.read_folder(out)
+    found, damaged = saved.read_folder(out)
+    results = [s.result for s in found]
     for exc in damaged:
         # One damaged file must not cost the class its reports: say which, and go on.
         say(
@@ -79,12 +80,15 @@ def cmd_report(ns) -> int:
             )
         )
     ids = [r.submission.id for r in results]
-    for r in results:
+    for s in found:
+        ident = s.result.submission.id
         render.write_report(
-            r,
-            out / r.submission.id / "report.html",
+            s.result,
+            out / ident / "report.html",
+            self_check=s.self_check,
             speaker=sp,
-            nav=navigation(ids, r.submission.id),
+            # A self-check's report stands alone, as `grade check` wrote it.
+            nav=None if s.self_check else navigation(ids, ident),
         )
     render.write_index(results, results[0].assignment, out / "index.html", speaker=sp)
     say(

@@ -108,9 +108,15 @@ def _record(cls: type, data: object, where: str) -> object:
     return cls(**values)
 
 
-def to_json(result: SubmissionResult) -> dict:
-    """The whole result, versioned."""
-    return {"schema": SCHEMA, "version": VERSION, "result": _encode(result)}
+def to_json(result: SubmissionResult, self_check: bool = False) -> dict:
+    """The whole result, versioned; `self_check`: a student's own `grade check` (its report
+    has the self-check's banner and leaves out what is meant for TAs)."""
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "self_check": self_check,
+        "result": _encode(result),
+    }
 
 
 def from_json(data: object) -> SubmissionResult:
@@ -124,29 +130,41 @@ def from_json(data: object) -> SubmissionResult:
     return result
 
 
-def write(result: SubmissionResult, path: Path) -> None:
+def write(result: SubmissionResult, path: Path, self_check: bool = False) -> None:
     """Saved atomically: a grading stopped half-way leaves the old file or the new one."""
-    text = json.dumps(to_json(result), ensure_ascii=False, indent=1)
+    text = json.dumps(to_json(result, self_check), ensure_ascii=False, indent=1)
     write_atomically(path, text + "\n")
 
 
-def read(path: Path) -> SubmissionResult:
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """A saved result and how it was graded."""
+
+    result: SubmissionResult
+    self_check: bool = False
+
+
+def read_saved(path: Path) -> Saved:
     """The result saved at `path`; SavedError naming the file when it cannot be read."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return from_json(data)
+        return Saved(from_json(data), data.get("self_check") is True)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise SavedError(path, str(exc)) from exc
 
 
-def read_folder(out: Path) -> tuple[list[SubmissionResult], list[SavedError]]:
+def read(path: Path) -> SubmissionResult:
+    return read_saved(path).result
+
+
+def read_folder(out: Path) -> tuple[list[Saved], list[SavedError]]:
     """Every result saved under `out` (one folder per submission), by submission id, and the
     files that could not be read."""
-    results, errors = [], []
+    found, errors = [], []
     for path in sorted(out.glob(f"*/{RESULT_FILE}")):
         try:
-            results.append(read(path))
+            found.append(read_saved(path))
         except SavedError as exc:
             errors.append(exc)
-    results.sort(key=lambda r: r.submission.id)
-    return results, errors
+    found.sort(key=lambda s: s.result.submission.id)
+    return found, errors

@@ -179,3 +179,15 @@ def test_a_result_saved_without_a_later_field_takes_its_default(epoll):
     del data["result"]["note"], data["result"]["provenance"]
     back = saved.from_json(data)
     assert back == replace(result, note=back.note, provenance=None) and not back.note
+
+
+def test_a_self_checks_report_stays_a_self_checks(tmp_path, monkeypatch, rendered):
+    monkeypatch.setattr(cli, "make_sandbox", lambda *a, **k: FakeSandbox(listing_report()))
+    sub = tmp_path / "server.py"
+    sub.write_text("print('hi')\n")
+    out = tmp_path / "report"
+    main(["check", str(sub), "-a", "epoll", "--out", str(out), "--lang", "en"])
+    assert saved.read_saved(out / "server" / "result.json").self_check
+    rendered.clear()
+    assert main(["report", str(out), "--lang", "zh"]) == 0
+    assert rendered["server"]["self_check"] is True and rendered["server"]["nav"] is None
