@@ -219,7 +219,10 @@ class DockerSandbox:
                     )
             except docker.errors.ImageNotFound as exc:
                 raise SandboxError(
-                    f"the grading image {self.image} is missing: run `grade sandbox build`"
+                    msg(
+                        "the grading image {image} is missing: run `grade sandbox build`",
+                        image=self.image,
+                    )
                 ) from exc
             except (requests.exceptions.ConnectionError, docker.errors.APIError) as exc:
                 with self._lock:
@@ -240,9 +243,12 @@ class DockerSandbox:
                             error_fault="infrastructure",
                         )
                     raise SandboxError(
-                        f"the Docker engine stopped answering while grading "
-                        f"{req.submission.id} ({short(str(exc))}): check "
-                        f"dockerd, then grade again"
+                        msg(
+                            "the Docker engine stopped answering while grading {id} "
+                            "({error}): check dockerd, then grade again",
+                            id=req.submission.id,
+                            error=short(str(exc)),
+                        )
                     ) from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
