@@ -195,7 +195,7 @@ def cmd_grade(ns) -> int:
                         task,
                         advance=1,
                         description=(
-                            f"{sub.id}: {sp.render(GRADER_ERROR_LABEL)}"
+                            f"{sub.id}: {terminal.token(sp, GRADER_ERROR_LABEL)}"
                             if result.status == GRADER_ERROR
                             else f"{sub.id}: {result.score:g}/{result.max_score:g}"
                         ),

@@ -38,6 +38,17 @@ def error(exc: Exception, lang: str | None) -> None:
         print(f"grade: {text}", file=sys.stderr)
 
 
+# A check's verdict at the head of its line.
+PASS, FAIL = msg("PASS"), msg("FAIL")
+
+
+def token(sp: Speaker, value: Value) -> str:
+    """A verdict's word at the head of a line (PASS, FAIL, GRADER ERROR): in Chinese for
+    `zh`, else in English, once, so that the columns stay aligned; the sentences under it
+    come in every language shown."""
+    return sp.render(value, "zh" if sp.lang == "zh" else "en")
+
+
 # Where a check's why, hint and observations start, under its PASS/FAIL line.
 INDENT = " " * 6
 
@@ -70,7 +81,7 @@ def summary(results: list[SubmissionResult], sp: Speaker) -> None:
                     reason=reason,
                 )
             )
-            score_cell = Text(sp.render(GRADER_ERROR_LABEL), style="yellow")
+            score_cell = Text(token(sp, GRADER_ERROR_LABEL), style="yellow")
             detail = Text(sp.text(why), style="yellow")
             if failed:
                 detail.append(sp.text(msg("; failed: {ids}", ids=failed)), style="default")
@@ -107,9 +118,10 @@ def check_outcome(result: SubmissionResult, report: Path, sp: Speaker) -> None:
     """A self-check on the terminal: each check with its verdict, why and hint, then the
     verdict on the whole."""
     for c in result.checks:
-        mark = {"passed": Text("PASS", style="green"), "failed": Text("FAIL", style="red")}.get(
-            c.status, Text(sp.render(GRADER_ERROR_LABEL), style="yellow")
-        )
+        mark = {
+            "passed": Text(token(sp, PASS), style="green"),
+            "failed": Text(token(sp, FAIL), style="red"),
+        }.get(c.status, Text(token(sp, GRADER_ERROR_LABEL), style="yellow"))
         # A check that was not judged has no score, not a 0.
         got = "–" if c.grader_error else f"{c.score:g}"
         title = sp.pick(c.spec.title.en, c.spec.title.zh, " / ")
