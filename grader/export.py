@@ -27,10 +27,12 @@ from grader.models import (
 TEST_OUTPUT_MAX = 6_000  # characters of one test's output
 RESULTS_OUTPUT_MAX = 200_000  # characters of all tests' outputs together
 SOURCE_LINE_MAX = 200  # characters of one quoted line of the student's code
+TIMELINE_MIN = 200  # characters left for a timeline, below which it is left out
 # A reason cites the student's line as file:line (server.py:14).
 CITED_LINE = re.compile(r"([\w./-]+\.py):(\d+)")
 ENGLISH = Speaker("en")
 HINT = msg("Hint")
+PARAGRAPH = "\n\n"  # Markdown joins lines with one newline between them into one paragraph
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -93,7 +95,7 @@ def _timeline(check: CheckResult, speaker: Speaker, budget: int) -> str:
         lines.append(f"{at}{entry.kind}: {speaker.text(entry.text, ' / ')}")
     for m in check.measurements:
         lines.append(f"{speaker.text(m.label, ' / ')}: {m.value}{m.unit and ' ' + m.unit}")
-    if not lines:
+    if not lines or budget < TIMELINE_MIN:
         return ""
     while len(lines) > 2 and sum(len(x) + 1 for x in lines) > budget:
         # Cut from the middle: how it began and how it ended say the most.
@@ -116,24 +118,31 @@ def _hint(check: CheckResult, speaker: Speaker) -> list[str]:
     return out
 
 
-def test_output(check: CheckResult, speaker: Speaker, folder: Path | None = None) -> str:
+def check_output(
+    check: CheckResult, speaker: Speaker, folder: Path | None = None, timeline: bool = True
+) -> str:
     """A test's output in Markdown: the reason, the student's line it cites, the hint, then
     the timeline; at most TEST_OUTPUT_MAX characters."""
     if check.passed:
-        head = [speaker.text(msg("Passed."))]
+        head = [speaker.text(msg("Passed."), PARAGRAPH)]
     elif check.grader_error:
+        # Worded as before Markdown: the heading and the note on consecutive lines (one
+        # paragraph in Markdown), for anyone who matches the first line.
+        heading = msg("{label}: {reason}", label=GRADER_ERROR_LABEL, reason=check.reason)
         head = [
-            speaker.text(msg("{label}: {reason}", label=GRADER_ERROR_LABEL, reason=check.reason)),
-            speaker.text(GRADER_ERROR_NOTE),
+            PARAGRAPH.join(
+                f"{speaker.render(heading, lang)}\n{speaker.render(GRADER_ERROR_NOTE, lang)}"
+                for lang in speaker.langs
+            )
         ]
     else:
-        head = [speaker.text(check.reason)]
+        head = [speaker.text(check.reason, PARAGRAPH)]
         line = cited_line(check, folder)
         if line:
             head.append(_fence(line, "python"))
         head += _hint(check, speaker)
-    text = "\n".join(head)[:TEST_OUTPUT_MAX]
-    if check.passed:
+    text = PARAGRAPH.join(head)[:TEST_OUTPUT_MAX]
+    if check.passed or not timeline:
         return text
     story = _timeline(check, speaker, TEST_OUTPUT_MAX - len(text) - 40)
     return f"{text}\n\n{story}" if story else text
@@ -149,9 +158,7 @@ def gradescope_test(
     as a test's status, so a grader error is "failed" there, says so first in its output,
     and carries its own status in extra_data."""
     speaker = speaker or ENGLISH
-    output = test_output(check, speaker, folder)
-    if not with_timeline:
-        output = output.split("\n\n**", 1)[0]
+    output = check_output(check, speaker, folder, with_timeline)
     return {
         "name": speaker.pick(check.spec.title.en or check.spec.id, check.spec.title.zh, " / "),
         "name_format": "text",
