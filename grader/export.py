@@ -31,7 +31,6 @@ TIMELINE_MIN = 200  # characters left for a timeline, below which it is left out
 # A reason cites the student's line as file:line (server.py:14).
 CITED_LINE = re.compile(r"([\w./-]+\.py):(\d+)")
 ENGLISH = Speaker("en")
-HINT = msg("Hint")
 PARAGRAPH = "\n\n"  # Markdown joins lines with one newline between them into one paragraph
 
 
@@ -112,7 +111,7 @@ def _hint(check: CheckResult, speaker: Speaker) -> list[str]:
     out = []
     for lang in speaker.langs:
         text = (hint.zh or hint.en) if lang == "zh" else hint.en
-        line = f"{speaker.render(HINT, lang)}: {text}"
+        line = speaker.render(msg("Hint: {hint}", hint=text), lang)
         if line not in out:
             out.append(line)
     return out

@@ -203,7 +203,7 @@ def test_results_json_in_chinese_and_bounded_whatever_the_timeline(tmp_path):
     )
     data = gradescope_results(result, i18n.Speaker("zh"))
     out = next(t for t in data["tests"] if t["number"] == "robustness")["output"]
-    assert len(out) <= TEST_OUTPUT_MAX and "时间线" in out and "提示: " in out
+    assert len(out) <= TEST_OUTPUT_MAX and "时间线" in out and "提示：" in out
     assert "…" in out, "the timeline's middle is left out"
     assert next(t for t in data["tests"] if t["status"] == "passed")["output"] == "通过。"
     assert data["output"].startswith(result.assignment.title.zh)
