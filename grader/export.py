@@ -91,7 +91,14 @@ def _timeline(check: CheckResult, speaker: Speaker, budget: int) -> str:
     lines = []
     for entry in check.story:
         at = f"+{entry.t:.3f} s " if entry.t is not None else ""
-        lines.append(f"{at}{entry.kind}: {speaker.text(entry.text, ' / ')}")
+        said = (
+            msg("saw:  {line}", line=entry.text)
+            if entry.kind == "saw"
+            else msg("did:  {line}", line=entry.text)
+            if entry.kind == "did"
+            else msg("{kind}: {line}", kind=entry.kind, line=entry.text)
+        )
+        lines.append(at + speaker.text(said, " / "))
     for m in check.measurements:
         lines.append(f"{speaker.text(m.label, ' / ')}: {m.value}{m.unit and ' ' + m.unit}")
     if not lines or budget < TIMELINE_MIN:
