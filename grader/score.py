@@ -24,6 +24,7 @@ from grader.contract import (
 )
 
 # The tracer's sentences and how a run ended live in grader.explain; named here as before.
+from grader.explain import TRACE_NOTES as TRACE_NOTES
 from grader.explain import describe_exit as describe_exit
 from grader.explain import program_run
 from grader.explain import trace_note as trace_note
