@@ -168,7 +168,7 @@ def cmd_grade(ns) -> int:
         unfinished: list[str] = []
         lock = threading.Lock()
         with Progress(
-            TextColumn("[bold]grading[/]"),
+            TextColumn(terminal.token(sp, terminal.GRADING), style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

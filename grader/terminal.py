@@ -40,6 +40,7 @@ def error(exc: Exception, lang: str | None) -> None:
 
 # A check's verdict at the head of its line.
 PASS, FAIL = msg("PASS"), msg("FAIL")
+GRADING = msg("grading")  # the progress bar's label
 
 
 def token(sp: Speaker, value: Value) -> str:
