@@ -1,5 +1,5 @@
-"""Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade sandbox …`,
-`grade assignments`."""
+"""Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade report OUT`,
+`grade sandbox …`, `grade assignments`."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
-from grader import export, render
+from grader import export, i18n, render, saved, terminal
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
+from grader.cli_report import add_lang_option, build_report_parser, cmd_report, navigation
+from grader.contract import msg
 from grader.discover import DiscoverError, discover, single
+from grader.i18n import Speaker
 from grader.models import (
     GRADER_ERROR,
     GRADER_ERROR_LABEL,
-    NOT_GRADABLE,
     Assignment,
     RunOutcome,
     RunRequest,
@@ -33,13 +33,7 @@ from grader.models import (
 )
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
-
-console = Console(stderr=True, highlight=False)
-
-
-class UsageError(Exception):
-    """Bad command-line input: one concrete sentence, exit code 2."""
-
+from grader.terminal import UsageError, console, say, summary
 
 # `grade check` exits 1 when the student's code fails a check and this when the kit or the
 # sandbox could not check it: a script (or a student) must not read the two the same way.
@@ -79,18 +73,30 @@ def grade_one(
                 None,
                 time.monotonic() - start,
                 sandbox.name,
-                error=f"the grader failed on this submission ({exc!r}); it is "
-                f"not the student's fault",
+                error=msg(
+                    "the grader failed on this submission ({error}); it is not the student's fault",
+                    error=repr(exc),
+                ),
                 error_fault="infrastructure",
             )
     return score(assignment, sub, outcome, only)
 
 
-def write_submission(result: SubmissionResult, out: Path, self_check: bool = False) -> Path:
+def write_submission(
+    result: SubmissionResult,
+    out: Path,
+    self_check: bool = False,
+    speaker: Speaker | None = None,
+    nav: dict | None = None,
+) -> Path:
+    """The submission's results.json (Gradescope's), its result.json (everything, for
+    `grade report`) and its report.html."""
+    sp = speaker or i18n.speaker()
     folder = out / result.submission.id
     folder.mkdir(parents=True, exist_ok=True)
-    export.write_results_json(result, folder / "results.json")
-    render.write_report(result, folder / "report.html", self_check=self_check)
+    export.write_results_json(result, folder / "results.json", sp)
+    saved.write(result, folder / saved.RESULT_FILE, self_check)
+    render.write_report(result, folder / "report.html", self_check=self_check, speaker=sp, nav=nav)
     return folder / "report.html"
 
 
@@ -105,10 +111,18 @@ def _require_local_platform(command: str) -> None:
         return
     name = PLATFORM_NAMES.get(sys.platform, sys.platform)
     raise UsageError(
-        f"the local sandbox needs Linux (it reads /proc and the servers use epoll) "
-        f"and this is {name}: run `{command} --sandbox docker` (with Docker Desktop "
-        f"running) instead"
+        msg(
+            "the local sandbox needs Linux (it reads /proc and the servers use epoll) and "
+            "this is {platform}: run `{command} --sandbox docker` (with Docker Desktop "
+            "running) instead",
+            platform=name,
+            command=command,
+        )
     )
+
+
+def _not_a_folder(value: str) -> UsageError:
+    return UsageError(msg("the output path {path} exists and is not a folder", path=repr(value)))
 
 
 def _out_folder(value: str) -> Path:
@@ -116,13 +130,13 @@ def _out_folder(value: str) -> Path:
     path would point elsewhere."""
     out = Path(os.path.abspath(value))
     if out.exists() and not out.is_dir():
-        raise UsageError(f"the output path {value!r} exists and is not a folder")
+        raise _not_a_folder(value)
     return out
 
 
 def _prepare_out(out: Path) -> Path:
     if out.exists() and not out.is_dir():
-        raise UsageError(f"the output path {str(out)!r} exists and is not a folder")
+        raise _not_a_folder(str(out))
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / ".work"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -131,29 +145,34 @@ def _prepare_out(out: Path) -> Path:
 
 
 def cmd_grade(ns) -> int:
+    sp = i18n.speaker(ns.lang)
     assignment = load_assignment(ns.assignment, folders=folders_of(ns))
     if ns.sandbox == "local":
         _require_local_platform(f"grade {ns.submissions} -a {assignment.name}")
     out = _out_folder(ns.out)
     if out == Path(os.path.abspath(ns.submissions)):
         raise UsageError(
-            f"the output folder {ns.out!r} is the submissions folder itself: choose another --out"
+            msg(
+                "the output folder {path} is the submissions folder itself: choose another --out",
+                path=repr(ns.out),
+            )
         )
     scratch = _prepare_out(out)
     try:
         # The output folder may lie inside the submissions (or a student's) folder: it is
         # never graded as part of a hand-in.
         subs = discover(ns.submissions, assignment.entry, scratch / "submissions", leave_out=(out,))
+        ids = [s.id for s in subs]
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
         results: list[SubmissionResult] = []
         unfinished: list[str] = []
         lock = threading.Lock()
         with Progress(
-            TextColumn("[bold]grading[/]"),
+            TextColumn(terminal.token(sp, terminal.GRADING), style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             console=console,
             transient=False,
         ) as progress:
@@ -167,7 +186,7 @@ def cmd_grade(ns) -> int:
                 for fut in as_completed(futures):
                     sub = futures[fut]
                     result = fut.result()
-                    write_submission(result, out)
+                    write_submission(result, out, speaker=sp, nav=navigation(ids, sub.id))
                     with lock:
                         results.append(result)
                     if result.status == GRADER_ERROR:
@@ -176,7 +195,7 @@ def cmd_grade(ns) -> int:
                         task,
                         advance=1,
                         description=(
-                            f"{sub.id}: {GRADER_ERROR_LABEL}"
+                            f"{sub.id}: {terminal.token(sp, GRADER_ERROR_LABEL)}"
                             if result.status == GRADER_ERROR
                             else f"{sub.id}: {result.score:g}/{result.max_score:g}"
                         ),
@@ -184,64 +203,59 @@ def cmd_grade(ns) -> int:
             except KeyboardInterrupt:
                 sandbox.stop_all()
                 pool.shutdown(wait=False, cancel_futures=True)
-                _finish(results, assignment, out)
-                console.print(
-                    f"interrupted: {len(results)} of {len(subs)} submissions graded; "
-                    f"their reports are in {out}"
+                _finish(results, assignment, out, sp)
+                say(
+                    sp,
+                    msg(
+                        "interrupted: {done} of {total} submissions graded; their reports "
+                        "are in {out}",
+                        done=len(results),
+                        total=len(subs),
+                        out=str(out),
+                    ),
                 )
                 return 130
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-        _finish(results, assignment, out)
+        _finish(results, assignment, out, sp)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    _summary(results)
-    console.print(f"reports: {out / 'index.html'}   grades: {out / 'grades.csv'}")
+    summary(results, sp)
+    say(
+        sp,
+        msg(
+            "reports: {index}   grades: {grades}",
+            index=str(out / "index.html"),
+            grades=str(out / "grades.csv"),
+        ),
+    )
     if unfinished:
-        console.print(
-            f"[red]{len(unfinished)} submission(s) could not be graded because of the "
-            f"grader or the sandbox, not the students: {', '.join(sorted(unfinished))}; "
-            f"see their report.html[/]"
+        say(
+            sp,
+            msg(
+                "{count} submission(s) could not be graded because of the grader or the "
+                "sandbox, not the students: {ids}; see their report.html",
+                count=len(unfinished),
+                ids=", ".join(sorted(unfinished)),
+            ),
+            "red",
         )
         return 1
     return 0
 
 
-def _finish(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+def _finish(
+    results: list[SubmissionResult], assignment: Assignment, out: Path, sp: Speaker
+) -> None:
     results.sort(key=lambda r: r.submission.id)
     export.write_grades_csv(results, out / "grades.csv")
-    render.write_index(results, assignment, out / "index.html")
-
-
-def _summary(results: list[SubmissionResult]) -> None:
-    table = Table(title="socketgrade", show_lines=False)
-    table.add_column("student")
-    table.add_column("score", justify="right")
-    table.add_column("failed checks")
-    for r in results:
-        # Text, not markup: ids and reasons are the students' and the sandbox's words.
-        failed = ", ".join(c.spec.id for c in r.checks if c.status == "failed") or "—"
-        if r.status == GRADER_ERROR:
-            errors = r.grader_errors
-            which = (
-                "" if len(errors) == len(r.checks) else f" ({', '.join(c.spec.id for c in errors)})"
-            )
-            score = Text(GRADER_ERROR_LABEL, style="yellow")
-            detail = Text(f"could not be graded{which}: {errors[0].reason}", style="yellow")
-            if failed != "—":
-                detail.append(f"; failed: {failed}", style="default")
-        elif r.status == NOT_GRADABLE:
-            score = Text(f"{r.score:g}/{r.max_score:g}")
-            detail = Text(f"not gradable: {r.submission.problem}")
-        else:
-            score, detail = Text(f"{r.score:g}/{r.max_score:g}"), Text(failed)
-        table.add_row(Text(r.submission.id), score, detail)
-    console.print(table)
+    render.write_index(results, assignment, out / "index.html", speaker=sp)
 
 
 def cmd_check(ns) -> int:
     """The student's self-check: visible checks only, reasons in the terminal, exit 0 iff all
     pass."""
+    sp = i18n.speaker(ns.lang)
     assignment = load_assignment(ns.assignment, folders=folders_of(ns))
     only = tuple(c.id for c in assignment.checks if c.self_check)
     if ns.sandbox == "local":
@@ -252,54 +266,23 @@ def cmd_check(ns) -> int:
         # `grade check .` writes its report inside the folder it checks: left out of it.
         sub = single(ns.path, assignment.entry, scratch / "submission", leave_out=(out,))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
-        with console.status(
-            f"checking {ns.path} against '{assignment.name}' "
-            f"({len(only)} visible checks, {sandbox.name} sandbox)…"
-        ):
+        status = msg(
+            "checking {path} against '{assignment}' ({count} visible checks, {sandbox} sandbox)…",
+            path=str(ns.path),
+            assignment=assignment.name,
+            count=len(only),
+            sandbox=sandbox.name,
+        )
+        with console.status(Text(sp.render(status))):
             result = grade_one(sandbox, assignment, sub, only, ns.wall_clock)
-        report = write_submission(result, out, self_check=True)
+        report = write_submission(result, out, self_check=True, speaker=sp)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for c in result.checks:
-        mark = {"passed": "[green]PASS[/]", "failed": "[red]FAIL[/]"}.get(
-            c.status, f"[yellow]{GRADER_ERROR_LABEL}[/]"
-        )
-        # A check that was not judged has no score, not a 0.
-        got = "–" if c.grader_error else f"{c.score:g}"
-        console.print(f"{mark} {c.spec.id:<14} {got}/{c.spec.points:g}  {c.spec.title.en}")
-        if not c.spec.points:  # an informational check: what it showed is the point
-            for line in [x for x in c.story if x.kind == "saw"][-2:]:
-                console.print(f"      saw:  {line.text}", markup=False, soft_wrap=True)
-        if c.grader_error:
-            # Not a verdict on the code: a student hint would send them fixing what works.
-            console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
-        elif not c.passed:
-            console.print(f"      why:  {c.reason}", markup=False, soft_wrap=True)
-            if c.hint_applies and c.spec.hint.en:
-                console.print(f"      hint: {c.spec.hint.en}", markup=False, soft_wrap=True)
+    terminal.check_outcome(result, report, sp)
     errors = result.grader_errors
-    ok = all(c.passed for c in result.checks)
-    if errors:
-        judged = result.max_score - sum(c.spec.points for c in errors)
-        verdict = (
-            f"[yellow]{GRADER_ERROR_LABEL}[/]: the grader could not check "
-            f"{len(errors)} of {len(result.checks)} checks, through no fault of your "
-            f"code (run it again; if it stays, tell your TA); the checks it could "
-            f"judge: {result.score:g}/{judged:g}"
-        )
-    else:
-        verdict = (
-            f"{'all visible checks pass' if ok else 'some checks fail'}: "
-            f"{result.score:g}/{result.max_score:g}"
-        )
-    console.print(
-        f"{verdict} in {result.execution_time:.1f} s ({result.sandbox} sandbox). Report: {report}"
-    )
-    if result.sandbox == "local":
-        console.print("note: the local sandbox does not isolate; your server ran as you.")
     if errors:
         return CHECK_GRADER_ERROR
-    return 0 if ok else 1
+    return 0 if all(c.passed for c in result.checks) else 1
 
 
 def cmd_sandbox(argv: list[str]) -> int:
@@ -313,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade socket-programming submissions and explain each verdict.",
         epilog="Also: `grade check [PATH] --assignment A` (a student's self-check), "
+        "`grade report OUT` (the reports again, from saved results, in any --lang), "
         "`grade assignments` (what can be graded) and `grade sandbox build|status` "
         "(the Docker grading image). " + GRADE_EXIT_CODES,
     )
@@ -336,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WALL_CLOCK,
         help="seconds allowed per submission (default: %(default)s)",
     )
+    add_lang_option(p)
     return p
 
 
@@ -356,11 +341,13 @@ def build_check_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sandbox", choices=("local", "docker"), default="local")
     p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
+    add_lang_option(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    ns = None
     try:
         if argv[:1] == ["sandbox"]:
             return cmd_sandbox(argv[1:])
@@ -369,15 +356,18 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["check"]:
             ns = build_check_parser().parse_args(argv[1:])
             return cmd_check(ns)
+        if argv[:1] == ["report"]:
+            ns = build_report_parser().parse_args(argv[1:])
+            return cmd_report(ns)
         ns = build_parser().parse_args(argv)
         if ns.jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, not {ns.jobs}")
+            raise UsageError(msg("--jobs must be at least 1, not {jobs}", jobs=ns.jobs))
         return cmd_grade(ns)
     except (AssignmentError, DiscoverError, UsageError) as exc:
-        print(f"grade: {exc}", file=sys.stderr)
+        terminal.error(exc, getattr(ns, "lang", None))
         return 2
     except SandboxError as exc:
-        print(f"grade: {exc}", file=sys.stderr)
+        terminal.error(exc, getattr(ns, "lang", None))
         return 3
 
 

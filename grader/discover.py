@@ -10,7 +10,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from grader.models import FileHash, Submission
+from grader.contract import Message, msg
+from grader.models import NOTHING, FileHash, Submission
 
 MAX_FILES = 200
 MAX_BYTES = 8 * 1024 * 1024  # unpacked size of one submission
@@ -54,7 +55,7 @@ def _safe_id(name: str, taken: set[str]) -> str:
     return ident
 
 
-def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, ...]]:
+def choose_entry(folder: Path, entry: str) -> tuple[str | None, Message, tuple[str, ...]]:
     """(entry, problem, files): `entry` if present, else the only .py file at the top."""
     files = tuple(
         sorted(
@@ -64,13 +65,26 @@ def choose_entry(folder: Path, entry: str) -> tuple[str | None, str, tuple[str, 
         )
     )
     if (folder / entry).is_file():
-        return entry, "", files
+        return entry, NOTHING, files
     top_py = [f for f in files if "/" not in f and f.endswith(".py")]
     if len(top_py) == 1:
-        return top_py[0], "", files
-    found = ", ".join(files[:20]) + (" …" if len(files) > 20 else "") if files else "no files"
-    why = "several .py files and none of them" if top_py else "no .py file, and none"
-    return None, f"{why} is named {entry}; found: {found}", files
+        return top_py[0], NOTHING, files
+    found = ", ".join(files[:20]) + (" …" if len(files) > 20 else "") if files else msg("no files")
+    if top_py:
+        return (
+            None,
+            msg(
+                "several .py files and none of them is named {entry}; found: {found}",
+                entry=entry,
+                found=found,
+            ),
+            files,
+        )
+    return (
+        None,
+        msg("no .py file, and none is named {entry}; found: {found}", entry=entry, found=found),
+        files,
+    )
 
 
 # Bytes read at a time while hashing: a hand-in's file is never held whole in memory.
@@ -139,10 +153,10 @@ def _measure(folder: Path, leave_out: frozenset[Path] = frozenset()) -> tuple[in
     return count, size
 
 
-def _copy_without(source: Path, dest: Path, leave_out: frozenset[Path]) -> str:
+def _copy_without(source: Path, dest: Path, leave_out: frozenset[Path]) -> Message:
     """Copy `source` (resolved) to `dest` without the `leave_out` folders and without sockets
     or FIFOs, which cannot be copied (the harness leaves them out anyway). Links stay links,
-    for the sandbox to leave out as it always does. Returns a problem sentence, or ''."""
+    for the sandbox to leave out as it always does. Returns a problem sentence, or nothing."""
 
     def ignore(top: str, names: list[str]) -> list[str]:
         out = []
@@ -156,47 +170,63 @@ def _copy_without(source: Path, dest: Path, leave_out: frozenset[Path]) -> str:
     try:
         shutil.copytree(source, dest, symlinks=True, ignore=ignore)
     except (OSError, shutil.Error) as exc:
-        return f"the folder {printable(str(source))} could not be copied: {printable(str(exc))}"
-    return ""
+        return msg(
+            "the folder {folder} could not be copied: {error}",
+            folder=printable(str(source)),
+            error=printable(str(exc)),
+        )
+    return NOTHING
 
 
-def unpack_zip(path: Path, dest: Path) -> str:
+def unpack_zip(path: Path, dest: Path) -> Message:
     """Unpack safely into dest: no absolute or '..' paths, no links, bounded size. Returns a
-    problem sentence, or '' when all is well."""
+    problem sentence, or nothing when all is well."""
+    name = printable(path.name)
     try:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
             if len(members) > MAX_FILES:
-                return (
-                    f"{printable(path.name)} holds {len(members)} entries (the limit is "
-                    f"{MAX_FILES})"
+                return msg(
+                    "{name} holds {count} entries (the limit is {limit})",
+                    name=name,
+                    count=len(members),
+                    limit=MAX_FILES,
                 )
             total = 0
             for info in members:
-                name = PurePosixPath(info.filename.replace("\\", "/"))
-                if name.is_absolute() or ".." in name.parts or re.match(r"^[A-Za-z]:", str(name)):
-                    return (
-                        f"{printable(path.name)} contains an unsafe path "
-                        f"{info.filename!r}; nothing was unpacked"
+                member = PurePosixPath(info.filename.replace("\\", "/"))
+                if (
+                    member.is_absolute()
+                    or ".." in member.parts
+                    or re.match(r"^[A-Za-z]:", str(member))
+                ):
+                    return msg(
+                        "{name} contains an unsafe path {path}; nothing was unpacked",
+                        name=name,
+                        path=repr(info.filename),
                     )
                 if stat.S_ISLNK(info.external_attr >> 16):
-                    return (
-                        f"{printable(path.name)} contains a symbolic link "
-                        f"{info.filename!r}; nothing was unpacked"
+                    return msg(
+                        "{name} contains a symbolic link {path}; nothing was unpacked",
+                        name=name,
+                        path=repr(info.filename),
                     )
                 total += info.file_size
             if total > MAX_BYTES:
-                return (
-                    f"{printable(path.name)} would unpack to {total / 1e6:.1f} MB (the limit is "
-                    f"{MAX_BYTES / 1e6:.0f} MB); nothing was unpacked"
+                return msg(
+                    "{name} would unpack to {mb:.1f} MB (the limit is {limit:.0f} MB); "
+                    "nothing was unpacked",
+                    name=name,
+                    mb=total / 1e6,
+                    limit=MAX_BYTES / 1e6,
                 )
             dest.mkdir(parents=True, exist_ok=True)
             written = 0
             for info in members:
-                name = PurePosixPath(info.filename.replace("\\", "/"))
-                if set(name.parts) & SKIP:
+                member = PurePosixPath(info.filename.replace("\\", "/"))
+                if set(member.parts) & SKIP:
                     continue
-                target = dest.joinpath(*name.parts)
+                target = dest.joinpath(*member.parts)
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -206,10 +236,11 @@ def unpack_zip(path: Path, dest: Path) -> str:
                     while chunk := src.read(65536):
                         written += len(chunk)
                         if written > MAX_BYTES:
-                            return (
-                                f"{printable(path.name)} unpacks to more than "
-                                f"{MAX_BYTES / 1e6:.0f} MB "
-                                f"(its sizes lie); unpacking stopped"
+                            return msg(
+                                "{name} unpacks to more than {limit:.0f} MB (its sizes lie); "
+                                "unpacking stopped",
+                                name=name,
+                                limit=MAX_BYTES / 1e6,
                             )
                         out.write(chunk)
         # A zip of a single folder: the submission is that folder's content.
@@ -220,7 +251,7 @@ def unpack_zip(path: Path, dest: Path) -> str:
                 shutil.move(str(p), dest / p.name)
             inner.rmdir()
     except zipfile.BadZipFile:
-        return f"{printable(path.name)} is not a valid zip file"
+        return msg("{name} is not a valid zip file", name=name)
     except (
         OSError,
         RuntimeError,
@@ -229,8 +260,8 @@ def unpack_zip(path: Path, dest: Path) -> str:
         shutil.Error,
         zipfile.LargeZipFile,
     ) as exc:
-        return f"{printable(path.name)} could not be unpacked: {printable(str(exc))}"
-    return ""
+        return msg("{name} could not be unpacked: {error}", name=name, error=printable(str(exc)))
+    return NOTHING
 
 
 def prepare(
@@ -249,8 +280,14 @@ def prepare(
                 path,
                 None,
                 None,
-                f"the folder holds {count} files, {size / 1e6:.1f} MB (limits: "
-                f"{MAX_FILES} files, {MAX_BYTES / 1e6:.0f} MB)",
+                msg(
+                    "the folder holds {count} files, {mb:.1f} MB (limits: {files} files, "
+                    "{limit:.0f} MB)",
+                    count=count,
+                    mb=size / 1e6,
+                    files=MAX_FILES,
+                    limit=MAX_BYTES / 1e6,
+                ),
             )
         folder = path
         if inner:
@@ -276,7 +313,7 @@ def prepare(
             path,
             None,
             None,
-            f"{printable(path.name)} is neither a folder, a .py file nor a .zip",
+            msg("{name} is neither a folder, a .py file nor a .zip", name=printable(path.name)),
         )
     chosen, problem, files = choose_entry(folder, entry)
     # Hashed is what the sandbox is given: the hand-in itself, or the copy made of it.
@@ -294,9 +331,9 @@ def discover(
     shown = str(root)
     root = Path(os.path.abspath(root))
     if not root.exists():
-        raise DiscoverError(f"the submissions folder {shown!r} does not exist")
+        raise DiscoverError(msg("the submissions folder {path} does not exist", path=repr(shown)))
     if not root.is_dir():
-        raise DiscoverError(f"{shown!r} is not a folder of submissions")
+        raise DiscoverError(msg("{path} is not a folder of submissions", path=repr(shown)))
     taken: set[str] = set(RESERVED)
     kit_own = {p.resolve() for p in leave_out}
     out = []
@@ -306,7 +343,7 @@ def discover(
         stem = child.name if child.is_dir() else child.stem
         out.append(prepare(child, _safe_id(stem, taken), entry, scratch, leave_out))
     if not out:
-        raise DiscoverError(f"the submissions folder {shown!r} is empty")
+        raise DiscoverError(msg("the submissions folder {path} is empty", path=repr(shown)))
     return out
 
 
@@ -320,6 +357,6 @@ def single(
     # keeps the name the student gave it.
     path = Path(os.path.abspath(path))
     if not path.exists():
-        raise DiscoverError(f"{shown!r} does not exist")
+        raise DiscoverError(msg("{path} does not exist", path=repr(shown)))
     stem = path.name if path.is_dir() else path.stem
     return prepare(path, _safe_id(stem, set()), entry, scratch, leave_out)

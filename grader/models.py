@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.contract.message import Message
+from grader.contract.message import Message, msg
 
 # How a check that could not judge the code begins its reason (the harness says it).
 NOT_JUDGED_PREFIX = "not judged"
@@ -21,11 +21,13 @@ GRADER_FAULTS = ("grader", "infrastructure")
 # the kit or the machine failed on some of them; or the hand-in itself cannot be graded (no
 # entry file, not a zip, ...), which is the submission's own doing.
 GRADED, GRADER_ERROR, NOT_GRADABLE = "graded", "grader_error", "not_gradable"
-GRADER_ERROR_LABEL = "GRADER ERROR"
-GRADER_ERROR_NOTE = (
+GRADER_ERROR_LABEL = msg("GRADER ERROR")
+GRADER_ERROR_NOTE = msg(
     "This is a fault of the grader or the grading machine, not of the "
     "submitted code; it needs to be graded again."
 )
+# An empty sentence: the default of every Message field that may say nothing.
+NOTHING = Message("")
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Submission:
     source: Path  # what the TA gave: a folder, a .py file or a .zip
     folder: Path | None  # the prepared folder (None when nothing could be prepared)
     entry: str | None  # entry file inside `folder`
-    problem: str = ""  # why no entry could be chosen; graded as a failed `runs`
+    problem: Message = NOTHING  # why no entry could be chosen; graded as a failed `runs`
     files: tuple[str, ...] = ()
     hashes: tuple[FileHash, ...] = ()  # of `folder`'s files, what the sandbox is given
     hashed: str = ""  # "as handed in" or "prepared copy" (unzipped, or without tool folders)
@@ -155,7 +157,7 @@ class RunOutcome:
     seconds: float
     sandbox: str
     limits: dict = field(default_factory=dict)
-    error: str = ""
+    error: Message = NOTHING
     error_fault: str = ""  # "submission" (e.g. wall clock exceeded) or "infrastructure"
     log: str = ""  # the harness's own output, for TAs debugging the kit
     image_id: str = ""  # the grading image, where the sandbox runs one (Docker)
@@ -181,7 +183,7 @@ class Measurement:
     """One figure a check measured, with its label and unit for people."""
 
     key: str  # the check's name for it (results.json keeps this)
-    label: str
+    label: Message
     value: float | int | str
     unit: str = ""  # "%", "s", "bytes" or ""
     cpu: bool = False  # a CPU share, in percent
@@ -204,7 +206,7 @@ class Measurement:
 class TraceNote:
     """One tracer event as a sentence; `alarm` when it points at a fault."""
 
-    text: str
+    text: Message
     kind: str = "other"
     alarm: bool = False
 
@@ -216,7 +218,7 @@ class ProgramRun:
     stdout: str = ""
     stderr: str = ""
     output_bytes: int | None = None
-    exit: str = ""  # how it ended, as a phrase: "exited with code 1"
+    exit: Message = NOTHING  # how it ended, as a phrase: "exited with code 1"
     notes: tuple[TraceNote, ...] = ()
 
     @property
@@ -266,36 +268,6 @@ class CheckResult:
             and not str(self.reason).startswith(NOT_JUDGED_PREFIX)
         )
 
-    def to_json(self) -> dict:
-        """One entry of Gradescope's results.json `tests` list. Gradescope accepts only
-        "passed" and "failed" as a test's status, so a grader error is "failed" there, says
-        so first in its output, and carries its own status in extra_data."""
-        if self.passed:
-            output = "Passed."
-        elif self.grader_error:
-            output = f"{GRADER_ERROR_LABEL}: {self.reason}\n{GRADER_ERROR_NOTE}"
-        else:
-            output = str(self.reason)
-            if self.hint_applies and self.spec.hint.en:
-                output += f"\nHint: {self.spec.hint.en}"
-        return {
-            "name": self.spec.title.en or self.spec.id,
-            "name_format": "text",
-            "number": self.spec.id,
-            "score": self.score,
-            "max_score": self.spec.points,
-            "status": "passed" if self.passed else "failed",
-            "tags": list(self.spec.tags),
-            "output": output,
-            "output_format": "text",
-            "visibility": self.spec.visibility,
-            "extra_data": {
-                "measurements": {m.key: m.value for m in self.measurements},
-                "fault": self.fault,
-                "status": self.status,
-            },
-        }
-
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -305,7 +277,7 @@ class SubmissionResult:
     execution_time: float
     sandbox: str
     limits: dict = field(default_factory=dict)
-    note: str = ""  # a grading-wide remark (e.g. "grading stopped after 120 s")
+    note: Message = NOTHING  # a grading-wide remark (e.g. "grading stopped after 120 s")
     provenance: Provenance | None = None
 
     @property
@@ -329,39 +301,3 @@ class SubmissionResult:
     @property
     def grader_errors(self) -> tuple[CheckResult, ...]:
         return tuple(c for c in self.checks if c.grader_error)
-
-    def to_json(self) -> dict:
-        """Gradescope's results.json. Its format has no submission status, so the status is
-        in extra_data and, for people, in the first line of the output."""
-        lines = []
-        status = self.status
-        if status == GRADER_ERROR:
-            ids = ", ".join(c.spec.id for c in self.grader_errors)
-            lines.append(
-                f"{GRADER_ERROR_LABEL}: the grader could not judge {ids}. {GRADER_ERROR_NOTE}"
-            )
-        elif status == NOT_GRADABLE:
-            lines.append(f"Not gradable: {self.submission.problem}")
-        lines += [
-            f"{self.assignment.title.en}: {self.score:g} / {self.max_score:g}",
-            f"Sandbox: {self.sandbox}",
-        ]
-        if self.note and self.note != self.submission.problem:
-            lines.append(self.note)
-        return {
-            "score": self.score,
-            "execution_time": round(self.execution_time, 3),
-            "output": "\n".join(lines),
-            "output_format": "text",
-            "visibility": "visible",
-            "stdout_visibility": "hidden",
-            "tests": [c.to_json() for c in self.checks],
-            "extra_data": {
-                "submission": self.submission.id,
-                "status": status,
-                "sandbox": self.sandbox,
-                "limits": self.limits,
-                "assignment": self.assignment.name,
-                "provenance": self.provenance.to_json() if self.provenance else None,
-            },
-        }

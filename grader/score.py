@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import signal
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -17,214 +16,41 @@ from grader.contract import (
     CheckMetadata,
     HarnessReport,
     Message,
-    ProcessReport,
     Story,
     TestReport,
-    TraceEvent,
-    TraceKind,
     as_message,
     msg,
     verbatim,
 )
+
+# The tracer's sentences and how a run ended live in grader.explain; named here as before.
+from grader.explain import TRACE_NOTES as TRACE_NOTES
+from grader.explain import describe_exit as describe_exit
+from grader.explain import program_run
+from grader.explain import trace_note as trace_note
 from grader.models import (
     Assignment,
     CheckResult,
     CheckSpec,
     Measurement,
-    ProgramRun,
     Provenance,
     RunOutcome,
     Submission,
     SubmissionResult,
     TimelineEntry,
-    TraceNote,
 )
 
 FAILED_PREFIX = "Failed: "
-TRACE_VALUE_MAX = 300  # characters of one tracer value shown (the student writes them)
-
-
-# --- the tracer's events as sentences -------------------------------------------------------
-
-
-def _v(value) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= TRACE_VALUE_MAX else text[:TRACE_VALUE_MAX] + " …"
-
-
-def _where(e: TraceEvent) -> str:
-    return _v(e.at) if e.at else "the program"
-
-
-def _address(requested) -> str:
-    if isinstance(requested, (list, tuple)) and len(requested) >= 2:
-        host, port = requested[0], requested[1]
-        return f"port {_v(port)} on {_v(host) if host else 'all interfaces'}"
-    return _v(requested)
-
-
-def _wait(e: TraceEvent) -> str:
-    """A select()/poll() call: whether the loop sleeps in it, from its timeout."""
-    selector = e.get("selector")
-    unit = " ms" if e.known is TraceKind.POLL_WAIT else ""
-    if e.known is TraceKind.POLL_WAIT:
-        call = "poll object's poll"
-    elif e.known is TraceKind.EPOLL_WAIT:
-        call = "epoll object's poll"
-    elif e.known is TraceKind.SELECT:  # selectors.*: the tracer names the selector's class
-        call = f"{_v(selector or 'selector')}.select"
-    else:  # a plain select.select() call
-        call = "select.select"
-    timeout = e.get("timeout")
-    no_timeout = timeout is None or (
-        e.known in (TraceKind.POLL_WAIT, TraceKind.EPOLL_WAIT)
-        and isinstance(timeout, (int, float))
-        and timeout < 0
-    )
-    if no_timeout:
-        return f"{_where(e)} waits in {call}() with no timeout (sleeps until an event)"
-    if e.never_sleeps:
-        return (
-            f"{_where(e)} calls {call}(timeout={_v(timeout)}{unit}), which returns at "
-            f"once: the loop never sleeps"
-        )
-    return f"{_where(e)} waits in {call}(timeout={_v(timeout)}{unit})"
-
-
-def _fd(e: TraceEvent) -> str:
-    return _v(e.get("fd", "?"))
-
-
-K = TraceKind
-# One rule per tracer event, as a table (what each event means in a sentence).
-TRACE_NOTES = {
-    K.START: lambda e: f"started {_v(e.get('entry', 'the program'))}",
-    K.BIND: lambda e: f"{_where(e)} bound fd {_fd(e)} to {_address(e.get('requested'))}",
-    K.LISTEN: lambda e: (
-        f"{_where(e)} listens on fd {_fd(e)}"
-        + (f" (backlog {_v(e.get('backlog'))})" if e.get("backlog") is not None else "")
-    ),
-    K.REGISTER: lambda e: (
-        f"{_where(e)} registered fd {_fd(e)} with {_v(e.get('selector') or 'the selector')}"
-    ),
-    K.UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)}",
-    K.MODIFY: lambda e: f"{_where(e)} changed the events watched on fd {_fd(e)}",
-    K.CLOSE: lambda e: f"{_where(e)} closed fd {_fd(e)}",
-    K.CLOSE_REGISTERED: lambda e: (
-        f"{_where(e)} closed fd {_fd(e)} while still registered"
-        + (f" (registered at {_v(e.get('registered_at'))})" if e.get("registered_at") else "")
-    ),
-    K.SELECTOR_NEW: lambda e: f"{_where(e)} made a {_v(e.get('selector') or 'selector')}",
-    K.SELECT: _wait,
-    K.SELECTOR_CLOSE: lambda e: f"{_where(e)} closed its {_v(e.get('selector') or 'selector')}",
-    K.SELECT_CALL: _wait,
-    K.POLL_NEW: lambda e: f"{_where(e)} made a select.poll() object",
-    K.POLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its poll object",
-    K.POLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its poll object",
-    K.POLL_MODIFY: lambda e: (
-        f"{_where(e)} changed the events its poll object watches on fd {_fd(e)}"
-    ),
-    K.POLL_WAIT: _wait,
-    K.EPOLL_NEW: lambda e: f"{_where(e)} made a select.epoll() object (fd {_v(e.get('epfd'))})",
-    K.EPOLL_REGISTER: lambda e: f"{_where(e)} registered fd {_fd(e)} with its epoll object",
-    K.EPOLL_UNREGISTER: lambda e: f"{_where(e)} unregistered fd {_fd(e)} from its epoll object",
-    K.EPOLL_MODIFY: lambda e: (
-        f"{_where(e)} changed the events its epoll object watches on fd {_fd(e)}"
-    ),
-    K.EPOLL_WAIT: _wait,
-    K.EPOLL_CLOSE: lambda e: f"{_where(e)} closed its epoll object (fd {_v(e.get('epfd'))})",
-    K.BLOCKING_CALL: lambda e: (
-        f"{_where(e)} calls {_v(e.get('call', 'a call'))}() on fd "
-        f"{_fd(e)}, a blocking socket: it waits there"
-    ),
-    K.SETBLOCKING: lambda e: (
-        f"{_where(e)} made fd {_fd(e)} {'blocking' if e.get('flag') else 'non-blocking'}"
-    ),
-    K.SETTIMEOUT: lambda e: f"{_where(e)} set a timeout of {_v(e.get('value'))} s on fd {_fd(e)}",
-    K.THREAD: lambda e: (
-        f"{_where(e)} started a thread" + (f" ({_v(e.get('name'))})" if e.get("name") else "")
-    ),
-    K.FORK: lambda e: f"{_where(e)} forked a child process",
-    K.CRASH: lambda e: (
-        f"{_where(e)} raised {_v(e.get('type', 'an exception'))}"
-        + (f": {_v(e.get('message'))}" if e.get("message") else "")
-        + " and the program stopped"
-    ),
-    K.EXIT: lambda e: f"the program exited (code {_v(e.get('code'))})",
-    K.TRACER_ERROR: lambda e: f"the tracer could not be installed: {_v(e.get('error', ''))}",
-}
-# Events that point at a fault (a wait that never sleeps does too: see never_sleeps).
-ALARMING = {K.CLOSE_REGISTERED, K.CRASH, K.THREAD, K.FORK, K.TRACER_ERROR}
-
-
-def trace_note(event: TraceEvent) -> TraceNote:
-    """One tracer event as a sentence; an unknown event is shown as it came."""
-    kind = event.known
-    rule = TRACE_NOTES.get(kind) if kind is not None else None
-    if rule is None:
-        if not event.kind and set(event.fields) == {"value"}:
-            return TraceNote(_v(event.fields["value"]))
-        shown = dict(event.fields, **({"at": event.at} if event.at else {}))
-        fields = ", ".join(f"{k}={_v(v)}" for k, v in shown.items())
-        name = _v(event.kind or "other")
-        return TraceNote(f"{name}: {fields}" if fields else name)
-    return TraceNote(
-        rule(event),
-        kind.value if kind is not None else "other",
-        kind in ALARMING or event.never_sleeps,
-    )
-
-
-# --- one run of the student's program -------------------------------------------------------
-
-
-# What a signal that ends the student's program says about which bound it hit.
-SIGNAL_CAUSES = {
-    signal.SIGXFSZ: "the file-size limit",
-    signal.SIGXCPU: "the CPU-time limit",
-    signal.SIGKILL: "most often a sandbox limit: memory or processes",
-    signal.SIGSEGV: "a crash of the interpreter",
-}
-
-
-def describe_exit(code: int | None, ended_by: str = "") -> str:
-    """How a run ended, as a phrase: by itself (its exit code), stopped by the grader once
-    its check was over, killed by the kit (and why), or killed by a signal (and which bound
-    that signal means). The harness gives -N for "killed by signal N"."""
-    if ended_by == "grader":
-        return "stopped by the grader after its check (it was still running, as a server should)"
-    if ended_by:
-        return f"killed by the kit ({ended_by})"
-    if code is None:
-        return "still running when the check ended"
-    if code >= 0:
-        return f"exited with code {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        return f"killed by signal {-code}"
-    cause = SIGNAL_CAUSES.get(signal.Signals(-code))
-    return f"killed by signal {name}" + (f" ({cause})" if cause else "")
-
-
-def program_run(proc: ProcessReport) -> ProgramRun:
-    return ProgramRun(
-        stdout=proc.stdout,
-        stderr=proc.stderr,
-        output_bytes=proc.output_bytes,
-        exit=describe_exit(proc.exit_code, proc.ended_by),
-        notes=tuple(trace_note(e) for e in proc.trace),
-    )
 
 
 # --- what a check measured and did ----------------------------------------------------------
 
 # key → label, in the order shown; a key not listed is shown by its name after these.
 MEASUREMENT_LABELS = {
-    "cpu_fresh_percent": "CPU while idle, freshly started, no client",
-    "cpu_silent_percent": "CPU while idle, silent clients connected",
-    "cpu_after_percent": "CPU while idle, after the clients left",
-    "start_seconds": "time until it listened",
+    "cpu_fresh_percent": msg("CPU while idle, freshly started, no client"),
+    "cpu_silent_percent": msg("CPU while idle, silent clients connected"),
+    "cpu_after_percent": msg("CPU while idle, after the clients left"),
+    "start_seconds": msg("time until it listened"),
 }
 UNITS = (("_percent", "%"), ("_seconds", "s"), ("_bytes", "bytes"))
 
@@ -232,7 +58,7 @@ UNITS = (("_percent", "%"), ("_seconds", "s"), ("_bytes", "bytes"))
 def measurement(key: str, value) -> Measurement:
     clean = re.sub(r"[^a-z0-9_]", "", str(key).lower())
     unit = next((u for suffix, u in UNITS if clean.endswith(suffix)), "")
-    label = MEASUREMENT_LABELS.get(clean, clean.replace("_", " ").strip() or str(key))
+    label = MEASUREMENT_LABELS.get(clean) or verbatim(clean.replace("_", " ").strip() or str(key))
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     return Measurement(
         key=str(key),
@@ -384,13 +210,13 @@ def _score(
             0.0,
             outcome.sandbox if outcome else "none",
             {},
-            note=problem,
+            note=as_message(problem),
         )
     if outcome is None:
         # A hand-in without a problem always reaches a sandbox: nothing came back is the kit's.
         nothing = msg("the grader prepared nothing to run for this submission")
         checks = tuple(CheckResult(s, False, nothing, fault="grader") for s in specs)
-        return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=str(nothing))
+        return SubmissionResult(submission, assignment, checks, 0.0, "none", {}, note=nothing)
     report = HarnessReport.from_json(outcome.report) if outcome.report else None
     missing = (
         as_message(outcome.error)
@@ -408,5 +234,5 @@ def _score(
         outcome.seconds,
         outcome.sandbox,
         outcome.limits,
-        note=outcome.error,
+        note=as_message(outcome.error),
     )

@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "assignments" / "epoll" / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """These tests read the English sentences: the locale asks for English (the default
+    language follows it; tests/test_lang.py covers the others)."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+
+
 def test_unknown_assignment_is_one_sentence(tmp_path, capsys):
     assert main([str(tmp_path), "--assignment", "epol", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

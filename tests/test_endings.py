@@ -43,35 +43,35 @@ def test_a_server_still_running_is_stopped_by_the_grader_not_killed(tmp_path):
     )
     report = process_report(proc)
     assert report.exit_code == -signal.SIGKILL and report.ended_by == "grader"
-    assert program_run(report).exit.startswith("stopped by the grader after its check")
+    assert str(program_run(report).exit).startswith("stopped by the grader after its check")
 
 
 def test_a_program_that_exits_by_itself_says_its_code(tmp_path):
     proc = _run(tmp_path, "raise SystemExit(3)\n", stop_when_printed=False)
     report = process_report(proc)
     assert report.ended_by == ""
-    assert program_run(report).exit == "exited with code 3"
+    assert str(program_run(report).exit) == "exited with code 3"
 
 
 def test_a_crash_shows_its_traceback_and_code(tmp_path):
     proc = _run(tmp_path, "def f():\n    raise ValueError('boom')\nf()\n", stop_when_printed=False)
     run = program_run(process_report(proc))
-    assert run.exit == "exited with code 1"
+    assert str(run.exit) == "exited with code 1"
     assert run.traceback and "ValueError: boom" in run.stderr
 
 
 def test_every_ending_reads_differently():
-    assert describe_exit(0) == "exited with code 0"
-    assert describe_exit(None) == "still running when the check ended"
-    assert describe_exit(-signal.SIGKILL, "grader").startswith("stopped by the grader")
-    assert describe_exit(-signal.SIGKILL, "memory: 600 MiB resident, limit 512 MiB") == (
+    assert str(describe_exit(0)) == "exited with code 0"
+    assert str(describe_exit(None)) == "still running when the check ended"
+    assert str(describe_exit(-signal.SIGKILL, "grader")).startswith("stopped by the grader")
+    assert str(describe_exit(-signal.SIGKILL, "memory: 600 MiB resident, limit 512 MiB")) == (
         "killed by the kit (memory: 600 MiB resident, limit 512 MiB)"
     )
-    assert describe_exit(-signal.SIGXFSZ) == "killed by signal SIGXFSZ (the file-size limit)"
-    assert describe_exit(-signal.SIGXCPU) == "killed by signal SIGXCPU (the CPU-time limit)"
-    assert describe_exit(-signal.SIGKILL).startswith("killed by signal SIGKILL (")
-    assert describe_exit(-signal.SIGTERM) == "killed by signal SIGTERM"
-    assert "normally" not in describe_exit(0)
+    assert str(describe_exit(-signal.SIGXFSZ)) == "killed by signal SIGXFSZ (the file-size limit)"
+    assert str(describe_exit(-signal.SIGXCPU)) == "killed by signal SIGXCPU (the CPU-time limit)"
+    assert str(describe_exit(-signal.SIGKILL)).startswith("killed by signal SIGKILL (")
+    assert str(describe_exit(-signal.SIGTERM)) == "killed by signal SIGTERM"
+    assert "normally" not in str(describe_exit(0))
 
 
 def test_a_lone_traceback_header_is_not_a_traceback():

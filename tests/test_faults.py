@@ -15,6 +15,7 @@ import pytest
 from grader import export, render
 from grader.assignment import load_assignment
 from grader.cli import CHECK_GRADER_ERROR, main
+from grader.export import gradescope_results
 from grader.i18n import Speaker
 from grader.models import RunOutcome, Submission
 from grader.sandbox import local as sandbox_module
@@ -91,7 +92,7 @@ def test_no_report_is_a_grader_error_on_every_check(epoll):
 
 
 def test_results_json_of_a_grader_error_has_its_status_and_no_hint(epoll):
-    data = no_report("bob", epoll).to_json()
+    data = gradescope_results(no_report("bob", epoll))
     assert data["extra_data"]["status"] == "grader_error"
     assert data["output"].startswith("GRADER ERROR: the grader could not judge runs, echo")
     for test in data["tests"]:
@@ -105,7 +106,7 @@ def test_results_json_of_a_grader_error_has_its_status_and_no_hint(epoll):
 
 
 def test_a_student_failure_keeps_its_hint_and_the_submission_is_graded(epoll, report):
-    data = graded("alice", epoll, report).to_json()
+    data = gradescope_results(graded("alice", epoll, report))
     assert data["extra_data"]["status"] == "graded"
     assert not data["output"].startswith("GRADER ERROR")
     robustness = next(t for t in data["tests"] if t["number"] == "robustness")
@@ -132,7 +133,7 @@ def test_a_hand_in_that_cannot_be_graded_is_not_gradable_not_a_grader_error(epol
     result = not_gradable("dave", epoll)
     assert result.status == "not_gradable"
     assert {c.status for c in result.checks} == {"failed"}
-    data = result.to_json()
+    data = gradescope_results(result)
     assert data["extra_data"]["status"] == "not_gradable"
     assert data["output"].startswith("Not gradable: no server.py was handed in")
 
@@ -283,7 +284,8 @@ def test_batch_with_a_failing_harness(tmp_path, capsys, harness_fails_for):
     (cls / "dave" / "notes.txt").write_text("I will hand it in tomorrow\n")
     harness_fails_for.add("bob")
     out = tmp_path / "out"
-    code = main([str(cls), "-a", "epoll", "-o", str(out), "--sandbox", "local", "--jobs", "1"])
+    args = [str(cls), "-a", "epoll", "-o", str(out), "--sandbox", "local", "--jobs", "1"]
+    code = main([*args, "--lang", "en"])  # the English wording of results.json
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1, err
     assert "GRADER ERROR" in err and "could not be graded" in err and "not gradable" in err

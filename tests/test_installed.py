@@ -166,7 +166,7 @@ def test_self_check_of_a_relative_folder_into_a_relative_out(installed, tmp_path
         installed, tmp_path, "check", "lab3/", "--assignment", "epoll", "--out", "reports/"
     )
     assert_self_check_passed(done, tmp_path / "reports" / "lab3")
-    missing = grade(installed, tmp_path, "check", "lab4/", "-a", "epoll")
+    missing = grade(installed, tmp_path, "check", "lab4/", "-a", "epoll", "--lang", "en")
     assert (missing.returncode, missing.stderr) == (2, "grade: 'lab4/' does not exist\n")
 
 

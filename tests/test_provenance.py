@@ -16,6 +16,7 @@ from grader import render
 from grader.assignment import assignment_hash, files_hash, load_assignment
 from grader.cli import grade_one, main
 from grader.discover import file_hashes, prepare, sha256_file
+from grader.export import gradescope_results
 from grader.i18n import Speaker
 from grader.models import FileHash, Provenance, RunOutcome
 from grader.score import grading_date, kit_version, score
@@ -154,8 +155,8 @@ def test_docker_run_names_its_image(tmp_path, docker_engine):
     sub = prepare(folder, "s1", assignment.entry, tmp_path / "scratch")
     sandbox = make_sandbox("docker", 120, scratch=tmp_path / "runs")
     result = grade_one(sandbox, assignment, sub, ("runs",), 120)
-    prov = result.to_json()["extra_data"]["provenance"]
+    prov = gradescope_results(result)["extra_data"]["provenance"]
     assert prov["sandbox"] == "docker"
     assert prov["image_id"] and prov["image_id"] == docker_engine.images.get(IMAGE).id
     assert prov["files"] == {"server.py": sha256((folder / "server.py").read_bytes())}
-    assert replace(result, provenance=None).to_json()["extra_data"]["provenance"] is None
+    assert gradescope_results(replace(result, provenance=None))["extra_data"]["provenance"] is None

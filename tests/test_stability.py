@@ -16,6 +16,7 @@ import pytest
 from grader.assignment import load_assignment
 from grader.cli import grade_one
 from grader.discover import discover
+from grader.export import gradescope_results
 from grader.sandbox import DEFAULT_WALL_CLOCK
 from tests.conftest import assignment_names, build_batch, expected
 from tests.verdicts import assert_verdicts
@@ -38,7 +39,7 @@ def _grade_class(assignment: str, sandbox, jobs: int) -> dict[str, dict]:
             results = list(
                 pool.map(lambda s: grade_one(sandbox, spec, s, (), DEFAULT_WALL_CLOCK), subs)
             )
-    return {r.submission.id: r.to_json() for r in results}
+    return {r.submission.id: gradescope_results(r) for r in results}
 
 
 def _check_table(assignment: str, graded: dict[str, dict]) -> None:

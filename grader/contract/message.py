@@ -38,7 +38,7 @@ class Message:
         """The sentence in the language of `gettext` (msgid → template); English by default."""
         if not self.msgid:
             sep = gettext(self.sep) if self.sep.strip() else self.sep
-            return sep.join(_value(p, gettext) for p in self.parts)
+            return sep.join(str(_value(p, gettext)) for p in self.parts)
         values = {k: _value(v, gettext) for k, v in self.args}
         template = gettext(self.msgid)
         try:

@@ -6,7 +6,7 @@ import json
 import signal
 from pathlib import Path
 
-from grader.contract import HarnessArgs
+from grader.contract import HarnessArgs, Message, msg
 from grader.models import RunRequest
 
 # The wall-clock bound per submission, kept from outside the sandbox: it stops a submission
@@ -50,14 +50,27 @@ def read_report(path: Path) -> dict | None:
     return data if isinstance(data, dict) and isinstance(data.get("tests"), list) else None
 
 
-def how_it_ended(code: int | None) -> str:
+def how_it_ended(code: int | None) -> Message:
     """'code 1', or 'killed by SIGKILL' for a negative code (how Popen says that a process
     died of a signal): a signal's name says more to a reader than its number."""
     if code is None:
-        return "no exit status"
+        return msg("no exit status")
     if code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            return msg("killed by {signal}", signal=signal.Signals(-code).name)
         except ValueError:
-            return f"killed by signal {-code}"
-    return f"code {code}"
+            return msg("killed by signal {signal}", signal=str(-code))
+    return msg("code {code}", code=code)
+
+
+def wall_clock_stop(seconds: float) -> Message:
+    """Why a run has no report when the wall clock stopped it."""
+    return msg(
+        "grading was stopped after {seconds:.0f} s (the wall-clock bound per submission)",
+        seconds=seconds,
+    )
+
+
+def no_report(ended: Message) -> Message:
+    """Why a run has no report when the harness ended without writing one."""
+    return msg("the grader's harness ended ({ended}) without a report", ended=ended)

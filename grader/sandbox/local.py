@@ -13,7 +13,14 @@ from pathlib import Path
 from grader import kitpaths
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits, OutputTap, become_subreaper, kill_tree
-from grader.sandbox.common import DEFAULT_WALL_CLOCK, harness_args, how_it_ended, read_report
+from grader.sandbox.common import (
+    DEFAULT_WALL_CLOCK,
+    harness_args,
+    how_it_ended,
+    no_report,
+    read_report,
+    wall_clock_stop,
+)
 
 
 class LocalSandbox:
@@ -104,8 +111,7 @@ class LocalSandbox:
                 self.name,
                 limits,
                 log=tap.text(),
-                error=f"grading was stopped after {seconds:.0f} s (the wall-clock "
-                f"bound per submission)",
+                error=wall_clock_stop(seconds),
                 error_fault="submission",
             )
         if data is None:
@@ -115,8 +121,7 @@ class LocalSandbox:
                 self.name,
                 limits,
                 log=tap.text(),
-                error=f"the grader's harness ended ({how_it_ended(proc.returncode)})"
-                f" without a report",
+                error=no_report(how_it_ended(proc.returncode)),
                 error_fault="infrastructure",
             )
         return RunOutcome(data, seconds, self.name, limits, log=tap.text())

@@ -16,6 +16,7 @@ import docker
 import requests
 
 from grader import kitpaths
+from grader.contract import Message, msg
 from grader.sandbox.common import SandboxError
 
 IMAGE = "socketgrade-sandbox:latest"
@@ -49,19 +50,25 @@ def connect(timeout: int = ENGINE_TIMEOUT_SECONDS) -> docker.DockerClient:
         text = str(exc)
         if "Permission denied" in text or "PermissionError" in text:
             raise SandboxError(
-                f"the Docker engine at {where} refused access (permission denied): add your "
-                f"user to the docker group (and log in again), or use --sandbox local"
+                msg(
+                    "the Docker engine at {where} refused access (permission denied): add "
+                    "your user to the docker group (and log in again), or use --sandbox local",
+                    where=where,
+                )
             ) from exc
-        raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_engine_reason(text)}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local"
-        ) from exc
+        raise SandboxError(_unreachable(where, _engine_reason(text))) from exc
     except requests.exceptions.RequestException as exc:
-        raise SandboxError(
-            f"no Docker engine is reachable at {where} ({_engine_reason(str(exc))}): start dockerd "
-            f"(scripts/provision-docker.sh does it), or use --sandbox local"
-        ) from exc
+        raise SandboxError(_unreachable(where, _engine_reason(str(exc)))) from exc
     return client
+
+
+def _unreachable(where: str, reason: str) -> Message:
+    return msg(
+        "no Docker engine is reachable at {where} ({reason}): start dockerd "
+        "(scripts/provision-docker.sh does it), or use --sandbox local",
+        where=where,
+        reason=reason,
+    )
 
 
 def _engine_reason(text: str) -> str:
@@ -105,8 +112,17 @@ def require_image(client: docker.DockerClient, image: str = IMAGE):
     state, found = image_state(client, image)
     if state != "ok":
         raise SandboxError(
-            f"the grading image {image} is {state}: run `grade sandbox build` "
-            f"(`grade sandbox build --offline` where no registry is reachable)"
+            msg(
+                "the grading image {image} is missing: run `grade sandbox build` (`grade "
+                "sandbox build --offline` where no registry is reachable)",
+                image=image,
+            )
+            if state == "missing"
+            else msg(
+                "the grading image {image} is stale: run `grade sandbox build` (`grade "
+                "sandbox build --offline` where no registry is reachable)",
+                image=image,
+            )
         )
     return found
 

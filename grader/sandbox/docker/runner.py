@@ -17,13 +17,16 @@ from pathlib import Path
 import docker
 import requests
 
+from grader.contract import Message, msg
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits
 from grader.sandbox.common import (
     DEFAULT_WALL_CLOCK,
     SandboxError,
     how_it_ended,
+    no_report,
     read_report,
+    wall_clock_stop,
 )
 from grader.sandbox.docker.container import (
     CAPABILITIES,
@@ -188,8 +191,11 @@ class DockerSandbox:
                         time.monotonic() - start,
                         self.name,
                         limits,
-                        error=f"the submission folder {req.submission.folder} "
-                        f"could not be read: {exc}",
+                        error=msg(
+                            "the submission folder {folder} could not be read: {error}",
+                            folder=str(req.submission.folder),
+                            error=str(exc),
+                        ),
                         error_fault="infrastructure",
                     )
             kwargs = self.create_kwargs(req, name, submission, out)
@@ -213,7 +219,10 @@ class DockerSandbox:
                     )
             except docker.errors.ImageNotFound as exc:
                 raise SandboxError(
-                    f"the grading image {self.image} is missing: run `grade sandbox build`"
+                    msg(
+                        "the grading image {image} is missing: run `grade sandbox build`",
+                        image=self.image,
+                    )
                 ) from exc
             except (requests.exceptions.ConnectionError, docker.errors.APIError) as exc:
                 with self._lock:
@@ -221,22 +230,25 @@ class DockerSandbox:
                 if not stopped:  # else stop_all removed it under us: said below
                     if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
                         what = (
-                            "the grading container vanished"
+                            msg("the grading container vanished")
                             if isinstance(exc, docker.errors.NotFound)
-                            else "the Docker engine refused the grading container"
+                            else msg("the Docker engine refused the grading container")
                         )
                         return RunOutcome(
                             None,
                             time.monotonic() - start,
                             self.name,
                             limits,
-                            error=f"{what}: {short(str(exc), 300)}",
+                            error=msg("{what}: {error}", what=what, error=short(str(exc), 300)),
                             error_fault="infrastructure",
                         )
                     raise SandboxError(
-                        f"the Docker engine stopped answering while grading "
-                        f"{req.submission.id} ({short(str(exc))}): check "
-                        f"dockerd, then grade again"
+                        msg(
+                            "the Docker engine stopped answering while grading {id} "
+                            "({error}): check dockerd, then grade again",
+                            id=req.submission.id,
+                            error=short(str(exc)),
+                        )
                     ) from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
@@ -247,31 +259,28 @@ class DockerSandbox:
             shutil.rmtree(scratch, ignore_errors=True)
         seconds = time.monotonic() - start
 
-        def without_report(error: str, fault: str) -> RunOutcome:
+        def without_report(error: Message, fault: str) -> RunOutcome:
             return RunOutcome(
                 None, seconds, self.name, limits, log=log, error=error, error_fault=fault
             )
 
         if stopped:
             return without_report(
-                "grading was interrupted (its container was removed)", "infrastructure"
+                msg("grading was interrupted (its container was removed)"), "infrastructure"
             )
         if timed_out:
-            return without_report(
-                f"grading was stopped after {seconds:.0f} s (the wall-clock bound per submission)",
-                "submission",
-            )
+            return without_report(wall_clock_stop(seconds), "submission")
         if data is None:
             if oom:
                 return without_report(
-                    f"the container ran out of memory ({self.limits.memory_mib} MiB) and the "
-                    f"harness ended without a report",
+                    msg(
+                        "the container ran out of memory ({mib} MiB) and the harness ended "
+                        "without a report",
+                        mib=self.limits.memory_mib,
+                    ),
                     "submission",
                 )
-            return without_report(
-                f"the grader's harness ended ({how_it_ended(_as_popen(code))}) without a report",
-                "infrastructure",
-            )
+            return without_report(no_report(how_it_ended(_as_popen(code))), "infrastructure")
         return RunOutcome(data, seconds, self.name, limits, log=log)
 
     def _wait(self, container, deadline: float) -> tuple[bool, int | None]:

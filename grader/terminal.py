@@ -1,0 +1,172 @@
+"""What the command line prints: sentences in the chosen language, the class table, and a
+self-check's verdicts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader import i18n
+from grader.contract import as_message, msg
+from grader.contract.message import Value
+from grader.i18n import Speaker
+from grader.models import (
+    GRADER_ERROR,
+    GRADER_ERROR_LABEL,
+    NOT_GRADABLE,
+    CheckResult,
+    SubmissionResult,
+)
+
+console = Console(stderr=True, highlight=False)
+
+
+class UsageError(Exception):
+    """Bad command-line input: one concrete sentence (a Message), exit code 2."""
+
+
+def error(exc: Exception, lang: str | None) -> None:
+    """A command's one-sentence error, `grade: ...`, in each language shown; an error that
+    carries a Message is translated, any other is shown as it is."""
+    sp = i18n.speaker(lang)
+    sentence = exc.args[0] if len(exc.args) == 1 else str(exc)
+    for _lang, text in sp.renders(as_message(sentence)):
+        print(f"grade: {text}", file=sys.stderr)
+
+
+# A check's verdict at the head of its line.
+PASS, FAIL = msg("PASS"), msg("FAIL")
+GRADING = msg("grading")  # the progress bar's label
+
+
+def token(sp: Speaker, value: Value) -> str:
+    """A verdict's word at the head of a line (PASS, FAIL, GRADER ERROR): in Chinese for
+    `zh`, else in English, once, so that the columns stay aligned; the sentences under it
+    come in every language shown."""
+    return sp.render(value, "zh" if sp.lang == "zh" else "en")
+
+
+# Where a check's why, hint and observations start, under its PASS/FAIL line.
+INDENT = " " * 6
+
+
+def say(sp: Speaker, value: Value, style: str = "", indent: str = "") -> None:
+    """One sentence on the terminal, in each language shown (Chinese first for `both`); as
+    text, never markup: reasons quote the students' and the sandbox's words."""
+    for _lang, text in sp.renders(value):
+        console.print(Text(indent + text, style=style), soft_wrap=True)
+
+
+def summary(results: list[SubmissionResult], sp: Speaker) -> None:
+    """The class table on the terminal: each student's score and failed checks."""
+    table = Table(title="socketgrade", show_lines=False)
+    table.add_column(sp.text(msg("student"), " / "))
+    table.add_column(sp.text(msg("score"), " / "), justify="right")
+    table.add_column(sp.text(msg("failed checks"), " / "))
+    for r in results:
+        # Text, not markup: ids and reasons are the students' and the sandbox's words.
+        failed = ", ".join(c.spec.id for c in r.checks if c.status == "failed")
+        if r.status == GRADER_ERROR:
+            errors = r.grader_errors
+            reason = errors[0].reason
+            why = (
+                msg("could not be graded: {reason}", reason=reason)
+                if len(errors) == len(r.checks)
+                else msg(
+                    "could not be graded ({ids}): {reason}",
+                    ids=", ".join(c.spec.id for c in errors),
+                    reason=reason,
+                )
+            )
+            score_cell = Text(token(sp, GRADER_ERROR_LABEL), style="yellow")
+            detail = Text(sp.text(why), style="yellow")
+            if failed:
+                detail.append(sp.text(msg("; failed: {ids}", ids=failed)), style="default")
+        elif r.status == NOT_GRADABLE:
+            score_cell = Text(f"{r.score:g}/{r.max_score:g}")
+            detail = Text(sp.text(msg("not gradable: {problem}", problem=r.submission.problem)))
+        else:
+            score_cell, detail = Text(f"{r.score:g}/{r.max_score:g}"), Text(failed or "—")
+        table.add_row(Text(r.submission.id), score_cell, detail)
+    console.print(table)
+
+
+def _check_lines(c: CheckResult, sp: Speaker) -> None:
+    """Under a check's PASS/FAIL line: what it saw (an informational check), why it failed
+    and the hint, each in the languages shown."""
+    if not c.spec.points:  # an informational check: what it showed is the point
+        for line in [x for x in c.story if x.kind == "saw"][-2:]:
+            say(sp, msg("saw:  {line}", line=line.text), indent=INDENT)
+    if not c.passed:
+        say(sp, msg("why:  {reason}", reason=c.reason), indent=INDENT)
+    # Not after a grader error: a student hint would send them fixing what works.
+    if not c.passed and not c.grader_error and c.hint_applies and c.spec.hint.en:
+        hint = c.spec.hint
+        shown: list[str] = []
+        for lang in sp.langs:
+            text = (hint.zh or hint.en) if lang == "zh" else hint.en
+            said = INDENT + sp.render(msg("hint: {hint}", hint=text), lang)
+            if said not in shown:
+                shown.append(said)
+                console.print(Text(said), soft_wrap=True)
+
+
+def check_outcome(result: SubmissionResult, report: Path, sp: Speaker) -> None:
+    """A self-check on the terminal: each check with its verdict, why and hint, then the
+    verdict on the whole."""
+    for c in result.checks:
+        mark = {
+            "passed": Text(token(sp, PASS), style="green"),
+            "failed": Text(token(sp, FAIL), style="red"),
+        }.get(c.status, Text(token(sp, GRADER_ERROR_LABEL), style="yellow"))
+        # A check that was not judged has no score, not a 0.
+        got = "–" if c.grader_error else f"{c.score:g}"
+        title = sp.pick(c.spec.title.en, c.spec.title.zh, " / ")
+        console.print(
+            Text.assemble(mark, f" {c.spec.id:<14} {got}/{c.spec.points:g}  {title}"),
+            soft_wrap=True,
+        )
+        _check_lines(c, sp)
+    errors = result.grader_errors
+    ok = all(c.passed for c in result.checks)
+    if errors:
+        judged = result.max_score - sum(c.spec.points for c in errors)
+        verdict = msg(
+            "{label}: the grader could not check {errors} of {total} checks, through no "
+            "fault of your code (run it again; if it stays, tell your TA); the checks it "
+            "could judge: {score}/{judged}",
+            label=GRADER_ERROR_LABEL,
+            errors=len(errors),
+            total=len(result.checks),
+            score=f"{result.score:g}",
+            judged=f"{judged:g}",
+        )
+    elif ok:
+        verdict = msg(
+            "all visible checks pass: {score}/{max}",
+            score=f"{result.score:g}",
+            max=f"{result.max_score:g}",
+        )
+    else:
+        verdict = msg(
+            "some checks fail: {score}/{max}",
+            score=f"{result.score:g}",
+            max=f"{result.max_score:g}",
+        )
+    say(
+        sp,
+        msg(
+            "{verdict} in {seconds:.1f} s ({sandbox} sandbox). Report: {report}",
+            verdict=verdict,
+            seconds=result.execution_time,
+            sandbox=result.sandbox,
+            report=str(report),
+        ),
+        "yellow" if errors else "",
+    )
+    if result.sandbox == "local":
+        say(sp, msg("note: the local sandbox does not isolate; your server ran as you."))
