@@ -23,6 +23,8 @@ from grader.contract import (
     TestReport,
     TraceEvent,
     TraceKind,
+    msg,
+    verbatim,
 )
 from grader.harness import run
 from grader.harness.launch import TRACER_FILES
@@ -128,8 +130,8 @@ def test_trace_event_round_trip(event):
 def test_records_round_trip():
     story = Story(
         lines=(
-            StoryLine("did", "client A connected", 0.1),
-            StoryLine("saw", "client A got its 5 bytes back", None),
+            StoryLine("did", msg("client A connected"), 0.1),
+            StoryLine("saw", verbatim("client A got its 5 bytes back"), None),
         ),
         measurements={"cpu_fresh_percent": 0.5, "note": "n/a"},
     )
