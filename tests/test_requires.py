@@ -159,7 +159,7 @@ def test_requires_both_ways_in_the_local_sandbox(tmp_path):
     for student, source in (("alice", "# MARKED\n"), ("bob", "# nothing\n")):
         (cls / student).mkdir(parents=True)
         (cls / student / "server.py").write_text(source, encoding="utf-8")
-    argv = ["class", "-a", "marks", "--assignments", "course", "--sandbox", "local"]
+    argv = ["class", "-a", "marks", "--assignments", "course", "--sandbox", "local", "--lang", "en"]
     assert main([*argv, "--out", "out", "--jobs", "2"]) == 0
     out = tmp_path / "out"
     alice = json.loads((out / "alice" / "results.json").read_text())
