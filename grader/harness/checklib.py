@@ -1,6 +1,8 @@
 """The server checks an assignment's checks.py calls: each takes a started server (the
 `server` fixture; robustness the `start_server` factory) and either returns (pass) or fails
-with one sentence in terms of what the grader did and saw.
+with one sentence in terms of what the grader did and saw (robustness: one line per scenario,
+each with its verdict). Sentences are Messages (grader.contract.msg), so that the host can
+translate them; a context handed to echo_or_fail/serve_or_fail is one too.
 
     from grader.harness import checklib
 

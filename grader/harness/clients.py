@@ -9,7 +9,7 @@ import termios
 import time
 from dataclasses import dataclass, field
 
-from grader.contract import Message, StoryLine, as_message
+from grader.contract import Message, StoryLine, as_message, msg
 from grader.harness.timing import CLIENT_IO_TIMEOUT
 
 
@@ -69,10 +69,16 @@ class Client:
         try:
             self.sock.connect(self.address)
         except OSError as exc:
-            self.story.saw(f"client {self.name} could not connect: {exc.strerror or exc}")
+            self.story.saw(
+                msg(
+                    "client {name} could not connect: {error}",
+                    name=self.name,
+                    error=str(exc.strerror or exc),
+                )
+            )
             return False
         if not quiet:
-            self.story.did(f"client {self.name} connected")
+            self.story.did(msg("client {name} connected", name=self.name))
         return True
 
     def send(self, data: bytes, quiet: bool = False, timeout: float = CLIENT_IO_TIMEOUT) -> bool:
@@ -81,10 +87,16 @@ class Client:
         try:
             self.sock.sendall(data)
         except OSError as exc:
-            self.story.saw(f"client {self.name} could not send: {exc.strerror or exc}")
+            self.story.saw(
+                msg(
+                    "client {name} could not send: {error}",
+                    name=self.name,
+                    error=str(exc.strerror or exc),
+                )
+            )
             return False
         if not quiet:
-            self.story.did(f"client {self.name} sent {preview(data)}")
+            self.story.did(msg("client {name} sent {data}", name=self.name, data=preview(data)))
         return True
 
     def recv_exact(self, size: int, timeout: float, idle: float | None = None) -> tuple[bytes, str]:
@@ -143,38 +155,66 @@ class Client:
             return None
         return struct.unpack("i", raw)[0]
 
-    def echo(self, data: bytes, timeout: float, quiet: bool = False) -> tuple[bool, str]:
+    def echo(self, data: bytes, timeout: float, quiet: bool = False) -> tuple[bool, Message]:
         """Send `data`, read the same number of bytes back. Returns (ok, sentence)."""
         if not self.send(data, quiet=quiet):
-            return False, f"client {self.name} could not send {preview(data)}"
+            return False, msg(
+                "client {name} could not send {data}", name=self.name, data=preview(data)
+            )
         got, why = self.recv_exact(len(data), timeout)
         if got == data:
             if not quiet:
-                self.story.saw(f"client {self.name} got its {len(data)} bytes back")
-            return True, ""
-        if why == "complete":
-            first = next(i for i, (a, b) in enumerate(zip(got, data, strict=False)) if a != b)
-            sentence = (
-                f"client {self.name} sent {preview(data)} and got {preview(got)}: "
-                f"the reply differs from byte {first} on"
-            )
-        elif why == "timeout":
-            sentence = (
-                f"client {self.name} sent {len(data)} bytes and got {len(got)} back "
-                f"within {timeout:g} s" + (f" ({preview(got)})" if got else "")
-            )
-        elif why == "closed":
-            sentence = (
-                f"client {self.name} sent {len(data)} bytes; the server closed the "
-                f"connection after sending back {len(got)}"
-            )
-        else:
-            sentence = (
-                f"client {self.name} sent {len(data)} bytes; the connection was reset "
-                f"after {len(got)} came back"
-            )
+                self.story.saw(
+                    msg("client {name} got its {size} bytes back", name=self.name, size=len(data))
+                )
+            return True, Message("")
+        sentence = self._echo_failure(data, got, why, timeout)
         self.story.saw(sentence)
         return False, sentence
+
+    def _echo_failure(self, data: bytes, got: bytes, why: str, timeout: float) -> Message:
+        """What went wrong with an echo, by how reading the reply ended."""
+        name, sent = self.name, len(data)
+        if why == "complete":
+            first = next(i for i, (a, b) in enumerate(zip(got, data, strict=False)) if a != b)
+            return msg(
+                "client {name} sent {data} and got {got}: the reply differs from byte {first} on",
+                name=name,
+                data=preview(data),
+                got=preview(got),
+                first=first,
+            )
+        if why == "timeout" and got:
+            return msg(
+                "client {name} sent {sent} bytes and got {n} back within {timeout:g} s ({got})",
+                name=name,
+                sent=sent,
+                n=len(got),
+                timeout=timeout,
+                got=preview(got),
+            )
+        if why == "timeout":
+            return msg(
+                "client {name} sent {sent} bytes and got {n} back within {timeout:g} s",
+                name=name,
+                sent=sent,
+                n=len(got),
+                timeout=timeout,
+            )
+        if why == "closed":
+            return msg(
+                "client {name} sent {sent} bytes; the server closed the connection after "
+                "sending back {n}",
+                name=name,
+                sent=sent,
+                n=len(got),
+            )
+        return msg(
+            "client {name} sent {sent} bytes; the connection was reset after {n} came back",
+            name=name,
+            sent=sent,
+            n=len(got),
+        )
 
     def close(self, quiet: bool = False) -> None:
         """Orderly close: FIN, as a client that is done would."""
@@ -182,7 +222,7 @@ class Client:
             self.sock.close()
             self.sock = None
             if not quiet:
-                self.story.did(f"client {self.name} closed its connection")
+                self.story.did(msg("client {name} closed its connection", name=self.name))
 
     def reset(self, quiet: bool = False) -> None:
         """Abortive close: SO_LINGER 0 makes the kernel send RST instead of FIN."""
@@ -194,12 +234,12 @@ class Client:
             self.sock.close()
             self.sock = None
             if not quiet:
-                self.story.did(f"client {self.name} reset its connection (RST)")
+                self.story.did(msg("client {name} reset its connection (RST)", name=self.name))
 
     def shutdown_write(self) -> None:
         assert self.sock is not None
         self.sock.shutdown(socket.SHUT_WR)
-        self.story.did(f"client {self.name} half-closed (shutdown SHUT_WR)")
+        self.story.did(msg("client {name} half-closed (shutdown SHUT_WR)", name=self.name))
 
     def wait_closed(self, timeout: float) -> str:
         """After the server should have closed: 'closed', 'reset', 'timeout' or 'data'."""

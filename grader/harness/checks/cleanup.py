@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from grader.contract import msg
 from grader.harness.checks import evidence
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import CLOSE_DEADLINE, MANY_DEADLINE, REPLY_DEADLINE
@@ -36,10 +37,14 @@ def _wave(server: Server, name: str, start: int) -> None:
         server.wait_until_or_asleep(taken_in, max(0.0, deadline - time.monotonic()))
         served = [r for r in pending if r.served]
         if not served:
-            server.require_alive(f"{start + WAVE - len(pending)} clients came and went")
+            server.require_alive(msg("{n} clients came and went", n=start + WAVE - len(pending)))
             fail(
-                f"{pending[0].sentence(MANY_DEADLINE)} (clients came and went {WAVE} at a "
-                f"time); the server was {evidence.waiting(server, server.fd_names())}"
+                msg(
+                    "{what} (clients came and went {wave} at a time); the server was {where}",
+                    what=pending[0].sentence(MANY_DEADLINE),
+                    wave=WAVE,
+                    where=evidence.waiting(server, server.fd_names()),
+                )
             )
         # Whatever is still coming to them is taken first: then their close is a FIN.
         server.await_replies(served, REPLY_DEADLINE)
@@ -53,45 +58,62 @@ def check_cleanup(server: Server, cycles: int = 30) -> None:
     taken before any client; a server that opens something once, lazily, on its first
     clients is then judged by a second count after more of them."""
     before = len(server.snapshot().descriptors)
-    server.story.saw(f"the server holds {before} descriptors before any client")
+    server.story.saw(msg("the server holds {n} descriptors before any client", n=before))
     _wave(server, "K", 1)
-    server.story.did(f"{WAVE} clients connected at once, were served and left")
+    server.story.did(msg("{wave} clients connected at once, were served and left", wave=WAVE))
     first = _back_to(server, before)
     # A server that died has no descriptors at all: that is no return to the count. One
     # that dies of what it does next with the sockets it closed (a busy loop calling recv()
     # on them) is given the time to show it, so that the verdict does not hang on when we
     # looked.
     server.settle(CLOSE_DEADLINE)
-    server.require_alive(f"{WAVE} clients came and went")
+    server.require_alive(msg("{n} clients came and went", n=WAVE))
     if first <= before:
-        server.story.saw(f"descriptors back to {first}")
+        server.story.saw(msg("descriptors back to {n}", n=first))
         return
     server.story.saw(
-        f"the server holds {first} descriptors, {first - before} more than before "
-        f"any client; {cycles - WAVE} more clients follow"
+        msg(
+            "the server holds {n} descriptors, {more} more than before any client; "
+            "{follow} more clients follow",
+            n=first,
+            more=first - before,
+            follow=cycles - WAVE,
+        )
     )
     for start in range(1 + WAVE, cycles + 1, WAVE):
         _wave(server, "K", start)
-    server.story.did(f"{cycles} clients in all came and went, {WAVE} at a time")
+    server.story.did(
+        msg("{cycles} clients in all came and went, {wave} at a time", cycles=cycles, wave=WAVE)
+    )
     last = _back_to(server, first)
     server.settle(CLOSE_DEADLINE)
-    server.require_alive(f"{cycles} clients came and went")
+    server.require_alive(msg("{n} clients came and went", n=cycles))
     if last <= first:
         server.story.saw(
-            f"descriptors back to {last}: what the first clients added was opened "
-            f"once, not per client"
+            msg(
+                "descriptors back to {n}: what the first clients added was opened once, "
+                "not per client",
+                n=last,
+            )
         )
         return
     waiting = [s for s in server.sockets() if s.state == "CLOSE_WAIT"]
-    what = (
-        f": {len(waiting)} are sockets whose client has gone (CLOSE_WAIT), never closed"
-        if waiting
-        else ""
-    )
+    figures = dict(cycles=cycles, n=last, more=last - before, since=last - first, wave=WAVE)
     fail(
-        f"after {cycles} clients came and went the server holds {last} descriptors, "
-        f"{last - before} more than before any client and {last - first} more than after the "
-        f"first {WAVE}{what}"
+        msg(
+            "after {cycles} clients came and went the server holds {n} descriptors, "
+            "{more} more than before any client and {since} more than after the first "
+            "{wave}: {waiting} are sockets whose client has gone (CLOSE_WAIT), never closed",
+            waiting=len(waiting),
+            **figures,
+        )
+        if waiting
+        else msg(
+            "after {cycles} clients came and went the server holds {n} descriptors, "
+            "{more} more than before any client and {since} more than after the first "
+            "{wave}",
+            **figures,
+        )
     )
 
 

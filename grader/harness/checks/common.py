@@ -3,6 +3,7 @@ waiting for the server to take in or drop its clients."""
 
 from __future__ import annotations
 
+from grader.contract import Message, as_message, msg, verbatim
 from grader.harness.checks import evidence
 from grader.harness.clients import Client
 from grader.harness.plugin import Reply, Server, fail
@@ -24,40 +25,48 @@ def pattern(size: int, seed: int = 0) -> bytes:
     return bytes(alphabet[(i * 7 + seed) % len(alphabet)] for i in range(size))
 
 
-def quote(server: Server, site: str | None) -> str:
+def quote(server: Server, site: str | None) -> Message:
     """'server.py:16 (`conn.close()`)' from a trace site, reading the student's own line."""
-    return server.proc.quote(site)
+    return as_message(server.proc.quote(site))
+
+
+def reason_of(exc: BaseException) -> Message:
+    """The verdict a fail() inside a check carried, as the Message it was."""
+    reason = getattr(exc, "sg_reason", None)
+    return reason if isinstance(reason, Message) else verbatim(str(exc))
 
 
 def echo_or_fail(
-    server: Server, client: Client, data: bytes, context: str, quiet: bool = False
+    server: Server, client: Client, data: bytes, context: Message, quiet: bool = False
 ) -> None:
     """For `echo` alone: the very bytes must come back."""
     ok, sentence = client.echo(data, REPLY_DEADLINE, quiet=quiet)
     if not ok:
-        death = server.died_within(DEATH_GRACE)
-        if death:
-            server.story.saw(f"the server is gone: {death}")
-            fail(f"the server died after {context}: {death}")
-        fail(f"{sentence} ({context})")
+        if server.died_within(DEATH_GRACE):
+            # Dead: require_alive fails with how it died, in the words it uses everywhere.
+            server.require_alive(context)
+        fail(msg("{what} ({context})", what=sentence, context=context))
 
 
 def serve_or_fail(
-    server: Server, client: Client, data: bytes, context: str, quiet: bool = False
+    server: Server, client: Client, data: bytes, context: Message, quiet: bool = False
 ) -> Reply:
     """For every check but `echo`: the message must be served, which means that any reply
     came, or that the server read it. What the reply says is `echo`'s business. On return
     nothing is left unread or still coming, so the client may close in order."""
     reply = server.exchange(client, data, REPLY_DEADLINE, quiet=quiet)
     if not reply.served:
-        death = server.died_within(DEATH_GRACE)
-        if death:
-            server.story.saw(f"the server is gone: {death}")
-            fail(f"the server died after {context}: {death}")
+        if server.died_within(DEATH_GRACE):
+            # Dead: require_alive fails with how it died, in the words it uses everywhere.
+            server.require_alive(context)
         server.story.saw(reply.sentence(REPLY_DEADLINE))
         fail(
-            f"{reply.sentence(REPLY_DEADLINE)} ({context}); the server was "
-            f"{evidence.waiting(server, server.fd_names())}"
+            msg(
+                "{what} ({context}); the server was {waiting}",
+                what=reply.sentence(REPLY_DEADLINE),
+                context=context,
+                waiting=evidence.waiting(server, server.fd_names()),
+            )
         )
     return reply
 
@@ -102,11 +111,9 @@ class CloseWaiter:
         if left_open:
             self.leaks = True
             self.server.story.saw(
-                f"the server kept the socket of {left_open[0]} open after it "
-                f"left (a leak, judged by 'cleanup')"
+                msg(
+                    "the server kept the socket of {name} open after it left "
+                    "(a leak, judged by 'cleanup')",
+                    name=left_open[0],
+                )
             )
-
-
-def count(n: int, one: str, many: str = "") -> str:
-    """'1 thread', '3 threads'."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"

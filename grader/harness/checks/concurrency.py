@@ -3,8 +3,8 @@ and it is done with one thread and no child processes."""
 
 from __future__ import annotations
 
+from grader.contract import Message, join, msg
 from grader.harness.checks import evidence
-from grader.harness.checks.common import count as _count
 from grader.harness.checks.common import quote
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import MANY_DEADLINE, REPLY_DEADLINE
@@ -12,40 +12,54 @@ from grader.harness.timing import MANY_DEADLINE, REPLY_DEADLINE
 
 def check_concurrency(server: Server, many: int = 20) -> None:
     a = server.connect("A")
-    server.story.did("client A sends nothing")
+    server.story.did(msg("client A sends nothing"))
     b = server.connect("B")
     reply = server.exchange(b, b"ping", REPLY_DEADLINE)
     if not reply.served:
-        server.require_alive("client B sent 'ping'")
+        server.require_alive(msg("client B sent 'ping'"))
         where = evidence.waiting(server, server.fd_names())
         fail(
-            f"client A connected and sent nothing; client B sent 'ping' and in "
-            f"{REPLY_DEADLINE:g} s got no reply, nor did the server read it: the server was "
-            f"{where}"
+            msg(
+                "client A connected and sent nothing; client B sent 'ping' and in "
+                "{deadline:g} s got no reply, nor did the server read it: the server was "
+                "{where}",
+                deadline=REPLY_DEADLINE,
+                where=where,
+            )
         )
     clients = [server.connect(f"M{i}", quiet=True) for i in range(1, many + 1)]
-    server.story.did(f"{many} more clients connected at once")
+    server.story.did(msg("{many} more clients connected at once", many=many))
     replies = []
     for i, c in enumerate(clients, 1):
         replies.append(Reply(c, b"many-%d;" % i))
         c.send(replies[-1].sent, quiet=True)
-    server.story.did(f"each of the {many} clients sent one message before any reply was read")
+    server.story.did(
+        msg("each of the {many} clients sent one message before any reply was read", many=many)
+    )
     server.await_replies(replies, MANY_DEADLINE)
     unserved = [r.client.name for r in replies if not r.served]
     if unserved:
-        server.require_alive(f"{many} clients connected at once")
+        server.require_alive(msg("{many} clients connected at once", many=many))
         fail(
-            f"with {many} clients connected at once, {len(unserved)} of them ("
-            f"{', '.join(unserved[:5])}{'…' if len(unserved) > 5 else ''}) got no reply in "
-            f"{MANY_DEADLINE:g} s, nor did the server read their messages; the server was "
-            f"{evidence.waiting(server, server.fd_names())}"
+            msg(
+                "with {many} clients connected at once, {unserved} of them ({names}) got no "
+                "reply in {deadline:g} s, nor did the server read their messages; the server "
+                "was {where}",
+                many=many,
+                unserved=len(unserved),
+                names=", ".join(unserved[:5]) + ("…" if len(unserved) > 5 else ""),
+                deadline=MANY_DEADLINE,
+                where=evidence.waiting(server, server.fd_names()),
+            )
         )
-    server.story.saw(f"all {many} clients were served")
+    server.story.saw(msg("all {many} clients were served", many=many))
     if not server.exchange(a, b"A speaks at last", REPLY_DEADLINE).served:
-        server.require_alive("client A finally sent")
+        server.require_alive(msg("client A finally sent"))
         fail(
-            "client A, silent until now, got no reply once it spoke, nor did the server "
-            "read its message"
+            msg(
+                "client A, silent until now, got no reply once it spoke, nor did the server "
+                "read its message"
+            )
         )
 
 
@@ -54,7 +68,7 @@ def check_single_thread(server: Server) -> None:
     replies = [Reply(c, b"how many threads?") for c in clients]
     for r in replies:
         r.client.send(r.sent, quiet=True)
-    server.story.did("3 clients connected and each sent a message")
+    server.story.did(msg("3 clients connected and each sent a message"))
     worst = server.snapshot()
 
     def look() -> None:
@@ -67,23 +81,42 @@ def check_single_thread(server: Server) -> None:
     # sure the server has done its work for each client while we look.
     server.await_replies(replies, REPLY_DEADLINE, on_look=look)
     look()
-    server.require_alive("three clients connected")
+    server.require_alive(msg("three clients connected"))
     # Detached processes (a double fork) are no longer the server's children, but they are
     # still ours: the harness is their subreaper and starts nothing else.
     others = [p for p in server.proc.descendants() if p.pid != server.pid]
     children = max(len(worst.children), len(others))
     server.story.saw(
-        f"the server had {_count(worst.threads, 'thread')} and "
-        f"{_count(children, 'other process', 'other processes')} while serving "
-        f"3 clients"
+        msg(
+            "the server had {threads} and {others} while serving 3 clients",
+            threads=_threads(worst.threads),
+            others=_others(children),
+        )
     )
     started = [e for e in server.proc.trace() if e["ev"] in ("thread", "fork")]
     if worst.threads == 1 and not children and not started:
         return
-    sites = [quote(server, e.get("at")) for e in started]
-    because = f"; started at {', '.join(dict.fromkeys(sites))}" if sites else ""
-    fail(
-        f"the server ran {_count(worst.threads, 'thread')} and "
-        f"{_count(children, 'child process', 'child processes')} while serving 3 "
-        f"clients; this assignment asks for one thread, no child processes{because}"
+    ran = msg(
+        "the server ran {threads} and {children} while serving 3 clients; this assignment "
+        "asks for one thread, no child processes",
+        threads=_threads(worst.threads),
+        children=_children(children),
     )
+    # The same site once, in the order first seen (a Message compares by its value).
+    sites = list(dict.fromkeys(quote(server, e.get("at")) for e in started))
+    if not sites:
+        fail(ran)
+    fail(msg("{ran}; started at {sites}", ran=ran, sites=join(sites, ", ")))
+
+
+# Whole words per count, so that a language without plurals reads them as one phrase.
+def _threads(n: int) -> Message:
+    return msg("{n} thread", n=n) if n == 1 else msg("{n} threads", n=n)
+
+
+def _others(n: int) -> Message:
+    return msg("{n} other process", n=n) if n == 1 else msg("{n} other processes", n=n)
+
+
+def _children(n: int) -> Message:
+    return msg("{n} child process", n=n) if n == 1 else msg("{n} child processes", n=n)

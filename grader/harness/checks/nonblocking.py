@@ -3,21 +3,20 @@ BlockingIOErrors they bring."""
 
 from __future__ import annotations
 
+from grader.contract import Message, msg
 from grader.harness.checks.common import quote, serve_or_fail
 from grader.harness.plugin import Server, fail
 from grader.harness.timing import ACCEPT_DEADLINE, CPU_WINDOW
 
 
-def _setblocking_sites(server: Server, fd: int) -> str:
+def _last_setblocking(server: Server, fd: int) -> Message | None:
+    """The line of the last setblocking()/settimeout() on this descriptor, or None if none."""
     calls = [
         e
         for e in server.proc.trace()
         if e["ev"] in ("setblocking", "settimeout") and e.get("fd") == fd
     ]
-    if not calls:
-        return "; setblocking(False) was never called on it"
-    last = calls[-1]
-    return f"; the last call on it was at {quote(server, last.get('at'))}"
+    return quote(server, calls[-1].get("at")) if calls else None
 
 
 def check_nonblocking(server: Server) -> None:
@@ -29,26 +28,41 @@ def check_nonblocking(server: Server) -> None:
         # The kit's fault, not the student's: an error, scored as the grader's.
         raise RuntimeError("the flags of the listening socket could not be read from /proc")
     server.story.saw(
-        f"listening socket fd {server.listen_fd}: "
-        f"{'non-blocking' if listener.nonblocking else 'blocking'} (O_NONBLOCK "
-        f"{'set' if listener.nonblocking else 'not set'})"
+        msg("listening socket fd {fd}: non-blocking (O_NONBLOCK set)", fd=server.listen_fd)
+        if listener.nonblocking
+        else msg("listening socket fd {fd}: blocking (O_NONBLOCK not set)", fd=server.listen_fd)
     )
     if not listener.nonblocking:
+        site = _last_setblocking(server, server.listen_fd)
         fail(
-            f"the listening socket (fd {server.listen_fd}) is blocking (no O_NONBLOCK in the "
-            f"kernel's flags){_setblocking_sites(server, server.listen_fd)}"
+            msg(
+                "the listening socket (fd {fd}) is blocking (no O_NONBLOCK in the kernel's "
+                "flags); the last call on it was at {site}",
+                fd=server.listen_fd,
+                site=site,
+            )
+            if site is not None
+            else msg(
+                "the listening socket (fd {fd}) is blocking (no O_NONBLOCK in the kernel's "
+                "flags); setblocking(False) was never called on it",
+                fd=server.listen_fd,
+            )
         )
     idle = server.cpu(CPU_WINDOW)
     server.story.saw(
-        f"no client for {idle.seconds:.2f} s: the server used {idle.percent:.0f}% "
-        f"CPU, {server.blocked_on()}"
+        msg(
+            "no client for {seconds:.2f} s: the server used {percent:.0f}% CPU, {where}",
+            seconds=idle.seconds,
+            percent=idle.percent,
+            where=server.blocked_on(),
+        )
     )
     server.story.measure("cpu_no_client_percent", round(idle.percent, 1))
     server.require_alive(
-        "it had no client to accept for a while (accept() raises BlockingIOError then)"
+        msg("it had no client to accept for a while (accept() raises BlockingIOError then)")
     )
     a = server.connect("A")
-    server.story.did("client A sends nothing")
+    server.story.did(msg("client A sends nothing"))
     fd_a = None
 
     def accepted() -> bool:
@@ -57,21 +71,44 @@ def check_nonblocking(server: Server) -> None:
         return fd_a is not None
 
     if not server.wait_until(accepted, ACCEPT_DEADLINE):
-        server.require_alive("client A connected")
-        fail(f"client A connected but the server did not accept it within {ACCEPT_DEADLINE:g} s")
+        server.require_alive(msg("client A connected"))
+        fail(
+            msg(
+                "client A connected but the server did not accept it within {deadline:g} s",
+                deadline=ACCEPT_DEADLINE,
+            )
+        )
     silent = server.cpu(CPU_WINDOW)
     assert fd_a is not None  # accepted() held, or fail() ended the check
     server.story.saw(
-        f"client A silent for {silent.seconds:.2f} s: the server used {silent.percent:.0f}% CPU"
+        msg(
+            "client A silent for {seconds:.2f} s: the server used {percent:.0f}% CPU",
+            seconds=silent.seconds,
+            percent=silent.percent,
+        )
     )
     server.story.measure("cpu_silent_client_percent", round(silent.percent, 1))
-    server.require_alive("client A connected and sent nothing (recv() raises BlockingIOError then)")
+    server.require_alive(
+        msg("client A connected and sent nothing (recv() raises BlockingIOError then)")
+    )
     conn = server.snapshot().descriptors.get(fd_a)
     if conn is not None and conn.nonblocking is False:
+        site = _last_setblocking(server, fd_a)
         fail(
-            f"client A's connection (fd {fd_a}) is blocking (no O_NONBLOCK in the kernel's "
-            f"flags){_setblocking_sites(server, fd_a)}; accepted sockets do not inherit "
-            f"non-blocking mode from the listening socket"
+            msg(
+                "client A's connection (fd {fd}) is blocking (no O_NONBLOCK in the kernel's "
+                "flags); the last call on it was at {site}; accepted sockets do not inherit "
+                "non-blocking mode from the listening socket",
+                fd=fd_a,
+                site=site,
+            )
+            if site is not None
+            else msg(
+                "client A's connection (fd {fd}) is blocking (no O_NONBLOCK in the kernel's "
+                "flags); setblocking(False) was never called on it; accepted sockets do not "
+                "inherit non-blocking mode from the listening socket",
+                fd=fd_a,
+            )
         )
-    server.story.saw(f"client A's connection (fd {fd_a}) is non-blocking")
-    serve_or_fail(server, a, b"now I speak", "client A stayed silent for a while")
+    server.story.saw(msg("client A's connection (fd {fd}) is non-blocking", fd=fd_a))
+    serve_or_fail(server, a, b"now I speak", msg("client A stayed silent for a while"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
+from grader.contract import Message, join, msg
 from grader.harness.checks import evidence
-from grader.harness.checks.common import pattern, serve_or_fail
+from grader.harness.checks.common import pattern, reason_of, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
 from grader.harness.timing import (
     CLOSE_DEADLINE,
@@ -16,75 +17,95 @@ from grader.harness.timing import (
     STALL_POLL,
 )
 
-# connection carries too.
 
-
-def _still_serves(server: Server, after: str) -> str | None:
+def _still_serves(server: Server, after: Message) -> Message | None:
     f = server.client("F")
     if not f.connect():
         death = server.died_within(DEATH_GRACE)
-        return f"after {after}, {death or 'a new client could not connect'}"
+        what = death or msg("a new client could not connect")
+        return msg("after {after}, {what}", after=after, what=what)
     reply = server.exchange(f, b"still there?", REPLY_DEADLINE)
     if not reply.served:
         death = server.died_within(DEATH_GRACE)
-        return f"after {after}, {death or reply.sentence(REPLY_DEADLINE)}"
+        what = death or reply.sentence(REPLY_DEADLINE)
+        return msg("after {after}, {what}", after=after, what=what)
     f.close()
     return None
 
 
-def _length_problem(reply: Reply, what: str) -> str | None:
+def _length_problem(reply: Reply, what: Message) -> Message | None:
     """A reply cut short (fewer bytes than sent, then nothing more) is lost data."""
     if reply.got and reply.end != "complete" and len(reply.got) < len(reply.sent):
-        return (
-            f"{what}: {len(reply.got)} of {len(reply.sent)} bytes came back, then "
-            f"{'the server closed' if reply.end == 'closed' else 'nothing more'}"
+        got, sent = len(reply.got), len(reply.sent)
+        if reply.end == "closed":
+            return msg(
+                "{what}: {got} of {sent} bytes came back, then the server closed",
+                what=what,
+                got=got,
+                sent=sent,
+            )
+        return msg(
+            "{what}: {got} of {sent} bytes came back, then nothing more",
+            what=what,
+            got=got,
+            sent=sent,
         )
     return None
 
 
-def robust_peer_reset(server: Server) -> str | None:
+def robust_peer_reset(server: Server) -> Message | None:
     r = server.connect("R")
-    serve_or_fail(server, r, b"about to vanish", "a client connected")
+    serve_or_fail(server, r, b"about to vanish", msg("a client connected"))
     r.reset()
-    return _still_serves(server, "a client reset its connection (RST)")
+    return _still_serves(server, msg("a client reset its connection (RST)"))
 
 
-def robust_non_utf8(server: Server) -> str | None:
+def robust_non_utf8(server: Server) -> Message | None:
     n = server.connect("N")
     data = b"\xff\xfe caf\xe9 \x80\x00 bytes"
     reply = server.exchange(n, data, REPLY_DEADLINE)
     if not reply.served:
         return server.died_within(DEATH_GRACE) or reply.sentence(REPLY_DEADLINE)
-    problem = _length_problem(reply, "a client sent non-UTF-8 bytes")
+    sent = msg("a client sent non-UTF-8 bytes")
+    problem = _length_problem(reply, sent)
     if problem:
         return problem
-    server.require_alive("a client sent non-UTF-8 bytes")
-    return _still_serves(server, "a client sent non-UTF-8 bytes")
+    server.require_alive(sent)
+    return _still_serves(server, sent)
 
 
-def robust_half_close(server: Server) -> str | None:
+def robust_half_close(server: Server) -> Message | None:
     h = server.connect("H")
     h.send(b"half")
     h.shutdown_write()
     reply = Reply(h, b"half")
     server.await_replies([reply], REPLY_DEADLINE)
     if not reply.served:
-        server.require_alive("a client half-closed")
-        return f"a client sent 'half' then half-closed; {reply.sentence(REPLY_DEADLINE)}"
-    problem = _length_problem(reply, "a client sent 'half' then half-closed")
+        server.require_alive(msg("a client half-closed"))
+        return msg(
+            "a client sent 'half' then half-closed; {what}", what=reply.sentence(REPLY_DEADLINE)
+        )
+    problem = _length_problem(reply, msg("a client sent 'half' then half-closed"))
     if problem:
         return problem
     end = reply.end if reply.end in ("closed", "reset") else h.wait_closed(CLOSE_DEADLINE)
-    if end not in ("closed", "reset"):
-        return (
-            f"a client sent 'half' and half-closed; after serving it the server did not "
-            f"close the connection in {CLOSE_DEADLINE:g} s ({end})"
+    if end == "data":
+        return msg(
+            "a client sent 'half' and half-closed; after serving it the server did not "
+            "close the connection in {deadline:g} s (data)",
+            deadline=CLOSE_DEADLINE,
         )
-    server.story.saw(f"{reply.told()}, then the server closed")
-    return _still_serves(server, "a client half-closed")
+    if end not in ("closed", "reset"):
+        return msg(
+            "a client sent 'half' and half-closed; after serving it the server did not "
+            "close the connection in {deadline:g} s (timeout)",
+            deadline=CLOSE_DEADLINE,
+        )
+    server.story.saw(msg("{reply}, then the server closed", reply=reply.told()))
+    return _still_serves(server, msg("a client half-closed"))
 
 
-def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | None:
+def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> Message | None:
     s = server.connect("S")
     sock = s.sock
     assert sock is not None  # connect() made it
@@ -112,22 +133,30 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
             break
     sock.setblocking(True)
     server.story.did(
-        f"client S sent {sent / 1e6:.1f} MB without reading any reply"
-        + (f" (then its connection ended: {ended})" if ended else "")
+        msg(
+            "client S sent {mb:.1f} MB without reading any reply (then its connection "
+            "ended: {ended})",
+            mb=sent / 1e6,
+            ended=ended,
+        )
+        if ended
+        else msg("client S sent {mb:.1f} MB without reading any reply", mb=sent / 1e6)
     )
     f = server.client("F")
     if not f.connect():
-        return "while one client was sending without reading, a new client could not connect"
+        return msg("while one client was sending without reading, a new client could not connect")
     reply_f = server.exchange(f, b"am I served?", REPLY_DEADLINE)
     if not reply_f.served:
-        server.require_alive("a client sent without reading")
-        return (
-            f"while client S sent {sent / 1e6:.1f} MB without reading, client F got no "
-            f"reply in {REPLY_DEADLINE:g} s, nor did the server read its message: the "
-            f"server was {evidence.waiting(server, server.fd_names())}"
+        server.require_alive(msg("a client sent without reading"))
+        return msg(
+            "while client S sent {mb:.1f} MB without reading, client F got no reply in "
+            "{deadline:g} s, nor did the server read its message: the server was {where}",
+            mb=sent / 1e6,
+            deadline=REPLY_DEADLINE,
+            where=evidence.waiting(server, server.fd_names()),
         )
     f.close()
-    server.require_alive("a client sent without reading")
+    server.require_alive(msg("a client sent without reading"))
     if ended or not reply_f.got:
         # A connection the server ended, or a server that sends no replies at all: there is
         # no backlog to measure.
@@ -135,42 +164,50 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> str | Non
     reply_s = Reply(s, b"x" * sent)
     server.await_replies([reply_s], SLOW_READER_DEADLINE)
     if reply_s.end in ("complete", "closed", "reset") and len(reply_s.got) >= sent:
-        server.story.saw(f"client S got all {sent / 1e6:.1f} MB back once it read")
+        server.story.saw(msg("client S got all {mb:.1f} MB back once it read", mb=sent / 1e6))
         return None
     if reply_s.end == "closed" or reply_s.end == "reset":
         # Ended by the server after the flood: as above, not this check's business.
         return None
-    return (
-        f"client S then read its replies: {len(reply_s.got)} of {sent} bytes came back "
-        f"({reply_s.end}: the server had read everything and had nothing left to send)"
+    return msg(
+        "client S then read its replies: {got} of {sent} bytes came back "
+        "({end}: the server had read everything and had nothing left to send)",
+        got=len(reply_s.got),
+        sent=sent,
+        end=str(reply_s.end),
     )
 
 
 ROBUSTNESS = [
-    ("half-close", robust_half_close),
-    ("non-UTF-8 bytes", robust_non_utf8),
-    ("peer reset", robust_peer_reset),
-    ("slow reader", robust_slow_reader),
+    (msg("half-close"), robust_half_close),
+    (msg("non-UTF-8 bytes"), robust_non_utf8),
+    (msg("peer reset"), robust_peer_reset),
+    (msg("slow reader"), robust_slow_reader),
 ]
 
 
 def check_robustness(start_server) -> None:
     """Each scenario on a fresh server, so that one failure does not hide another; each
-    server is stopped after its scenario, so that none runs beside the next."""
-    problems = []
+    server is stopped after its scenario, so that none runs beside the next. A failure reads
+    one line per scenario with its own verdict: the failed ones first (the first line is the
+    one a summary shows), then those that passed."""
+    failed: list[Message] = []
+    passed: list[Message] = []
     for name, scenario in ROBUSTNESS:
         server = start_server()
-        server.story.did(f"— scenario: {name} (fresh server) —")
+        server.story.did(msg("— scenario: {name} (fresh server) —", name=name))
         try:
             problem = scenario(server)
         except BaseException as exc:  # a fail() inside the scenario
             if type(exc).__name__ != "Failed":
                 raise
-            problem = str(exc)
+            problem = reason_of(exc)
         finally:
             server.teardown()
         if problem:
             server.story.saw(problem)
-            problems.append(f"{name}: {problem}")
-    if problems:
-        fail("; ".join(problems))
+            failed.append(msg("✗ {scenario}: {why}", scenario=name, why=problem))
+        else:
+            passed.append(msg("✓ {scenario}", scenario=name))
+    if failed:
+        fail(join([*failed, *passed], "\n"))

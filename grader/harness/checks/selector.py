@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from grader.contract import Message, join, msg, verbatim
 from grader.harness import procobs
 from grader.harness.checks import evidence
-from grader.harness.checks.common import CloseWaiter, peer_gone_fds, quote, wait_accepted
+from grader.harness.checks.common import (
+    CloseWaiter,
+    peer_gone_fds,
+    quote,
+    reason_of,
+    wait_accepted,
+)
 from grader.harness.clients import Client
 from grader.harness.plugin import Server, fail
 from grader.harness.timing import ACCEPT_DEADLINE, CLOSE_DEADLINE, POLL, WAIT_DEADLINE, WAIT_LOOKS
@@ -19,7 +26,7 @@ def check_uses_epoll(server: Server) -> None:
     (then nothing more will change)."""
     a = server.connect("A")
     b = server.connect("B")
-    server.story.did("clients A and B send nothing")
+    server.story.did(msg("clients A and B send nothing"))
     seen: dict = {}
 
     def look() -> bool:
@@ -30,44 +37,82 @@ def check_uses_epoll(server: Server) -> None:
         return None not in wanted and any(wanted <= set(ep.epoll_targets) for ep in snap.epolls())
 
     if server.wait_until_or_asleep(look, ACCEPT_DEADLINE):
-        for ep in seen["snap"].epolls():
-            server.story.saw(f"epoll instance fd {ep.fd} watches fds {list(ep.epoll_targets)}")
+        _tell_epolls(server, seen["snap"])
         return
-    server.require_alive("two clients connected")
+    server.require_alive(msg("two clients connected"))
     snap, fa, fb = seen["snap"], seen["fa"], seen["fb"]
     if not snap.epolls():
         kinds = evidence.uses(server.proc.trace())
-        uses = f"; it uses {', '.join(kinds)}" if kinds else ""
         where = evidence.waiting(server, server.fd_names())
         fail(
-            f"the server holds no epoll instance (no anon_inode:[eventpoll] descriptor) while "
-            f"two clients are connected{uses}; the server was {where}"
+            msg(
+                "the server holds no epoll instance (no anon_inode:[eventpoll] descriptor) "
+                "while two clients are connected; it uses {kinds}; the server was {where}",
+                kinds=", ".join(kinds),
+                where=where,
+            )
+            if kinds
+            else msg(
+                "the server holds no epoll instance (no anon_inode:[eventpoll] descriptor) "
+                "while two clients are connected; the server was {where}",
+                where=where,
+            )
         )
-    for ep in snap.epolls():
-        server.story.saw(f"epoll instance fd {ep.fd} watches fds {list(ep.epoll_targets)}")
+    _tell_epolls(server, snap)
     unaccepted = [name for name, fd in (("A", fa), ("B", fb)) if fd is None]
     if unaccepted:
+        where = evidence.waiting(server, server.fd_names())
         fail(
-            f"client {' and '.join(unaccepted)} connected but the server had not accepted "
-            f"{'it' if len(unaccepted) == 1 else 'them'} after {ACCEPT_DEADLINE:g} s, so no "
-            f"interest list could hold {'its connection' if len(unaccepted) == 1 else 'theirs'}"
-            f"; the server was {evidence.waiting(server, server.fd_names())}"
+            msg(
+                "client {name} connected but the server had not accepted it after "
+                "{deadline:g} s, so no interest list could hold its connection; the server "
+                "was {where}",
+                name=unaccepted[0],
+                deadline=ACCEPT_DEADLINE,
+                where=where,
+            )
+            if len(unaccepted) == 1
+            else msg(
+                "client {a} and {b} connected but the server had not accepted them after "
+                "{deadline:g} s, so no interest list could hold theirs; the server was {where}",
+                a=unaccepted[0],
+                b=unaccepted[1],
+                deadline=ACCEPT_DEADLINE,
+                where=where,
+            )
         )
-    wanted = {
-        "the listening socket": server.listen_fd,
-        "client A's connection": fa,
-        "client B's connection": fb,
-    }
+    wanted = [
+        (msg("the listening socket"), server.listen_fd),
+        (msg("client A's connection"), fa),
+        (msg("client B's connection"), fb),
+    ]
     best = min(
         (ep for ep in snap.epolls()),
-        key=lambda ep: sum(fd not in ep.epoll_targets for fd in wanted.values()),
+        key=lambda ep: sum(fd not in ep.epoll_targets for _, fd in wanted),
     )
-    missing = [name for name, fd in wanted.items() if fd not in best.epoll_targets]
+    missing = [name for name, fd in wanted if fd not in best.epoll_targets]
     fail(
-        f"no epoll instance of the server watches {', '.join(missing)} "
-        f"(watched: {sorted(snap.watched())}; listening fd {server.listen_fd}, "
-        f"connections {fa} and {fb})"
+        msg(
+            "no epoll instance of the server watches {missing} (watched: {watched}; "
+            "listening fd {listen}, connections {fa} and {fb})",
+            missing=join(missing, ", "),
+            watched=str(sorted(snap.watched())),
+            listen=server.listen_fd,
+            fa=str(fa),
+            fb=str(fb),
+        )
     )
+
+
+def _tell_epolls(server: Server, snap: procobs.Snapshot) -> None:
+    for ep in snap.epolls():
+        server.story.saw(
+            msg(
+                "epoll instance fd {fd} watches fds {fds}",
+                fd=ep.fd,
+                fds=str(list(ep.epoll_targets)),
+            )
+        )
 
 
 def check_unregister(server: Server, rounds: int = 3) -> None:
@@ -81,26 +126,28 @@ def check_unregister(server: Server, rounds: int = 3) -> None:
         # The tracer explains what the kernel saw (or the crash it led to).
         culprit = _closed_while_registered(server)
         if culprit:
-            fail(f"{culprit}; then: {exc}")
+            fail(msg("{culprit}; then: {reason}", culprit=culprit, reason=reason_of(exc)))
         raise
     culprit = _closed_while_registered(server)
     if culprit:
         fail(culprit)
 
 
-def _closed_while_registered(server: Server) -> str:
+def _closed_while_registered(server: Server) -> Message | None:
     bad = [e for e in server.proc.trace() if e["ev"] == "close_registered"]
     if not bad:
-        return ""
+        return None
     e = bad[0]
-    return (
-        f"{quote(server, e.get('at'))} closed fd {e.get('fd')} while it was still "
-        f"registered with the selector (registered at {quote(server, e.get('registered_at'))}"
-        f"); call unregister() before close()"
+    return msg(
+        "{site} closed fd {fd} while it was still registered with the selector (registered "
+        "at {registered}); call unregister() before close()",
+        site=quote(server, e.get("at")),
+        fd=str(e.get("fd")),
+        registered=quote(server, e.get("registered_at")),
     )
 
 
-def _no_selector(server: Server) -> str | None:
+def _no_selector(server: Server) -> Message | None:
     """Why there is nothing to unregister from, when there is not: no epoll instance in the
     kernel, no selector registration traced, and not waiting in select/poll/epoll."""
     if server.snapshot().epolls() or procobs.waits_in_selector(server.pid):
@@ -108,10 +155,11 @@ def _no_selector(server: Server) -> str | None:
     if evidence.uses_any_selector(server.proc.trace()):
         return None
     where = evidence.waiting(server, server.fd_names())
-    return (
-        f"not applicable: the server has no selector to unregister from (the kernel shows "
-        f"no epoll instance, and the server was {where}, not in select/poll/epoll); this "
-        f"check earns nothing without one"
+    return msg(
+        "not applicable: the server has no selector to unregister from (the kernel shows "
+        "no epoll instance, and the server was {where}, not in select/poll/epoll); this "
+        "check earns nothing without one",
+        where=where,
     )
 
 
@@ -130,20 +178,36 @@ def _unregister_rounds(server: Server, rounds: int) -> None:
         # Until accepted and in the interest list, or the deadline, or the server sleeps
         # (then it will not change): no message needed, the kernel shows both.
         if not server.wait_until_or_asleep(registered, ACCEPT_DEADLINE):
-            server.require_alive(f"client U{i} connected")
+            server.require_alive(msg("client {name} connected", name=f"U{i}"))
             if i == 1:
                 absent = _no_selector(server)
                 if absent:
                     fail(absent)
             if fd is None:
                 fail(
-                    f"client U{i} connected but the server did not accept it in "
-                    f"{ACCEPT_DEADLINE:g} s; the server was {evidence.waiting(server)}"
+                    msg(
+                        "client {name} connected but the server did not accept it in "
+                        "{deadline:g} s; the server was {where}",
+                        name=f"U{i}",
+                        deadline=ACCEPT_DEADLINE,
+                        where=evidence.waiting(server),
+                    )
                 )
-            reuse = " (a number a departed client had)" if i > 1 else ""
             fail(
-                f"client U{i}'s connection (fd {fd}{reuse}) was accepted but is not in the "
-                f"epoll interest list: the selector still held a stale registration"
+                msg(
+                    "client {name}'s connection (fd {fd} (a number a departed client had)) "
+                    "was accepted but is not in the epoll interest list: the selector still "
+                    "held a stale registration",
+                    name=f"U{i}",
+                    fd=fd,
+                )
+                if i > 1
+                else msg(
+                    "client {name}'s connection (fd {fd}) was accepted but is not in the "
+                    "epoll interest list: the selector still held a stale registration",
+                    name=f"U{i}",
+                    fd=fd,
+                )
             )
         if i == 1 and not server.snapshot().epolls():
             # No epoll instance: is there any selector? Where it waits says so once it has
@@ -152,10 +216,16 @@ def _unregister_rounds(server: Server, rounds: int) -> None:
             absent = _no_selector(server)
             if absent:
                 fail(absent)
-        server.story.saw(f"client U{i}'s connection (fd {fd}) is accepted and registered")
+        server.story.saw(
+            msg(
+                "client {name}'s connection (fd {fd}) is accepted and registered",
+                name=f"U{i}",
+                fd=str(fd),
+            )
+        )
         c.close()
         waiter.wait([c], [fd])
-        server.require_alive(f"client U{i} left")
+        server.require_alive(msg("client {name} left", name=f"U{i}"))
 
         def stale() -> list[int]:
             watched = server.snapshot().watched()
@@ -167,9 +237,14 @@ def _unregister_rounds(server: Server, rounds: int) -> None:
             left = stale()
             if left:
                 fail(
-                    f"client U{i} left, but {CLOSE_DEADLINE:g} s later the server still "
-                    f"watches its socket with epoll (fd {left[0]}: the client has gone; it "
-                    f"was neither unregistered nor closed)"
+                    msg(
+                        "client {name} left, but {deadline:g} s later the server still "
+                        "watches its socket with epoll (fd {fd}: the client has gone; it "
+                        "was neither unregistered nor closed)",
+                        name=f"U{i}",
+                        deadline=CLOSE_DEADLINE,
+                        fd=left[0],
+                    )
                 )
 
 
@@ -190,9 +265,9 @@ def check_waits_in(server: Server, mechanisms: tuple[str, ...]) -> None:
             f"check_waits_in: unknown mechanism(s) {unknown or wanted!r}; "
             f"known: select, poll, epoll"
         )
-    calls = " or ".join(procobs.WAIT_CALL[m] for m in wanted)
+    calls = _either([procobs.WAIT_CALL[m] for m in wanted])
     clients = [server.connect(f"W{i}", quiet=True) for i in range(1, WAIT_SILENT + 1)]
-    server.story.did(f"{WAIT_SILENT} clients connected and sent nothing")
+    server.story.did(msg("{n} clients connected and sent nothing", n=WAIT_SILENT))
     wait_accepted(server, clients)
     looks: list[tuple[dict, str | None]] = []
 
@@ -207,11 +282,14 @@ def check_waits_in(server: Server, mechanisms: tuple[str, ...]) -> None:
     if server.wait_until(settled, WAIT_DEADLINE, interval=POLL):
         mechanism = looks[-1][1] or wanted[0]
         server.story.saw(
-            f"with {WAIT_SILENT} silent clients connected the server sleeps "
-            f"{evidence.asleep_in(server, mechanism)}"
+            msg(
+                "with {n} silent clients connected the server sleeps {where}",
+                n=WAIT_SILENT,
+                where=evidence.asleep_in(server, mechanism),
+            )
         )
         return
-    server.require_alive(f"{WAIT_SILENT} clients connected and sent nothing")
+    server.require_alive(msg("{n} clients connected and sent nothing", n=WAIT_SILENT))
     infos = [i for i, _ in looks]
     if infos and all(
         "syscall" not in i and i.get("wchan") in (None, "", "0") and i.get("state") != "R"
@@ -226,15 +304,37 @@ def check_waits_in(server: Server, mechanisms: tuple[str, ...]) -> None:
     if running * 2 > len(infos):
         if _busy_but_waits_in(server, wanted):
             return
-        where = "never asleep: it ran on the CPU (a busy loop)" + evidence.busy_because(server)
+        # `because` is empty, or a clause that carries its own leading "; ".
+        where: Message = msg(
+            "never asleep: it ran on the CPU (a busy loop){because}",
+            because=evidence.busy_because(server),
+        )
     else:
         last = next(i for i in reversed(infos) if i.get("state") != "R")
         where = evidence.waiting(server, server.fd_names(), info=last)
-    server.story.saw(f"with {WAIT_SILENT} silent clients connected the server was {where}")
-    fail(
-        f"with {WAIT_SILENT} silent clients connected, the server was {where}; this "
-        f"assignment asks for an event loop that waits in {calls}"
+    server.story.saw(
+        msg(
+            "with {n} silent clients connected the server was {where}",
+            n=WAIT_SILENT,
+            where=where,
+        )
     )
+    fail(
+        msg(
+            "with {n} silent clients connected, the server was {where}; this assignment "
+            "asks for an event loop that waits in {calls}",
+            n=WAIT_SILENT,
+            where=where,
+            calls=calls,
+        )
+    )
+
+
+def _either(calls: list[str]) -> Message:
+    """'select()', 'select() or poll()', 'select(), poll() or epoll_wait()'."""
+    if len(calls) == 1:
+        return verbatim(calls[0])
+    return msg("{rest} or {last}", rest=", ".join(calls[:-1]), last=calls[-1])
 
 
 def _busy_but_waits_in(server: Server, wanted: tuple[str, ...]) -> bool:
@@ -252,8 +352,11 @@ def _busy_but_waits_in(server: Server, wanted: tuple[str, ...]) -> bool:
         return False
     e = waits[-1]
     server.story.saw(
-        f"the server never slept (a busy loop: idle_cpu's to judge); it waits in "
-        f"{evidence.call_text(e)} at {server.proc.quote(e.get('at'))} (traced), "
-        f"and the kernel shows no epoll instance among its descriptors"
+        msg(
+            "the server never slept (a busy loop: idle_cpu's to judge); it waits in {call} at "
+            "{site} (traced), and the kernel shows no epoll instance among its descriptors",
+            call=evidence.call_text(e),
+            site=quote(server, e.get("at")),
+        )
     )
     return True
