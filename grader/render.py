@@ -66,7 +66,10 @@ def run_view(run: ProgramRun) -> dict:
 
 
 def check_view(
-    check: CheckResult, problem: Message | str = "", label: Message | None = None, cite: Cite | None = None
+    check: CheckResult,
+    problem: Message | str = "",
+    label: Message | None = None,
+    cite: Cite | None = None,
 ) -> dict:
     # A hint helps only where the student's code was judged: not when the grader failed, and
     # not on checks skipped because nothing could be run (the `runs` check says why).
