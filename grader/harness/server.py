@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -10,10 +11,10 @@ from typing import NoReturn
 import psutil
 import pytest
 
-from grader.contract import Message, TraceKind, as_message
+from grader.contract import Message, TraceKind, as_message, msg
 from grader.harness import procobs
 from grader.harness.clients import Client, Story
-from grader.harness.launch import StudentProcess
+from grader.harness.launch import StudentProcess, latest_running
 
 POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
 # After the server read a message, how much CPU time of its own it may spend before a
@@ -25,10 +26,16 @@ SETTLE_CPU = 0.1
 # reason given is how it died (seen within milliseconds) rather than "could not connect".
 DEATH_GRACE = 1.0
 # Exit statuses worth a word of their own: what the signal most often means here.
-SIGNAL_NOTES: dict[int, str] = {
-    signal.SIGXFSZ: "it wrote more than the file-size limit",
-    signal.SIGKILL: "most often the memory limit",
+SIGNAL_NOTES: dict[int, Message] = {
+    signal.SIGXFSZ: msg("it wrote more than the file-size limit"),
+    signal.SIGKILL: msg("most often the memory limit"),
 }
+
+
+# A line of the student's as reasons cite it: 'server.py:14'.
+CITED = re.compile(r"\b[\w.-]+\.py:\d+")
+# Reasons of checks that did not judge the code: no line to point to.
+UNJUDGED = ("not judged", "not applicable")
 
 
 def _signal_name(number: int) -> str:
@@ -40,38 +47,89 @@ def _signal_name(number: int) -> str:
 
 def fail(reason: Message) -> NoReturn:
     """End the check with its verdict: `reason` is the sentence the student reads (its English
-    is pytest's failure message; the plugin puts the Message itself in the report)."""
+    is pytest's failure message; the plugin puts the Message itself in the report). A reason
+    that names no line of the student's gets the line the program stands at (with_line)."""
     __tracebackhide__ = True
+    reason = with_line(as_message(reason))
     failed = pytest.fail.Exception(str(reason), pytrace=False)
     failed.sg_reason = as_message(reason)  # type: ignore[attr-defined]
     raise failed
 
 
-def describe_death(proc: StudentProcess) -> str:
+def with_line(reason: Message) -> Message:
+    """`reason`, and where it names no line of the student's, the line the student's program
+    (its newest run still alive) stands at now, asked of its interpreter: the check judged
+    from what it saw; this only points the student to the code. A check that did not judge
+    ("not judged", "not applicable") says nothing more."""
+    if not reason.msgid and len(reason.parts) == 1 and isinstance(reason.parts[0], Message):
+        reason = reason.parts[0]
+    if reason.msgid.startswith(UNJUDGED) or CITED.search(str(reason)):
+        return reason
+    proc = latest_running()
+    site = proc.stack_site() if proc is not None else None
+    if proc is None or not site:
+        return reason
+    return msg(
+        "{reason}; when this check failed, the program was at {site}",
+        reason=reason,
+        site=proc.quote(site),
+    )
+
+
+def describe_death(proc: StudentProcess) -> Message:
     """One sentence on how the student's program ended, from its exit status and stderr."""
     code = proc.returncode()
     crash = next((e for e in reversed(proc.trace()) if e["ev"] == TraceKind.CRASH.value), None)
     stderr = proc.stderr.text().strip() if proc.stderr else ""
     last = stderr.splitlines()[-1] if stderr else ""
+    how: Message
     if proc.killed_for.startswith("memory"):
         # The kit's own watchdog killed it: say so, with the figures, rather than guess.
-        how = f"was killed by the kit for using too much memory ({proc.killed_for[8:]})"
-    elif code is not None and code < 0:
-        how = f"was killed by {_signal_name(-code)}"
-        note = SIGNAL_NOTES.get(-code)
-        if note:
-            how += f" ({note})"
-    else:
-        how = f"exited with code {code}"
-    if crash:
-        where = f" at {crash['at']}" if isinstance(crash.get("at"), str) else ""
-        return (
-            f"the program {how}: {crash.get('type', 'an exception')}: "
-            f"{crash.get('message', '')}{where}"
+        how = msg(
+            "was killed by the kit for using too much memory ({figures})",
+            figures=proc.killed_for[8:],
         )
+    elif code is not None and code < 0:
+        note = SIGNAL_NOTES.get(-code)
+        how = (
+            msg("was killed by {signal} ({note})", signal=_signal_name(-code), note=note)
+            if note
+            else msg("was killed by {signal}", signal=_signal_name(-code))
+        )
+    else:
+        how = msg("exited with code {code}", code=str(code))
+    if crash:
+        error = str(crash.get("type") or "") or msg("an exception")
+        text = str(crash.get("message", ""))
+        if isinstance(crash.get("at"), str):
+            return msg(
+                "the program {how}: {error}: {message} at {site}",
+                how=how,
+                error=error,
+                message=text,
+                site=proc.quote(crash["at"]),
+            )
+        return msg("the program {how}: {error}: {message}", how=how, error=error, message=text)
+    ended = next((e for e in reversed(proc.trace()) if e["ev"] == TraceKind.EXIT.value), None)
+    if ended and isinstance(ended.get("at"), str) and (code or 0) >= 0:
+        site = proc.quote(ended["at"])
+        if last:
+            return msg(
+                "the program {how} at {site}: {output}", how=how, site=site, output=last[:300]
+            )
+        return msg("the program {how} at {site}", how=how, site=site)
+    start = next((e for e in proc.trace() if e["ev"] == TraceKind.START.value), None)
+    if ended and ended.get("end") is True and start and isinstance(start.get("entry"), str):
+        end = proc.last_site(start["entry"])
+        if end:
+            return msg(
+                "the program {how} after running to the end of its code (its last line: {site})",
+                how=how,
+                site=proc.quote(end),
+            )
     if last:
-        return f"the program {how}: {last[:300]}"
-    return f"the program {how}"
+        return msg("the program {how}: {output}", how=how, output=last[:300])
+    return msg("the program {how}")
 
 
 @dataclass
@@ -106,29 +164,47 @@ class Reply:
                     self.read = True
         return self.end is not None
 
-    def sentence(self, timeout: float) -> str:
+    def sentence(self, timeout: float) -> Message:
         """Why this message was not served, for a report."""
-        who, n = f"client {self.client.name}", len(self.sent)
-        if self.end in ("closed", "reset"):
-            how = "closed" if self.end == "closed" else "reset"
-            return (
-                f"{who} sent {n} bytes; the server {how} the connection without reading "
-                f"them or replying"
+        name, size = self.client.name, len(self.sent)
+        if self.end == "closed":
+            return msg(
+                "client {name} sent {size} bytes; the server closed the connection without "
+                "reading them or replying",
+                name=name,
+                size=size,
             )
-        where = "" if self.accepted else " (the server never accepted the connection)"
-        return (
-            f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
-            f"read them{where}"
+        if self.end == "reset":
+            return msg(
+                "client {name} sent {size} bytes; the server reset the connection without "
+                "reading them or replying",
+                name=name,
+                size=size,
+            )
+        if self.accepted:
+            return msg(
+                "client {name} sent {size} bytes; in {timeout:g} s no reply came and the "
+                "server did not read them",
+                name=name,
+                size=size,
+                timeout=timeout,
+            )
+        return msg(
+            "client {name} sent {size} bytes; in {timeout:g} s no reply came and the server "
+            "did not read them (the server never accepted the connection)",
+            name=name,
+            size=size,
+            timeout=timeout,
         )
 
-    def told(self) -> str:
+    def told(self) -> Message:
         """What the client saw, in words."""
-        who = f"client {self.client.name}"
+        name = self.client.name
         if self.got:
-            return f"{who} got a reply ({len(self.got)} bytes)"
+            return msg("client {name} got a reply ({size} bytes)", name=name, size=len(self.got))
         if self.read:
-            return f"{who}'s message was read by the server (no reply came)"
-        return f"{who} was not served"
+            return msg("client {name}'s message was read by the server (no reply came)", name=name)
+        return msg("client {name} was not served", name=name)
 
 
 class Server:
@@ -157,11 +233,17 @@ class Server:
         if not c.connect(quiet=quiet):
             death = self.died_within(DEATH_GRACE)
             if death:
-                fail(f"client {name} could not connect: {death}")
-            fail(f"client {name} could not connect to the server on port {self.port}")
+                fail(msg("client {name} could not connect: {death}", name=name, death=death))
+            fail(
+                msg(
+                    "client {name} could not connect to the server on port {port}",
+                    name=name,
+                    port=self.port,
+                )
+            )
         return c
 
-    def died_within(self, seconds: float) -> str | None:
+    def died_within(self, seconds: float) -> Message | None:
         """When something went wrong, give the server a moment to finish dying: how it died,
         or None if it is still alive after `seconds`."""
         self.wait_until(lambda: not self.alive(), seconds)
@@ -173,18 +255,25 @@ class Server:
     def alive(self) -> bool:
         return self.proc.alive()
 
-    def require_alive(self, context: str) -> None:
-        """Fail with the crash explanation when the server has died."""
+    def require_alive(self, context: Message) -> None:
+        """Fail with the crash explanation when the server has died. `context` says what
+        had happened ("client A left"); the sentence reads "the server died after ..."."""
         __tracebackhide__ = True
         if not self.proc.alive():
             reason = describe_death(self.proc)
-            self.story.saw(f"the server is gone: {reason}")
-            fail(f"the server died after {context}: {reason}")
+            self.story.saw(msg("the server is gone: {reason}", reason=reason))
+            fail(
+                msg(
+                    "the server died after {context}: {reason}",
+                    context=as_message(context),
+                    reason=reason,
+                )
+            )
 
     def cpu(self, window: float) -> procobs.CpuWindow:
         measured = procobs.measure_cpu(self.pid, window)
         if measured is None:
-            self.require_alive("an observation of its CPU time")
+            self.require_alive(msg("an observation of its CPU time"))
             raise RuntimeError("the server's CPU time could not be read from /proc")
         return measured
 
@@ -235,20 +324,27 @@ class Server:
             pass
         return procobs.activity(pids)
 
-    def blocked_on(self, names: dict[int, str] | None = None) -> str:
+    def known_fds(self, names: dict[int, Message] | None = None) -> dict[int, Message]:
+        """What the server's descriptors are, in words: its listening socket and the
+        connections of the clients in `names` (fd -> 'client A')."""
+        known = {self.listen_fd: msg("the listening socket")}
+        known.update(
+            {fd: msg("{name}'s connection", name=as_message(n)) for fd, n in (names or {}).items()}
+        )
+        return known
+
+    def blocked_on(self, names: dict[int, Message] | None = None) -> Message:
         """Where the server's main thread waits, in words: 'blocked in recvfrom() on
         client A's connection (fd 5)'. `names` maps fds to client names."""
-        known = {self.listen_fd: "the listening socket"}
-        known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
-        return procobs.describe_wait(self.pid, known)
+        return procobs.describe_wait(self.pid, self.known_fds(names))
 
-    def fd_names(self) -> dict[int, str]:
+    def fd_names(self) -> dict[int, Message]:
         snap = self.snapshot()
         out = {}
         for c in self.clients:
             fd = self.server_fd(c, snap)
             if fd is not None:
-                out[fd] = f"client {c.name}"
+                out[fd] = msg("client {name}", name=c.name)
         return out
 
     def note_read(
