@@ -8,9 +8,15 @@ grader errors, and checks whose subject is absent ("not applicable")."""
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from grader.harness import procobs, stackdump
 from tests.conftest import assignment_names, expected
 from tests.verdicts import load_results
 
@@ -76,3 +82,86 @@ def test_failed_checks_name_the_line(graded_local, assignment, capsys):
         for m in missed:
             print("  miss:", m)
     assert ratio >= GOAL, "\n".join(missed)
+
+
+DUMP = """\
+Thread 0x00007f3e58d136c0 (most recent call first):
+  File "/run/sub/server.py", line 40 in heartbeat
+  File "/usr/lib/python3.11/threading.py", line 982 in run
+
+Current thread 0x00007f3e599c7b80 (most recent call first):
+  File "/kit/tracehooks.py", line 276 in call
+  File "/run/sub/helpers.py", line 3 in read_one
+  File "/run/sub/server.py", line 14 in serve
+  File "/run/sub/server.py", line 30 in <module>
+  File "<frozen runpy>", line 88 in _run_code
+"""
+
+
+def test_the_dump_names_the_main_threads_innermost_student_line():
+    """The main thread is the last block; the tracer's and the library's frames are not the
+    student's; a frame outside the submission (even one that looks inside) never counts."""
+    assert stackdump.innermost_site(DUMP, Path("/run/sub")) == "helpers.py:3"
+    assert stackdump.innermost_site(
+        DUMP.replace("/run/sub/helpers.py", "/x.py"), Path("/run/sub")
+    ) == ("server.py:14")
+    assert stackdump.innermost_site(DUMP, Path("/elsewhere")) is None
+    assert (
+        stackdump.innermost_site('  File "/run/sub/../etc/x.py", line 1 in f\n', Path("/run/sub"))
+        is None
+    )
+    assert stackdump.innermost_site("garbage\n\x00", Path("/run/sub")) is None
+
+
+def _program(tmp_path: Path, body: str) -> tuple[subprocess.Popen, Path]:
+    work = tmp_path / "sub"
+    work.mkdir()
+    dump = tmp_path / "stack.txt"
+    dump.touch()
+    (work / "server.py").write_text(body)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "server.py", str(dump)], cwd=work, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc, dump
+
+
+LISTENS = (
+    "import faulthandler, signal, socket, sys\n"
+    "out = open(sys.argv[1], 'a')\n"
+    "faulthandler.register(signal.SIGUSR2, file=out, all_threads=True, chain=False)\n"
+    "a, b = socket.socketpair()\n"
+    "print('ready', flush=True)\n"
+    "data = a.recv(10)\n"
+)
+
+
+def test_a_blocked_program_tells_its_line_and_keeps_going(tmp_path):
+    """Blocked in recv(): the dump names the line, and the call resumes (PEP 475)."""
+    proc, dump = _program(tmp_path, LISTENS)
+    try:
+        deadline = time.monotonic() + 10
+        while procobs.where(proc.pid).get("state") != "S" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stackdump.current_site(proc.pid, dump, tmp_path / "sub") == "server.py:6"
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_program_that_does_not_catch_the_signal_is_left_alone(tmp_path):
+    """Ignoring (or taking over) the signal: nothing is sent, nothing waited for, and the
+    program goes on; the reason keeps the kernel's words alone."""
+    body = LISTENS.replace("print(", "signal.signal(signal.SIGUSR2, signal.SIG_IGN)\nprint(")
+    proc, dump = _program(tmp_path, body)
+    try:
+        start = time.monotonic()
+        assert not stackdump.answers(proc.pid)
+        assert stackdump.current_site(proc.pid, dump, tmp_path / "sub") is None
+        assert time.monotonic() - start < 1.0
+        assert proc.poll() is None
+        assert stackdump.STACK_SIGNAL == signal.SIGUSR2
+    finally:
+        proc.kill()
+        proc.wait()
