@@ -44,7 +44,7 @@ _lock = threading.Lock()
 HOOKS_FILE = "tracehooks.py"
 HOOKS_MODULE = "_socketgrade_tracehooks"
 _hooks = None  # the loaded hooks module: held here, since sys.modules does not hold it
-_stack = None  # the file faulthandler dumps to: kept open for the program's whole life
+_stack = None  # the descriptor faulthandler dumps to: open for the program's whole life
 
 
 def _open_trace():
@@ -77,14 +77,23 @@ def _listen_for_stack():
     faulthandler's C handler: no Python code of ours runs in the student's program, and no
     handler of the program's is chained (chain=False), so the signal changes nothing else.
     Every thread: the kernel may hand the signal to any of them, the dump still holds the
-    main one."""
+    main one. The file is held on a descriptor at the top of the table, so the program's
+    own descriptors keep the numbers they have without the kit (reasons quote them)."""
     global _stack
     if not _env["SG_STACK"]:
         return
     import faulthandler
+    import fcntl
+    import resource
     import signal
 
-    _stack = open(_env["SG_STACK"], "a", encoding="utf-8")
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    top = (soft if 0 < soft <= 1024 else 1024) - 1
+    fd = os.open(_env["SG_STACK"], os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        _stack = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top)
+    finally:
+        os.close(fd)
     faulthandler.register(signal.SIGUSR2, file=_stack, all_threads=True, chain=False)
 
 

@@ -107,7 +107,7 @@ def describe_death(proc: StudentProcess) -> Message:
                 how=how,
                 error=error,
                 message=text,
-                site=proc.quote(crash["at"]),
+                site=crash["at"],
             )
         return msg("the program {how}: {error}: {message}", how=how, error=error, message=text)
     ended = next((e for e in reversed(proc.trace()) if e["ev"] == TraceKind.EXIT.value), None)
