@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from grader.harness import procobs, stackdump
+from grader.harness.checks import evidence
 from tests.conftest import assignment_names, expected
 from tests.verdicts import load_results
 
@@ -169,3 +170,17 @@ def test_a_program_that_does_not_catch_the_signal_is_left_alone(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_socket_watched_for_writing_is_named_as_why_a_loop_spins():
+    """EVENT_WRITE (POLLOUT, EPOLLOUT) on a connected socket is ready at once, every time:
+    the registration that asked for it is the line to fix, unless it was modified away."""
+    trace = [
+        {"ev": "register", "fd": 3, "events": 1, "at": "server.py:10"},
+        {"ev": "register", "fd": 5, "events": 3, "at": "server.py:20"},
+    ]
+    assert evidence.write_interest(trace) == trace[1]
+    assert evidence.write_interest([*trace, {"ev": "modify", "fd": 5, "events": 1}]) is None
+    assert evidence.write_interest([*trace, {"ev": "unregister", "fd": 5}]) == trace[1]
+    assert evidence.write_interest([{"ev": "epoll_register", "fd": 6, "events": 5}]) is not None
+    assert evidence.write_interest([{"ev": "epoll_register", "fd": 6, "events": 1}]) is None

@@ -33,6 +33,18 @@ WAITS = {
     "poll_wait": ("poll", "poll({t})", 1000.0),
     "epoll_wait": ("epoll", "epoll.poll({t})", 1.0),
 }
+# Registrations and the bit of their events that asks for writability: selectors'
+# EVENT_WRITE, select.poll's POLLOUT and select.epoll's EPOLLOUT.
+WRITE_BIT = {
+    "register": 2,
+    "modify": 2,
+    "poll_register": 4,
+    "poll_modify": 4,
+    "epoll_register": 4,
+    "epoll_modify": 4,
+}
+# Events after which a descriptor is watched no more.
+FORGETS = {"unregister", "poll_unregister", "epoll_unregister", "close", "close_registered"}
 # Every event that shows the program uses some selector or readiness call (a selector made
 # and never used is not one: the standard library makes some of its own).
 SELECTOR_EVENTS = {"register", "modify", "poll_register", "epoll_register"} | set(WAITS)
@@ -96,6 +108,14 @@ def spinning_because(server: Server) -> Message:
     if busy:
         return busy
     trace = server.proc.trace()
+    writing = write_interest(trace)
+    if writing:
+        return msg(
+            "; it watches fd {fd} for writing, registered at {site}: a connected socket can "
+            "almost always be written, so its wait returns at once",
+            fd=str(writing.get("fd")),
+            site=server.proc.quote(writing.get("at")),
+        )
     waits = [e for e in trace if e.get("ev") in WAITS and e.get("at")]
     if waits:
         return msg(
@@ -108,6 +128,30 @@ def spinning_because(server: Server) -> Message:
     if site:
         return msg("; it spins at {site}", site=server.proc.quote(site))
     return Message("")
+
+
+def write_interest(trace: list[dict]) -> dict | None:
+    """The latest registration (selectors, poll or epoll) that watched a descriptor for
+    writing until the descriptor was dropped or to this day: a loop that waits on it wakes at
+    once, every time. One that asked for writing and then modified it away (waiting to flush
+    a reply, as it should) is not it."""
+    live: dict[object, dict] = {}
+    found: dict | None = None
+    for e in trace:
+        kind, fd = e.get("ev"), e.get("fd")
+        if kind in WRITE_BIT:
+            events = e.get("events")
+            if (
+                isinstance(events, int)
+                and not isinstance(events, bool)
+                and events & WRITE_BIT[kind]
+            ):
+                live[fd] = e
+            else:
+                live.pop(fd, None)
+        elif kind in FORGETS and fd in live:
+            found = live.pop(fd)
+    return list(live.values())[-1] if live else found
 
 
 def spinning_site(server: Server) -> str | None:
