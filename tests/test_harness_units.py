@@ -185,7 +185,7 @@ def test_trace_sites_never_reach_outside_the_submission(tmp_path):
     (work / "link.py").symlink_to(tmp_path / "secret.txt")
     os.mkfifo(work / "fifo.py")
     proc = StudentProcess(entry=work / "server.py", workdir=work)
-    assert proc.quote("server.py:1") == "server.py:1 (`conn.close()`)"
+    assert str(proc.quote("server.py:1")) == "server.py:1 (`conn.close()`)"
     for site in (
         "../secret.txt:1",
         "/etc/passwd:1",
@@ -568,7 +568,8 @@ def test_evidence_tells_busy_waits_by_their_units():
         {"ev": "register", "selector": "EpollSelector", "fd": 3, "at": "server.py:14"},
         {"ev": "select", "selector": "EpollSelector", "timeout": None, "at": "server.py:20"},
     ]
-    assert evidence.created_at(trace, "epoll") == ("the EpollSelector", "server.py:12")
+    made = evidence.created_at(trace, "epoll")
+    assert made is not None and (str(made[0]), made[1]) == ("the EpollSelector", "server.py:12")
     assert evidence.wait_site(trace, "epoll") == "server.py:20"
     assert evidence.created_at(trace, "select") is None
     assert evidence.uses(trace) == ["EpollSelector"]

@@ -8,6 +8,9 @@ tracehooks.py beside this file (the kit copies both), loaded by path under a pri
 
 Environment (read once, then removed so the submission does not see it):
   SG_TRACE      file to append JSON lines to
+  SG_STACK      file faulthandler appends the main thread's stack to when the kit sends
+                SIGUSR2 (why that signal: the kit's stackdump.py), so that a reason can
+                name the line the program stands at
   SG_ROOT       the submission folder: frames in it are "the student's code"
   SG_PORT_ZERO  "1": a TCP bind to a fixed port binds to an ephemeral one instead, so that
                 several gradings never collide and a restart never meets TIME_WAIT; the
@@ -31,7 +34,7 @@ import time
 
 MAX_EVENTS = 5000
 
-_env = {k: os.environ.pop(k, "") for k in ("SG_TRACE", "SG_ROOT", "SG_PORT_ZERO")}
+_env = {k: os.environ.pop(k, "") for k in ("SG_TRACE", "SG_ROOT", "SG_PORT_ZERO", "SG_STACK")}
 _root = os.path.realpath(_env["SG_ROOT"] or os.getcwd())
 _out = None
 _count = 0
@@ -41,6 +44,7 @@ _lock = threading.Lock()
 HOOKS_FILE = "tracehooks.py"
 HOOKS_MODULE = "_socketgrade_tracehooks"
 _hooks = None  # the loaded hooks module: held here, since sys.modules does not hold it
+_stack = None  # the descriptor faulthandler dumps to: open for the program's whole life
 
 
 def _open_trace():
@@ -68,6 +72,31 @@ def _emit(ev, **fields):
         pass
 
 
+def _listen_for_stack():
+    """Dump every thread's stack (the main thread's last) to SG_STACK on SIGUSR2, from
+    faulthandler's C handler: no Python code of ours runs in the student's program, and no
+    handler of the program's is chained (chain=False), so the signal changes nothing else.
+    Every thread: the kernel may hand the signal to any of them, the dump still holds the
+    main one. The file is held on a descriptor at the top of the table, so the program's
+    own descriptors keep the numbers they have without the kit (reasons quote them)."""
+    global _stack
+    if not _env["SG_STACK"]:
+        return
+    import faulthandler
+    import fcntl
+    import resource
+    import signal
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    top = (soft if 0 < soft <= 1024 else 1024) - 1
+    fd = os.open(_env["SG_STACK"], os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        _stack = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top)
+    finally:
+        os.close(fd)
+    faulthandler.register(signal.SIGUSR2, file=_stack, all_threads=True, chain=False)
+
+
 def _install():
     """Load the hooks by their path (no folder of ours goes onto the student's sys.path) and
     put them in place."""
@@ -84,6 +113,18 @@ def _install():
     module.install(_emit, _root, _env["SG_PORT_ZERO"] == "1")
 
 
+def _raised_at(exc):
+    """The innermost line of the student's code an exception passed through."""
+    tb = exc.__traceback__
+    site = None
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if path.startswith(_root + os.sep):
+            site = f"{os.path.relpath(path, _root)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return site
+
+
 def main():
     if len(sys.argv) < 2:
         sys.stderr.write("usage: boot.py ENTRY [ARGS...]\n")
@@ -96,23 +137,22 @@ def main():
         _install()
     except Exception as exc:  # the tracer is optional; the student's program is not
         _emit("tracer_error", error=repr(exc))
+    try:
+        _listen_for_stack()
+    except Exception as exc:
+        _emit("tracer_error", error=repr(exc))
     _emit("start", entry=os.path.relpath(entry, _root), pid=os.getpid())
     try:
         runpy.run_path(entry, run_name="__main__")
     except SystemExit as exc:
-        _emit("exit", code=exc.code if isinstance(exc.code, int) else repr(exc.code))
+        code = exc.code if isinstance(exc.code, int) else repr(exc.code)
+        _emit("exit", code=code, at=_raised_at(exc))
         raise
     except BaseException as exc:
-        tb = exc.__traceback__
-        site = None
-        while tb is not None:
-            path = tb.tb_frame.f_code.co_filename
-            if path.startswith(_root + os.sep):
-                site = f"{os.path.relpath(path, _root)}:{tb.tb_lineno}"
-            tb = tb.tb_next
-        _emit("crash", type=type(exc).__name__, message=str(exc)[:500], at=site)
+        _emit("crash", type=type(exc).__name__, message=str(exc)[:500], at=_raised_at(exc))
         raise
-    _emit("exit", code=0)
+    # The entry file's code ran to its end: the kit names its last line.
+    _emit("exit", code=0, end=True)
     return 0
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import psutil
 
 # become_subreaper is imported from here by the harness's plugin.
+from grader.contract import Message, msg, verbatim
+from grader.harness import stackdump
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
@@ -25,6 +27,17 @@ TRACER_FILES = (BOOT, TRACE_HOOKS)
 TRACE_BYTES = 4 * 1024 * 1024
 SOURCE_BYTES = 1024 * 1024
 FIELD_CHARS = 500
+
+
+# The runs started in this harness, newest last: a failing check asks the newest still alive
+# where it stands (latest_running). Dead runs are dropped as it looks.
+_STARTED: list[StudentProcess] = []
+
+
+def latest_running() -> StudentProcess | None:
+    """The most recently started run of the student's program that is still alive."""
+    _STARTED[:] = [p for p in _STARTED if p.alive()]
+    return _STARTED[-1] if _STARTED else None
 
 
 def _clean_event(event: dict) -> dict:
@@ -153,6 +166,8 @@ class StudentProcess:
     stdout: OutputTap | None = None
     stderr: OutputTap | None = None
     trace_path: Path | None = None
+    # Where the tracer's faulthandler writes the stack when the kit asks (stackdump.py).
+    stack_path: Path | None = None
     # Why the kit killed the program, when it did ("memory: 600 MiB resident, limit 512
     # MiB"); "" when it did not. The death then shows as SIGKILL: this says it was the kit.
     killed_for: str = ""
@@ -161,21 +176,29 @@ class StudentProcess:
     stopped_by_grader: bool = False
     watchdog: MemoryWatchdog | None = None
 
-    def start(self) -> None:
-        self.trace_path = self.workdir.parent / f"trace-{time.monotonic_ns()}.jsonl"
-        # O_EXCL | O_NOFOLLOW: a new, regular file, never something already there.
-        fd = os.open(self.trace_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    def _student_file(self, name: str) -> Path:
+        """A new file in the run folder (root's) that only the student's uid may write:
+        O_EXCL | O_NOFOLLOW, so never something already there."""
+        path = self.workdir.parent / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             if self.user is not None:
                 os.fchown(fd, self.user, self.user)
         finally:
             os.close(fd)
+        return path
+
+    def start(self) -> None:
+        stamp = time.monotonic_ns()
+        self.trace_path = self._student_file(f"trace-{stamp}.jsonl")
+        self.stack_path = self._student_file(f"stack-{stamp}.txt")
         boot = self._boot_copy()
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.workdir),
             "LANG": "C.UTF-8",
             "SG_TRACE": str(self.trace_path),
+            "SG_STACK": str(self.stack_path),
             "SG_ROOT": str(self.workdir),
             "SG_PORT_ZERO": "1",
             **self.env,
@@ -202,6 +225,7 @@ class StudentProcess:
             preexec_fn=preexec,
             close_fds=True,
         )
+        _STARTED.append(self)
         self.stdout = OutputTap(self.proc.stdout)
         self.stderr = OutputTap(self.proc.stderr)
         if self.limits.memory:
@@ -254,36 +278,60 @@ class StudentProcess:
                 events.append(_clean_event(event))
         return events
 
-    def line_of(self, site: str | None) -> str:
-        """The student's source line at a trace site such as 'server.py:16', without an
-        inline comment; '' when it cannot be read. The site comes from the student's process:
-        only a regular file inside the submission's copy is read, and only so much of it."""
-        if not isinstance(site, str) or ":" not in site:
-            return ""
-        path, _, number = site.rpartition(":")
+    def _source(self, path: str) -> list[str]:
+        """The lines of a file of the submission's copy; [] when it is not one. The path comes
+        from the student's process: only a regular file inside the copy is read, and only
+        so much of it."""
         root = os.path.realpath(self.workdir)
         target = os.path.realpath(os.path.join(root, path))
-        if not target.startswith(root + os.sep) or not number.isdigit():
-            return ""
+        if not target.startswith(root + os.sep):
+            return []
         try:
             fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
-            return ""
+            return []
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                return ""
-            lines = fh.read(SOURCE_BYTES).decode("utf-8", errors="replace").splitlines()
+                return []
+            return fh.read(SOURCE_BYTES).decode("utf-8", errors="replace").splitlines()
+
+    def line_of(self, site: str | None) -> str:
+        """The student's source line at a trace site such as 'server.py:16', without an
+        inline comment; '' when it cannot be read."""
+        if not isinstance(site, str) or ":" not in site:
+            return ""
+        path, _, number = site.rpartition(":")
+        if not number.isdigit():
+            return ""
+        lines = self._source(path)
         index = int(number) - 1
         if not 0 <= index < len(lines):
             return ""
         return lines[index].strip().split("  #")[0].rstrip()
 
-    def quote(self, site: str | None) -> str:
+    def last_site(self, path: str) -> str | None:
+        """'server.py:16': the last line of code (not blank, not a comment) of a file of the
+        submission, where a program that ran to its end left it; None when there is none."""
+        lines = self._source(path)
+        for index in range(len(lines) - 1, -1, -1):
+            text = lines[index].strip()
+            if text and not text.startswith("#"):
+                return f"{path}:{index + 1}"
+        return None
+
+    def quote(self, site: str | None) -> Message:
         """'server.py:16 (`conn.close()`)': a trace site with the student's own code."""
         if not site:
-            return "an unknown line"
+            return msg("an unknown line")
         text = self.line_of(site)
-        return f"{site} (`{text[:80]}`)" if text else site
+        return verbatim(f"{site} (`{text[:80]}`)" if text else site)
+
+    def stack_site(self) -> str | None:
+        """The student's line its main thread stands at right now ('server.py:14'), asked of
+        its interpreter; None when it does not answer. It names a line, never decides."""
+        if not self.alive():
+            return None
+        return stackdump.current_site(self.pid, self.stack_path, self.workdir)
 
     def descendants(self) -> list[psutil.Process]:
         """Every process started by this run, orphans included (we are their subreaper)."""

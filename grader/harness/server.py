@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 import psutil
-import pytest
 
-from grader.contract import Message, TraceKind, as_message
+from grader.contract import Message, as_message, msg
 from grader.harness import procobs
 from grader.harness.clients import Client, Story
+
+# The verdict and how a program ended are endings.py's; checks import them from here too.
+from grader.harness.endings import describe_death, fail, with_line  # noqa: F401
 from grader.harness.launch import StudentProcess
 
 POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
@@ -24,54 +24,6 @@ SETTLE_CPU = 0.1
 # When a client cannot connect, how long a dying server gets to finish dying, so that the
 # reason given is how it died (seen within milliseconds) rather than "could not connect".
 DEATH_GRACE = 1.0
-# Exit statuses worth a word of their own: what the signal most often means here.
-SIGNAL_NOTES: dict[int, str] = {
-    signal.SIGXFSZ: "it wrote more than the file-size limit",
-    signal.SIGKILL: "most often the memory limit",
-}
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def fail(reason: Message) -> NoReturn:
-    """End the check with its verdict: `reason` is the sentence the student reads (its English
-    is pytest's failure message; the plugin puts the Message itself in the report)."""
-    __tracebackhide__ = True
-    failed = pytest.fail.Exception(str(reason), pytrace=False)
-    failed.sg_reason = as_message(reason)  # type: ignore[attr-defined]
-    raise failed
-
-
-def describe_death(proc: StudentProcess) -> str:
-    """One sentence on how the student's program ended, from its exit status and stderr."""
-    code = proc.returncode()
-    crash = next((e for e in reversed(proc.trace()) if e["ev"] == TraceKind.CRASH.value), None)
-    stderr = proc.stderr.text().strip() if proc.stderr else ""
-    last = stderr.splitlines()[-1] if stderr else ""
-    if proc.killed_for.startswith("memory"):
-        # The kit's own watchdog killed it: say so, with the figures, rather than guess.
-        how = f"was killed by the kit for using too much memory ({proc.killed_for[8:]})"
-    elif code is not None and code < 0:
-        how = f"was killed by {_signal_name(-code)}"
-        note = SIGNAL_NOTES.get(-code)
-        if note:
-            how += f" ({note})"
-    else:
-        how = f"exited with code {code}"
-    if crash:
-        where = f" at {crash['at']}" if isinstance(crash.get("at"), str) else ""
-        return (
-            f"the program {how}: {crash.get('type', 'an exception')}: "
-            f"{crash.get('message', '')}{where}"
-        )
-    if last:
-        return f"the program {how}: {last[:300]}"
-    return f"the program {how}"
 
 
 @dataclass
@@ -106,29 +58,47 @@ class Reply:
                     self.read = True
         return self.end is not None
 
-    def sentence(self, timeout: float) -> str:
+    def sentence(self, timeout: float) -> Message:
         """Why this message was not served, for a report."""
-        who, n = f"client {self.client.name}", len(self.sent)
-        if self.end in ("closed", "reset"):
-            how = "closed" if self.end == "closed" else "reset"
-            return (
-                f"{who} sent {n} bytes; the server {how} the connection without reading "
-                f"them or replying"
+        name, size = self.client.name, len(self.sent)
+        if self.end == "closed":
+            return msg(
+                "client {name} sent {size} bytes; the server closed the connection without "
+                "reading them or replying",
+                name=name,
+                size=size,
             )
-        where = "" if self.accepted else " (the server never accepted the connection)"
-        return (
-            f"{who} sent {n} bytes; in {timeout:g} s no reply came and the server did not "
-            f"read them{where}"
+        if self.end == "reset":
+            return msg(
+                "client {name} sent {size} bytes; the server reset the connection without "
+                "reading them or replying",
+                name=name,
+                size=size,
+            )
+        if self.accepted:
+            return msg(
+                "client {name} sent {size} bytes; in {timeout:g} s no reply came and the "
+                "server did not read them",
+                name=name,
+                size=size,
+                timeout=timeout,
+            )
+        return msg(
+            "client {name} sent {size} bytes; in {timeout:g} s no reply came and the server "
+            "did not read them (the server never accepted the connection)",
+            name=name,
+            size=size,
+            timeout=timeout,
         )
 
-    def told(self) -> str:
+    def told(self) -> Message:
         """What the client saw, in words."""
-        who = f"client {self.client.name}"
+        name = self.client.name
         if self.got:
-            return f"{who} got a reply ({len(self.got)} bytes)"
+            return msg("client {name} got a reply ({size} bytes)", name=name, size=len(self.got))
         if self.read:
-            return f"{who}'s message was read by the server (no reply came)"
-        return f"{who} was not served"
+            return msg("client {name}'s message was read by the server (no reply came)", name=name)
+        return msg("client {name} was not served", name=name)
 
 
 class Server:
@@ -157,11 +127,17 @@ class Server:
         if not c.connect(quiet=quiet):
             death = self.died_within(DEATH_GRACE)
             if death:
-                fail(f"client {name} could not connect: {death}")
-            fail(f"client {name} could not connect to the server on port {self.port}")
+                fail(msg("client {name} could not connect: {death}", name=name, death=death))
+            fail(
+                msg(
+                    "client {name} could not connect to the server on port {port}",
+                    name=name,
+                    port=self.port,
+                )
+            )
         return c
 
-    def died_within(self, seconds: float) -> str | None:
+    def died_within(self, seconds: float) -> Message | None:
         """When something went wrong, give the server a moment to finish dying: how it died,
         or None if it is still alive after `seconds`."""
         self.wait_until(lambda: not self.alive(), seconds)
@@ -173,18 +149,25 @@ class Server:
     def alive(self) -> bool:
         return self.proc.alive()
 
-    def require_alive(self, context: str) -> None:
-        """Fail with the crash explanation when the server has died."""
+    def require_alive(self, context: Message) -> None:
+        """Fail with the crash explanation when the server has died. `context` says what
+        had happened ("client A left"); the sentence reads "the server died after ..."."""
         __tracebackhide__ = True
         if not self.proc.alive():
             reason = describe_death(self.proc)
-            self.story.saw(f"the server is gone: {reason}")
-            fail(f"the server died after {context}: {reason}")
+            self.story.saw(msg("the server is gone: {reason}", reason=reason))
+            fail(
+                msg(
+                    "the server died after {context}: {reason}",
+                    context=as_message(context),
+                    reason=reason,
+                )
+            )
 
     def cpu(self, window: float) -> procobs.CpuWindow:
         measured = procobs.measure_cpu(self.pid, window)
         if measured is None:
-            self.require_alive("an observation of its CPU time")
+            self.require_alive(msg("an observation of its CPU time"))
             raise RuntimeError("the server's CPU time could not be read from /proc")
         return measured
 
@@ -235,20 +218,27 @@ class Server:
             pass
         return procobs.activity(pids)
 
-    def blocked_on(self, names: dict[int, str] | None = None) -> str:
+    def known_fds(self, names: dict[int, Message] | None = None) -> dict[int, Message]:
+        """What the server's descriptors are, in words: its listening socket and the
+        connections of the clients in `names` (fd -> 'client A')."""
+        known = {self.listen_fd: msg("the listening socket")}
+        known.update(
+            {fd: msg("{name}'s connection", name=as_message(n)) for fd, n in (names or {}).items()}
+        )
+        return known
+
+    def blocked_on(self, names: dict[int, Message] | None = None) -> Message:
         """Where the server's main thread waits, in words: 'blocked in recvfrom() on
         client A's connection (fd 5)'. `names` maps fds to client names."""
-        known = {self.listen_fd: "the listening socket"}
-        known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
-        return procobs.describe_wait(self.pid, known)
+        return procobs.describe_wait(self.pid, self.known_fds(names))
 
-    def fd_names(self) -> dict[int, str]:
+    def fd_names(self) -> dict[int, Message]:
         snap = self.snapshot()
         out = {}
         for c in self.clients:
             fd = self.server_fd(c, snap)
             if fd is not None:
-                out[fd] = f"client {c.name}"
+                out[fd] = msg("client {name}", name=c.name)
         return out
 
     def note_read(

@@ -63,6 +63,21 @@ WAIT_LOOKS = 3
 # below any timeout chosen to sleep (tens of milliseconds or more), at or above 0.
 BUSY_TIMEOUT = 0.001
 
+# --- asking the student's interpreter where it stands (stackdump.py) --------------------------
+
+# How long to poll for the stack dump after the signal. faulthandler writes it from its signal
+# handler within microseconds of delivery; a starved sandbox may take a scheduling round or
+# two to run the program at all. Only a program that took the signal over waits this in vain,
+# and it is not signalled (stackdump.answers).
+STACK_DEADLINE = 2.0
+# Between two looks at the dump file: it is complete once it stops growing between two.
+STACK_POLL = 0.01
+# A busy loop is sampled only while the kernel shows it running: up to this many looks, this
+# far apart, to catch it on the CPU (a busy loop is there nearly always; a loop that sleeps
+# between its turns is named by its wait instead).
+SPIN_SAMPLES = 10
+SPIN_LOOK = 0.02
+
 # --- sampling periods: how often to look (far below every deadline, cheap per look) ----------
 
 # Between two looks at /proc while a CPU window runs: the window's end is met within this.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import platform
 
+from grader.contract import Message, msg
+
 # Syscall numbers we name when telling where a server is stuck (per machine architecture).
 # aarch64 has no select, poll or epoll_wait: its libc calls pselect6, ppoll and epoll_pwait.
 SYSCALLS = {
@@ -128,20 +130,25 @@ def where(pid: int) -> dict:
     return info
 
 
-def describe_wait(pid: int, names: dict[int, str] | None = None, info: dict | None = None) -> str:
+def describe_wait(
+    pid: int, names: dict[int, Message] | None = None, info: dict | None = None
+) -> Message:
     """Where the main thread waits, in words: 'blocked in recvfrom() on client A's connection
     (fd 5)'. `names` says what some descriptors are; `info` is a look already taken."""
     info = where(pid) if info is None else info
     syscall = info.get("syscall")
     if syscall is None:
         if info.get("state") == "R":
-            return "running (busy on the CPU)"
-        return f"asleep in {info['wchan']}" if info.get("wchan") else "in an unknown state"
-    text = f"blocked in {syscall}()"
+            return msg("running (busy on the CPU)")
+        if info.get("wchan"):
+            return msg("asleep in {wchan}", wchan=info["wchan"])
+        return msg("in an unknown state")
     fd = info.get("fd")
-    if fd is not None and MECHANISM_OF_SYSCALL.get(syscall) != "epoll":
-        text += f" on {names[fd]} (fd {fd})" if names and fd in names else f" on fd {fd}"
-    return text
+    if fd is None or MECHANISM_OF_SYSCALL.get(syscall) == "epoll":
+        return msg("blocked in {call}()", call=syscall)
+    if names and fd in names:
+        return msg("blocked in {call}() on {what} (fd {fd})", call=syscall, what=names[fd], fd=fd)
+    return msg("blocked in {call}() on fd {fd}", call=syscall, fd=fd)
 
 
 def wait_mechanism(pid: int, info: dict | None = None) -> str | None:

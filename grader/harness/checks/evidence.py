@@ -6,9 +6,12 @@ The kernel decides; the trace only names the line (the student controls that pro
 
 from __future__ import annotations
 
+import time
+
+from grader.contract import Message, msg
 from grader.harness import procobs
 from grader.harness.plugin import Server
-from grader.harness.timing import BUSY_TIMEOUT
+from grader.harness.timing import BUSY_TIMEOUT, SPIN_LOOK, SPIN_SAMPLES
 
 # The mechanism behind each selectors class (DefaultSelector is one of these).
 MECHANISM_OF_SELECTOR = {
@@ -30,6 +33,18 @@ WAITS = {
     "poll_wait": ("poll", "poll({t})", 1000.0),
     "epoll_wait": ("epoll", "epoll.poll({t})", 1.0),
 }
+# Registrations and the bit of their events that asks for writability: selectors'
+# EVENT_WRITE, select.poll's POLLOUT and select.epoll's EPOLLOUT.
+WRITE_BIT = {
+    "register": 2,
+    "modify": 2,
+    "poll_register": 4,
+    "poll_modify": 4,
+    "epoll_register": 4,
+    "epoll_modify": 4,
+}
+# Events after which a descriptor is watched no more.
+FORGETS = {"unregister", "poll_unregister", "epoll_unregister", "close", "close_registered"}
 # Every event that shows the program uses some selector or readiness call (a selector made
 # and never used is not one: the standard library makes some of its own).
 SELECTOR_EVENTS = {"register", "modify", "poll_register", "epoll_register"} | set(WAITS)
@@ -71,35 +86,84 @@ def busy_waits(trace: list[dict]) -> list[dict]:
     return [e for e in trace if is_busy(e)]
 
 
-def busy_because(server: Server) -> str:
+def busy_because(server: Server) -> Message:
     """'; server.py:31 (`...`) calls select(timeout=0), which returns at once, so the loop
-    never sleeps', or '' when the trace shows no such call."""
+    never sleeps', or an empty Message when the trace shows no such call."""
     busy = busy_waits(server.proc.trace())
     if not busy:
-        return ""
+        return Message("")
     e = busy[0]
-    return (
-        f"; {server.proc.quote(e.get('at'))} calls {call_text(e)}, which returns at once, "
-        f"so the loop never sleeps"
+    return msg(
+        "; {site} calls {call}, which returns at once, so the loop never sleeps",
+        site=server.proc.quote(e.get("at")),
+        call=call_text(e),
     )
 
 
-def spinning_because(server: Server) -> str:
+def spinning_because(server: Server) -> Message:
     """Why a busy server never sleeps: its zero-timeout wait call where traced; else its
-    wait call that returns at once every time because something it watches stays ready."""
+    wait call that returns at once every time because something it watches stays ready;
+    else the line its interpreter stands at while it spins, asked of it then."""
     busy = busy_because(server)
     if busy:
         return busy
     trace = server.proc.trace()
+    writing = write_interest(trace)
+    if writing:
+        return msg(
+            "; it watches fd {fd} for writing, registered at {site}: a connected socket can "
+            "almost always be written, so its wait returns at once",
+            fd=str(writing.get("fd")),
+            site=server.proc.quote(writing.get("at")),
+        )
     waits = [e for e in trace if e.get("ev") in WAITS and e.get("at")]
-    if not waits:
-        return ""
-    e = waits[-1]
-    return (
-        f"; its wait at {server.proc.quote(e['at'])} did not make it sleep, so something "
-        f"it watches is likely always ready (a socket at end of stream that is never closed "
-        f"and unregistered stays readable)"
-    )
+    if waits:
+        return msg(
+            "; its wait at {site} did not make it sleep, so something it watches is likely "
+            "always ready (a socket at end of stream that is never closed and unregistered "
+            "stays readable)",
+            site=server.proc.quote(waits[-1]["at"]),
+        )
+    site = spinning_site(server)
+    if site:
+        return msg("; it spins at {site}", site=server.proc.quote(site))
+    return Message("")
+
+
+def write_interest(trace: list[dict]) -> dict | None:
+    """The latest registration (selectors, poll or epoll) that watched a descriptor for
+    writing until the descriptor was dropped or to this day: a loop that waits on it wakes at
+    once, every time. One that asked for writing and then modified it away (waiting to flush
+    a reply, as it should) is not it."""
+    live: dict[object, dict] = {}
+    found: dict | None = None
+    for e in trace:
+        kind, fd = e.get("ev"), e.get("fd")
+        if kind in WRITE_BIT:
+            events = e.get("events")
+            if (
+                isinstance(events, int)
+                and not isinstance(events, bool)
+                and events & WRITE_BIT[kind]
+            ):
+                live[fd] = e
+            else:
+                live.pop(fd, None)
+        elif kind in FORGETS and fd in live:
+            found = live.pop(fd)
+    return list(live.values())[-1] if live else found
+
+
+def spinning_site(server: Server) -> str | None:
+    """The student's line a busy server runs when the kit asks, sampled while the kernel
+    shows it running (a loop that slept in between would name its wait instead)."""
+    for _ in range(SPIN_SAMPLES):
+        if procobs.where(server.pid).get("state") == "R":
+            return server.proc.stack_site()
+        if not server.alive():
+            return None
+        time.sleep(SPIN_LOOK)
+    return None
 
 
 def uses(trace: list[dict]) -> list[str]:
@@ -124,20 +188,20 @@ def uses_any_selector(trace: list[dict]) -> bool:
     return any(e.get("ev") in SELECTOR_EVENTS for e in trace)
 
 
-def created_at(trace: list[dict], mechanism: str) -> tuple[str, str | None] | None:
+def created_at(trace: list[dict], mechanism: str) -> tuple[Message, str | None] | None:
     """(what, site) of the first object of this mechanism the program made: ('the
     EpollSelector', 'server.py:12'); failing that, of its first wait call."""
     for e in trace:
         if e.get("ev") in CREATED and mechanism_of(e) == mechanism:
             what = (
-                f"the {e['selector']}"
+                msg("the {selector}", selector=e["selector"])
                 if e.get("selector")
-                else f"the select.{e['ev'].split('_')[0]}() object"
+                else msg("the select.{kind}() object", kind=e["ev"].split("_")[0])
             )
             return what, e.get("at")
     for e in trace:
         if e.get("ev") in WAITS and mechanism_of(e) == mechanism:
-            return f"the {call_text(e)} call", e.get("at")
+            return msg("the {call} call", call=call_text(e)), e.get("at")
     return None
 
 
@@ -157,34 +221,47 @@ def blocking_site(trace: list[dict], fd: int | None) -> dict | None:
     return None
 
 
-def asleep_in(server: Server, mechanism: str) -> str:
+def asleep_in(server: Server, mechanism: str) -> Message:
     """'asleep in select() (server.py:31 (`...`))'; for epoll, with the line that made the
-    epoll object: 'asleep in epoll_wait() (the EpollSelector created at server.py:12 ...)'."""
+    epoll object: 'asleep in epoll_wait() (the EpollSelector created at server.py:12 ...)'.
+    Where the trace has no line, the line the interpreter stands at, asked of it."""
     trace = server.proc.trace()
-    text = f"asleep in {procobs.WAIT_CALL.get(mechanism, mechanism)}"
+    call = procobs.WAIT_CALL.get(mechanism, mechanism)
     made = created_at(trace, mechanism)
     site = wait_site(trace, mechanism)
-    if made and (mechanism == "epoll" or not site):
+    if made and made[1] and (mechanism == "epoll" or not site):
         what, at = made
-        return f"{text} ({what} created at {server.proc.quote(at)})" if at else text
-    return f"{text} ({server.proc.quote(site)})" if site else text
+        return msg(
+            "asleep in {call} ({what} created at {site})",
+            call=call,
+            what=what,
+            site=server.proc.quote(at),
+        )
+    site = site or server.proc.stack_site()
+    if site:
+        return msg("asleep in {call} ({site})", call=call, site=server.proc.quote(site))
+    return msg("asleep in {call}", call=call)
 
 
-def waiting(server: Server, names: dict[int, str] | None = None, info: dict | None = None) -> str:
-    """Where the server waits, in words, naming the mechanism and the student's line where
-    the trace has it: 'asleep in select() (server.py:31 (`...`))', 'blocked in recvfrom()
-    on client A's connection (fd 5) at server.py:20 (`...`)', 'running (busy on the CPU)'."""
+def waiting(
+    server: Server, names: dict[int, Message] | None = None, info: dict | None = None
+) -> Message:
+    """Where the server waits, in words, naming the mechanism and the student's line: 'asleep
+    in select() (server.py:31 (`...`))', 'blocked in recvfrom() on client A's connection
+    (fd 5) at server.py:20 (`...`)', 'running (busy on the CPU) at server.py:40 (`...`)'.
+    The kernel says where it waits; the line is the tracer's, else the one the interpreter
+    stands at when asked (stackdump.py); without either, the kernel's words alone."""
     info = procobs.where(server.pid) if info is None else info
     mechanism = procobs.wait_mechanism(server.pid, info)
     if mechanism is not None:
         return asleep_in(server, mechanism)
     # As Server.blocked_on says it, from the same look as the mechanism.
-    known = {server.listen_fd: "the listening socket"}
-    known.update({fd: f"{name}'s connection" for fd, name in (names or {}).items()})
-    text = procobs.describe_wait(server.pid, known, info)
-    fd = info.get("fd")
+    text = procobs.describe_wait(server.pid, server.known_fds(names), info)
+    site = None
     if info.get("syscall") in ("accept", "accept4", "recvfrom", "recvmsg", "read"):
-        call = blocking_site(server.proc.trace(), fd)
-        if call and call.get("at"):
-            text += f" at {server.proc.quote(call['at'])}"
+        call = blocking_site(server.proc.trace(), info.get("fd"))
+        site = call.get("at") if call else None
+    site = site or server.proc.stack_site()
+    if site:
+        return msg("{where} at {site}", where=text, site=server.proc.quote(site))
     return text
