@@ -177,7 +177,7 @@ def where(proc: StudentProcess, conn_fd: int | None = None) -> Value:
     """Where the client waits, in words."""
     if not proc.alive():
         return msg("no longer running")
-    names = {conn_fd: "its connection to the kit's server"} if conn_fd is not None else None
+    names = {conn_fd: msg("its connection to the kit's server")} if conn_fd is not None else None
     return procobs.describe_wait(proc.pid, names)
 
 
