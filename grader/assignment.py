@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grader import kitpaths
 from grader.assignment_rules import COMMON_TAGS, Files, validate
+from grader.contract import Message, join, msg, verbatim
 from grader.models import Assignment, Text
 
 ASSIGNMENTS = kitpaths.ASSIGNMENTS
@@ -36,11 +37,18 @@ __all__ = [
 
 class AssignmentError(Exception):
     """The kit's (or the course's) configuration is wrong: an unknown assignment, or one whose
-    files break the rules. `problems` holds one sentence per problem, naming file and key."""
+    files break the rules. `messages` holds one sentence per problem, naming file and key, and
+    `problems` the same in English; str() is the English, `sentence` the Message to translate."""
 
-    def __init__(self, message: str, problems: Sequence[str] = ()):
-        self.problems = tuple(problems)
-        super().__init__("\n".join([message, *(f"  - {p}" for p in self.problems)]))
+    def __init__(self, message: Message, problems: Sequence[Message] = ()):
+        self.messages = tuple(problems)
+        self.problems = tuple(str(p) for p in self.messages)
+        self.sentence = join([message, *(join(["  - ", p], "") for p in self.messages)], "\n")
+        # One argument, a Message: the terminal translates it, and str() renders the English.
+        super().__init__(self.sentence)
+
+    def __str__(self) -> str:
+        return str(self.sentence)
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,13 @@ class Installed:
     course: CourseFolder | None  # None: the kit's own
     assignment: Assignment | None
     tags: Mapping[str, Text] = field(default_factory=dict)  # meaning of each tag it uses
-    problems: tuple[str, ...] = ()
+    messages: tuple[Message, ...] = ()  # one sentence per problem, to be translated
     hides: tuple[Path, ...] = ()  # folders of the same name it takes over from
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """The problems in English."""
+        return tuple(str(m) for m in self.messages)
 
     @property
     def valid(self) -> bool:
@@ -70,9 +83,14 @@ class Installed:
 
     @property
     def origin(self) -> str:
+        return str(self.origin_message)
+
+    @property
+    def origin_message(self) -> Message:
+        """Where it was found: the kit, or the option or variable that named its folder."""
         if self.course is None:
-            return "the kit"
-        return f"{self.course.source} {self.course.given}"
+            return msg("the kit")
+        return verbatim(f"{self.course.source} {self.course.given}")
 
 
 def _shown(path: Path, base: Path | None = None) -> str:
@@ -138,8 +156,19 @@ def course_folders(given: Iterable[str] = (), env: str | None = None) -> list[Co
     for text, source in wanted:
         path = Path(os.path.abspath(os.path.expanduser(text)))
         if not path.is_dir():
-            what = "does not exist" if not path.exists() else "is not a folder"
-            raise AssignmentError(f"the assignments folder {text!r} (from {source}) {what}")
+            raise AssignmentError(
+                msg(
+                    "the assignments folder {path} (from {source}) does not exist",
+                    path=repr(text),
+                    source=source,
+                )
+                if not path.exists()
+                else msg(
+                    "the assignments folder {path} (from {source}) is not a folder",
+                    path=repr(text),
+                    source=source,
+                )
+            )
         folders.append(CourseFolder(path, text, source))
     return folders
 
@@ -152,14 +181,21 @@ def _assignment_folders(course: CourseFolder) -> list[Path]:
         found = sorted(p for p in course.path.iterdir() if (p / "assignment.toml").is_file())
     except OSError as exc:
         raise AssignmentError(
-            f"the assignments folder {course.given!r} (from {course.source}) "
-            f"cannot be read: {exc.strerror or exc}"
+            msg(
+                "the assignments folder {path} (from {source}) cannot be read: {error}",
+                path=repr(course.given),
+                source=course.source,
+                error=str(exc.strerror or exc),
+            )
         ) from exc
     if not found:
         raise AssignmentError(
-            f"the assignments folder {course.given!r} (from {course.source}) "
-            f"holds no assignment: neither it nor any folder in it has an "
-            f"assignment.toml"
+            msg(
+                "the assignments folder {path} (from {source}) holds no assignment: neither "
+                "it nor any folder in it has an assignment.toml",
+                path=repr(course.given),
+                source=course.source,
+            )
         )
     return found
 
@@ -214,18 +250,35 @@ def load_assignment(
     found = _found(root, folders)
     if name not in found:
         raise AssignmentError(
-            f"unknown assignment {name!r}: choose one of "
-            f"{', '.join(sorted(found)) or '(none installed)'}"
+            msg(
+                "unknown assignment {name}: choose one of {names}",
+                name=repr(name),
+                names=", ".join(sorted(found)) if found else msg("(none installed)"),
+            )
         )
     folder, course, hides = found[name]
     item = load_folder(folder, course, hides, None if course else root)
     if item.assignment is None:
         base = root.parent if course is None else None
-        count = len(item.problems)
+        count = len(item.messages)
         raise AssignmentError(
-            f"the assignment {name!r} ({_shown(folder, base)}, from {item.origin}) cannot be "
-            f"used: {count} problem{'s' if count != 1 else ''} in its files, a configuration "
-            f"fault and not any submission's",
-            item.problems,
+            msg(
+                "the assignment {name} ({folder}, from {origin}) cannot be used: {count} "
+                "problem in its files, a configuration fault and not any submission's",
+                name=repr(name),
+                folder=_shown(folder, base),
+                origin=item.origin_message,
+                count=count,
+            )
+            if count == 1
+            else msg(
+                "the assignment {name} ({folder}, from {origin}) cannot be used: {count} "
+                "problems in its files, a configuration fault and not any submission's",
+                name=repr(name),
+                folder=_shown(folder, base),
+                origin=item.origin_message,
+                count=count,
+            ),
+            item.messages,
         )
     return item.assignment

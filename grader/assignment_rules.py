@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import keyword
 import math
 import re
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from grader import requires
+from grader.assignment_files import Files, check_functions, pairing_problems, read_meta
+from grader.contract import Message, msg, verbatim
 from grader.models import VISIBILITIES, Assignment, CheckSpec, Text
 
 # The tags every assignment may use without declaring them: the properties the kit's own
@@ -82,59 +81,71 @@ def quoted(value) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-@dataclass(frozen=True)
-class Files:
-    """An assignment's two files, and how a problem sentence names them."""
-
-    folder: Path
-    meta_shown: str
-    checks_shown: str
-
-    @property
-    def meta(self) -> Path:
-        return self.folder / "assignment.toml"
-
-    @property
-    def checks(self) -> Path:
-        return self.folder / "checks.py"
-
-
-def _text_problems(value, where: str, key: str) -> list[str]:
+def _text_problems(value, where: str, key: str) -> list[Message]:
     """A text in both languages: a table with a non-empty `en` and `zh` string."""
     if not isinstance(value, dict):
-        return [f'{where}{key} must be a table with "en" and "zh" texts, not {quoted(value)}']
+        return [
+            msg(
+                '{where}{key} must be a table with "en" and "zh" texts, not {value}',
+                where=where,
+                key=key,
+                value=quoted(value),
+            )
+        ]
     problems = [
-        f'{where}{key} has no "{lang}" text'
+        msg('{where}{key} has no "{lang}" text', where=where, key=key, lang=lang)
         for lang in LANGUAGES
         if not isinstance(value.get(lang), str) or not value[lang].strip()
     ]
     problems += [
-        f'{where}{key} has an unknown key "{k}" (the kit shows only {" and ".join(LANGUAGES)})'
+        msg(
+            '{where}{key} has an unknown key "{name}" (the kit shows only {langs})',
+            where=where,
+            key=key,
+            name=k,
+            langs=" and ".join(LANGUAGES),
+        )
         for k in value
         if k not in LANGUAGES
     ]
     return problems
 
 
-def _unknown_keys(table: dict, known: tuple[str, ...], where: str) -> list[str]:
+def _unknown_keys(table: dict, known: tuple[str, ...], where: str) -> list[Message]:
     return [
-        f'{where}unknown key "{k}" (known: {", ".join(known)})' for k in table if k not in known
+        msg(
+            '{where}unknown key "{name}" (known: {known})',
+            where=where,
+            name=k,
+            known=", ".join(known),
+        )
+        for k in table
+        if k not in known
     ]
 
 
-def _declared_tags(data: dict, where: str) -> tuple[dict[str, Text], list[str]]:
+def _declared_tags(data: dict, where: str) -> tuple[dict[str, Text], list[Message]]:
     raw = data.get("tags", {})
     if not isinstance(raw, dict):
         return {}, [
-            f'{where}tags must be tables such as [tags.uses_select] with "en" and '
-            f'"zh", not {quoted(raw)}'
+            msg(
+                '{where}tags must be tables such as [tags.uses_select] with "en" and '
+                '"zh", not {value}',
+                where=where,
+                value=quoted(raw),
+            )
         ]
-    declared, problems = {}, []
+    declared: dict[str, Text] = {}
+    problems: list[Message] = []
     for name, value in raw.items():
         if not TAG_NAME.match(name):
             problems.append(
-                f"{where}tags.{name}: a tag name is lower-case letters, digits and "
-                f"underscores, starting with a letter"
+                msg(
+                    "{where}tags.{name}: a tag name is lower-case letters, digits and "
+                    "underscores, starting with a letter",
+                    where=where,
+                    name=name,
+                )
             )
         found = _text_problems(value, where, f"tags.{name}")
         problems += found
@@ -143,9 +154,12 @@ def _declared_tags(data: dict, where: str) -> tuple[dict[str, Text], list[str]]:
     return declared, problems
 
 
-def _points_problem(raw: dict, where: str) -> str | None:
+def _points_problem(raw: dict, where: str) -> Message | None:
     if "points" not in raw:
-        return f"{where}points is missing (a number >= 0; 0 for a check shown for information)"
+        return msg(
+            "{where}points is missing (a number >= 0; 0 for a check shown for information)",
+            where=where,
+        )
     points = raw["points"]
     # TOML's true is a bool, which Python also counts as an int: never a number of points.
     if (
@@ -154,26 +168,52 @@ def _points_problem(raw: dict, where: str) -> str | None:
         or not math.isfinite(points)
         or points < 0
     ):
-        return f"{where}points must be a number >= 0, not {quoted(points)}"
+        return msg(
+            "{where}points must be a number >= 0, not {value}", where=where, value=quoted(points)
+        )
     return None
 
 
 def _check_problems(
     index: int, raw, tags: dict[str, Text], where: str, seen: dict[str, int]
-) -> list[str]:
+) -> list[Message]:
     if not isinstance(raw, dict):
-        return [f"{where}checks[{index}] must be a [[checks]] table, not {quoted(raw)}"]
+        return [
+            msg(
+                "{where}checks[{index}] must be a [[checks]] table, not {value}",
+                where=where,
+                index=index,
+                value=quoted(raw),
+            )
+        ]
     ident = raw.get("id")
     if not isinstance(ident, str) or not ident:
-        return [f'{where}checks[{index}] has no id (a string such as "echo")']
+        return [
+            msg(
+                '{where}checks[{index}] has no id (a string such as "echo")',
+                where=where,
+                index=index,
+            )
+        ]
     at = f"{where}checks[{index}] ({ident}): "
     problems = _unknown_keys(raw, CHECK_KEYS, at)
     if not ident.isidentifier() or keyword.iskeyword(ident):
         problems.append(
-            f'{at}id "{ident}" is not a Python name, so checks.py cannot define test_{ident}'
+            msg(
+                '{at}id "{id}" is not a Python name, so checks.py cannot define test_{id}',
+                at=at,
+                id=ident,
+            )
         )
     if ident in seen:
-        problems.append(f'{at}id "{ident}" is already the id of checks[{seen[ident]}]')
+        problems.append(
+            msg(
+                '{at}id "{id}" is already the id of checks[{index}]',
+                at=at,
+                id=ident,
+                index=seen[ident],
+            )
+        )
     else:
         seen[ident] = index
     points = _points_problem(raw, at)
@@ -182,11 +222,18 @@ def _check_problems(
     visibility = raw.get("visibility", DEFAULTS["visibility"])
     if visibility not in VISIBILITIES:
         problems.append(
-            f"{at}visibility {quoted(visibility)} must be one of {', '.join(VISIBILITIES)}"
+            msg(
+                "{at}visibility {value} must be one of {known}",
+                at=at,
+                value=quoted(visibility),
+                known=", ".join(VISIBILITIES),
+            )
         )
     for key in CHECK_TEXTS:
         if key not in raw:
-            problems.append(f'{at}{key} is missing (a table with "en" and "zh" texts)')
+            problems.append(
+                msg('{where}{key} is missing (a table with "en" and "zh" texts)', where=at, key=key)
+            )
         else:
             problems += _text_problems(raw[key], at, key)
     check_tags = raw.get("tags", [ident])
@@ -197,29 +244,52 @@ def _check_problems(
     ):
         return [
             *problems,
-            f"{at}tags must be a non-empty list of tag names, not {quoted(check_tags)}",
+            msg(
+                "{at}tags must be a non-empty list of tag names, not {value}",
+                at=at,
+                value=quoted(check_tags),
+            ),
         ]
-    implicit = "" if "tags" in raw else " (a check without a tags key is tagged with its id)"
+    implicit = (
+        verbatim("")
+        if "tags" in raw
+        else msg(" (a check without a tags key is tagged with its id)")
+    )
     for tag in check_tags:
         if tag not in COMMON_TAGS and tag not in tags:
             problems.append(
-                f'{at}tag "{tag}"{implicit} is neither a common tag nor declared '
-                f'as [tags.{tag}] with "en" and "zh"'
+                msg(
+                    '{at}tag "{tag}"{implicit} is neither a common tag nor declared '
+                    'as [tags.{tag}] with "en" and "zh"',
+                    at=at,
+                    tag=tag,
+                    implicit=implicit,
+                )
             )
     return problems
 
 
-def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
+def _meta_problems(data: dict, files: Files, name: str) -> list[Message]:
     where = f"{files.meta_shown}: "
     problems = _unknown_keys(data, TOP_KEYS, where)
     if "name" in data and data["name"] != name:
         problems.append(
-            f"{where}name {quoted(data['name'])} is not the folder's name "
-            f"{quoted(name)} (an assignment is called by its folder's name: rename "
-            f"one, or drop name)"
+            msg(
+                "{where}name {value} is not the folder's name {folder} (an assignment is "
+                "called by its folder's name: rename one, or drop name)",
+                where=where,
+                value=quoted(data["name"]),
+                folder=quoted(name),
+            )
         )
     if "title" not in data:
-        problems.append(f'{where}title is missing (a table with "en" and "zh" texts)')
+        problems.append(
+            msg(
+                '{where}{key} is missing (a table with "en" and "zh" texts)',
+                where=where,
+                key="title",
+            )
+        )
     else:
         problems += _text_problems(data["title"], where, "title")
     entry = data.get("entry", DEFAULTS["entry"])
@@ -232,115 +302,43 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[str]:
         or "\\" in entry
     ):
         problems.append(
-            f"{where}entry {quoted(entry)} must be a plain file name ending in .py, "
-            f'such as "server.py"'
+            msg(
+                '{where}entry {value} must be a plain file name ending in .py, such as "server.py"',
+                where=where,
+                value=quoted(entry),
+            )
         )
     kind = data.get("kind", DEFAULTS["kind"])
     if kind not in KINDS:
-        problems.append(f'{where}kind {quoted(kind)} must be "server" or "client"')
+        problems.append(
+            msg('{where}kind {value} must be "server" or "client"', where=where, value=quoted(kind))
+        )
     tags, tag_problems = _declared_tags(data, where)
     problems += tag_problems
     checks = data.get("checks")
     if checks is None:
-        problems.append(f"{where}checks is missing: declare each check as a [[checks]] table")
+        problems.append(
+            msg("{where}checks is missing: declare each check as a [[checks]] table", where=where)
+        )
     elif not isinstance(checks, list) or not checks:
         problems.append(
-            f"{where}checks must be one or more [[checks]] tables, not {quoted(checks)}"
+            msg(
+                "{where}checks must be one or more [[checks]] tables, not {value}",
+                where=where,
+                value=quoted(checks),
+            )
         )
     else:
         seen: dict[str, int] = {}
         for index, raw in enumerate(checks):
             problems += _check_problems(index, raw, tags, where, seen)
         if all(isinstance(raw, dict) and isinstance(raw.get("id"), str) for raw in checks):
-            problems += requires.problems(checks, where)
+            # requires.py words its own sentences; they are shown as it wrote them.
+            problems += [verbatim(p) for p in requires.problems(checks, where)]
     return problems
 
 
-def check_functions(files: Files) -> tuple[dict[str, int] | None, list[str]]:
-    """The test_* functions pytest would collect from checks.py (module level, and in Test*
-    classes), each with its line, read with `ast`: checks.py is never imported on the host,
-    where it could not even import the harness's modules it relies on. None when checks.py
-    cannot be read at all."""
-    where = f"{files.checks_shown}: "
-    try:
-        source = files.checks.read_bytes()
-    except FileNotFoundError:
-        return None, [f"{where}is missing (each check is a function test_<id> in it)"]
-    except OSError as exc:
-        return None, [f"{where}cannot be read ({exc.strerror or exc})"]
-    try:
-        tree = ast.parse(source, filename=str(files.checks))
-    except SyntaxError as exc:
-        line = f"line {exc.lineno}: " if exc.lineno else ""
-        return None, [f"{where}{line}is not valid Python ({exc.msg})"]
-    except ValueError as exc:  # null bytes in the source
-        return None, [f"{where}is not valid Python ({exc})"]
-    found: dict[str, int] = {}
-    problems: list[str] = []
-    bodies = [tree.body] + [
-        node.body
-        for node in tree.body
-        if isinstance(node, ast.ClassDef) and node.name.startswith("Test")
-    ]
-    for body in bodies:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
-                "test_"
-            ):
-                if node.name in found:
-                    problems.append(
-                        f"{where}line {node.lineno}: {node.name} is defined again "
-                        f"(line {found[node.name]}), and only one of them runs"
-                    )
-                else:
-                    found[node.name] = node.lineno
-    return found, problems
-
-
-def _pairing_problems(data: dict, files: Files, functions: dict[str, int]) -> list[str]:
-    """Every check has its test_<id>, and every test_* function has its check: a function
-    without one would run and score nothing; a check without one would be a grader fault for
-    every student."""
-    checks = data.get("checks")
-    if not isinstance(checks, list):
-        return []
-    ids = {
-        raw["id"]: index
-        for index, raw in enumerate(checks)
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str)
-    }
-    problems = [
-        f"{files.meta_shown}: checks[{index}] ({ident}): {files.checks_shown} has no "
-        f"function test_{ident}"
-        for ident, index in ids.items()
-        if f"test_{ident}" not in functions
-    ]
-    problems += [
-        f"{files.checks_shown}: line {line}: {fn} has no check: add a [[checks]] table "
-        f'with id = "{fn[5:]}" to {files.meta_shown}, or rename the function'
-        for fn, line in functions.items()
-        if fn[5:] not in ids
-    ]
-    return problems
-
-
-def read_meta(files: Files) -> tuple[dict | None, list[str]]:
-    where = f"{files.meta_shown}: "
-    try:
-        text = files.meta.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return None, [f"{where}is missing"]
-    except OSError as exc:
-        return None, [f"{where}cannot be read ({exc.strerror or exc})"]
-    except UnicodeDecodeError as exc:
-        return None, [f"{where}is not UTF-8 text (byte {exc.start})"]
-    try:
-        return tomllib.loads(text), []
-    except tomllib.TOMLDecodeError as exc:
-        return None, [f"{where}is not valid TOML ({exc})"]
-
-
-def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text], list[str]]:
+def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text], list[Message]]:
     """(the assignment, the meaning of each tag its checks use, every problem found). The
     assignment is None when there is any problem: a half-valid one is never graded with.
     Only assignment.toml and checks.py are read: an installed kit carries nothing else."""
@@ -350,7 +348,7 @@ def validate(files: Files, name: str) -> tuple[Assignment | None, dict[str, Text
         return None, {}, problems + fn_problems
     problems = _meta_problems(data, files, name) + fn_problems
     if functions is not None:
-        problems += _pairing_problems(data, files, functions)
+        problems += pairing_problems(data, files, functions)
     if problems:
         return None, {}, problems
     declared, _ = _declared_tags(data, "")
