@@ -18,8 +18,8 @@ from rich.text import Text
 from grader import export, i18n, render, saved, terminal
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
-from grader.cli_report import add_lang_option, build_report_parser, cmd_report, navigation
-from grader.contract import msg
+from grader.cli_report import build_report_parser, cmd_report, navigation
+from grader.contract import join, msg
 from grader.discover import DiscoverError, discover, single
 from grader.i18n import Speaker
 from grader.models import (
@@ -33,19 +33,19 @@ from grader.models import (
 )
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
-from grader.terminal import UsageError, console, say, summary
+from grader.terminal import UsageError, add_lang_option, console, helps, lang_in, say, summary
 
 # `grade check` exits 1 when the student's code fails a check and this when the kit or the
 # sandbox could not check it: a script (or a student) must not read the two the same way.
 CHECK_GRADER_ERROR = 4
-GRADE_EXIT_CODES = (
+GRADE_EXIT_CODES = msg(
     "Exit codes: 0 every submission was graded (whatever its score); 1 the "
     "grader or the sandbox failed on at least one submission (GRADER ERROR: "
     "status grader_error in grades.csv, 'could not be graded' in index.html); "
     "2 a bad command line; 3 the sandbox cannot run (no Docker engine or "
     "image); 130 interrupted."
 )
-CHECK_EXIT_CODES = (
+CHECK_EXIT_CODES = msg(
     "Exit codes: 0 all visible checks pass; 1 some checks fail (your code: "
     "see why and hint); 4 GRADER ERROR: the kit or the sandbox could not check "
     "some of it, which is not your code's fault; 2 a bad command line; 3 the "
@@ -291,83 +291,120 @@ def cmd_sandbox(argv: list[str]) -> int:
     return cli_sandbox(argv)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
+    sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
         prog="grade",
-        description="Grade socket-programming submissions and explain each verdict.",
-        epilog="Also: `grade check [PATH] --assignment A` (a student's self-check), "
-        "`grade report OUT` (the reports again, from saved results, in any --lang), "
-        "`grade assignments` (what can be graded) and `grade sandbox build|status` "
-        "(the Docker grading image). " + GRADE_EXIT_CODES,
+        description=helps(
+            sp, msg("Grade socket-programming submissions and explain each verdict.")
+        ),
+        epilog=helps(
+            sp,
+            join(
+                [
+                    msg(
+                        "Also: `grade check [PATH] --assignment A` (a student's self-check), "
+                        "`grade report OUT` (the reports again, from saved results, in any "
+                        "--lang), `grade assignments` (what can be graded) and `grade sandbox "
+                        "build|status` (the Docker grading image)."
+                    ),
+                    GRADE_EXIT_CODES,
+                ],
+                " ",
+            ),
+        ),
     )
     p.add_argument(
-        "submissions", help="folder with one child per student: a folder, a .py file or a .zip"
+        "submissions",
+        help=helps(sp, msg("folder with one child per student: a folder, a .py file or a .zip")),
     )
-    p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
-    add_assignments_option(p)
-    p.add_argument("--out", "-o", default="out", help="output folder (default: out)")
-    p.add_argument("--sandbox", choices=("docker", "local"), default="docker")
+    p.add_argument("--assignment", "-a", required=True, help=helps(sp, msg("e.g. epoll")))
+    add_assignments_option(p, sp)
+    p.add_argument(
+        "--out", "-o", default="out", help=helps(sp, msg("output folder (default: out)"))
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=("docker", "local"),
+        default="docker",
+        help=helps(sp, msg("where the submissions run (default: %(default)s)")),
+    )
     p.add_argument(
         "--jobs",
         "-j",
         type=int,
         default=default_jobs(),
-        help="submissions graded at once (default: %(default)s)",
+        help=helps(sp, msg("submissions graded at once (default: %(default)s)")),
     )
     p.add_argument(
         "--wall-clock",
         type=float,
         default=DEFAULT_WALL_CLOCK,
-        help="seconds allowed per submission (default: %(default)s)",
+        help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
     )
-    add_lang_option(p)
+    add_lang_option(p, sp)
     return p
 
 
-def build_check_parser() -> argparse.ArgumentParser:
+def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
+    sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
         prog="grade check",
-        description="Self-check a submission before handing it in.",
-        epilog=CHECK_EXIT_CODES,
+        description=helps(sp, msg("Self-check a submission before handing it in.")),
+        epilog=helps(sp, CHECK_EXIT_CODES),
     )
-    p.add_argument("path", nargs="?", default=".", help="your server.py, folder or .zip")
-    p.add_argument("--assignment", "-a", required=True, help="e.g. epoll")
-    add_assignments_option(p)
+    p.add_argument(
+        "path", nargs="?", default=".", help=helps(sp, msg("your server.py, folder or .zip"))
+    )
+    p.add_argument("--assignment", "-a", required=True, help=helps(sp, msg("e.g. epoll")))
+    add_assignments_option(p, sp)
     p.add_argument(
         "--out",
         "-o",
         default="socketgrade-report",
-        help="where report.html goes (default: socketgrade-report)",
+        help=helps(sp, msg("where report.html goes (default: socketgrade-report)")),
     )
-    p.add_argument("--sandbox", choices=("local", "docker"), default="local")
-    p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
-    add_lang_option(p)
+    p.add_argument(
+        "--sandbox",
+        choices=("local", "docker"),
+        default="local",
+        help=helps(sp, msg("where the submissions run (default: %(default)s)")),
+    )
+    p.add_argument(
+        "--wall-clock",
+        type=float,
+        default=DEFAULT_WALL_CLOCK,
+        help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
+    )
+    add_lang_option(p, sp)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = None
+    # Read before parsing: the help texts themselves speak the language asked for.
+    sp = i18n.speaker(lang_in(argv))
     try:
         if argv[:1] == ["sandbox"]:
             return cmd_sandbox(argv[1:])
         if argv[:1] == ["assignments"]:
             return cmd_assignments(argv[1:])
         if argv[:1] == ["check"]:
-            ns = build_check_parser().parse_args(argv[1:])
+            ns = build_check_parser(sp).parse_args(argv[1:])
             return cmd_check(ns)
         if argv[:1] == ["report"]:
-            ns = build_report_parser().parse_args(argv[1:])
+            ns = build_report_parser(sp).parse_args(argv[1:])
             return cmd_report(ns)
-        ns = build_parser().parse_args(argv)
+        ns = build_parser(sp).parse_args(argv)
         if ns.jobs < 1:
             raise UsageError(msg("--jobs must be at least 1, not {jobs}", jobs=ns.jobs))
         return cmd_grade(ns)
     except (AssignmentError, DiscoverError, UsageError) as exc:
-        terminal.error(exc, getattr(ns, "lang", None))
+        terminal.error(exc, sp.lang)
         return 2
     except SandboxError as exc:
-        terminal.error(exc, getattr(ns, "lang", None))
+        terminal.error(exc, sp.lang)
         return 3
 
 

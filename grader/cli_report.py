@@ -9,31 +9,37 @@ from pathlib import Path
 
 from grader import i18n, render, saved
 from grader.contract import msg
-from grader.terminal import UsageError, say
+from grader.i18n import Speaker
+from grader.terminal import UsageError, add_lang_option, helps, say
+
+__all__ = ["add_lang_option", "build_report_parser", "cmd_report", "navigation"]
 
 
-def add_lang_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--lang",
-        choices=i18n.LANGS,
-        default=None,
-        help="language of the reports and the terminal: zh, en, or both (Chinese, then "
-        "English); default: from the locale (LC_ALL, LC_MESSAGES, LANG), both when it "
-        "names neither",
-    )
-
-
-def build_report_parser() -> argparse.ArgumentParser:
+def build_report_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
+    sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
         prog="grade report",
-        description="Render the reports and the class index again from a graded output "
-        "folder (its saved results), for example in another language. Nothing is graded; "
-        "results.json and grades.csv stay as they are.",
-        epilog="Exit codes: 0 every report was rendered; 1 some saved results could not be "
-        "read (each is named); 2 a bad command line.",
+        description=helps(
+            sp,
+            msg(
+                "Render the reports and the class index again from a graded output folder "
+                "(its saved results), for example in another language. Nothing is graded; "
+                "results.json and grades.csv stay as they are."
+            ),
+        ),
+        epilog=helps(
+            sp,
+            msg(
+                "Exit codes: 0 every report was rendered; 1 some saved results could not be "
+                "read (each is named); 2 a bad command line."
+            ),
+        ),
     )
-    p.add_argument("out", help="the output folder of `grade` (holding <id>/result.json)")
-    add_lang_option(p)
+    p.add_argument(
+        "out",
+        help=helps(sp, msg("the output folder of `grade` (holding <id>/result.json)")),
+    )
+    add_lang_option(p, sp)
     return p
 
 

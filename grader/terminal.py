@@ -3,6 +3,7 @@ self-check's verdicts."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,6 +37,48 @@ def error(exc: Exception, lang: str | None) -> None:
     sentence = exc.args[0] if len(exc.args) == 1 else str(exc)
     for _lang, text in sp.renders(as_message(sentence)):
         print(f"grade: {text}", file=sys.stderr)
+
+
+# The help texts are the kit's sentences, in the --lang asked for. argparse's own words
+# ("usage:", "options:", "positional arguments:", its error messages) stay as Python prints
+# them: they come from Python's own gettext domain, which the kit leaves alone.
+
+
+def lang_in(argv: list[str]) -> str:
+    """The language an argv asks for with `--lang X` or `--lang=X`, read before the parser is
+    built (its help texts are in that language); else the locale's. A value argparse would
+    refuse is left for it to refuse."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        value = argv[i + 1] if arg == "--lang" and i + 1 < len(argv) else None
+        if arg.startswith("--lang="):
+            value = arg[len("--lang=") :]
+        if value in i18n.LANGS:
+            return value
+    return i18n.default_lang()
+
+
+def helps(sp: Speaker, value: Value) -> str:
+    """A help text in the languages shown; `both` as "中文 / English" on one line, since argparse
+    rewraps a help text and would run two lines into one anyway."""
+    return sp.text(value, " / ")
+
+
+def add_lang_option(p: argparse.ArgumentParser, sp: Speaker) -> None:
+    p.add_argument(
+        "--lang",
+        choices=i18n.LANGS,
+        default=None,
+        help=helps(
+            sp,
+            msg(
+                "language of the reports and the terminal: zh, en, or both (Chinese, then "
+                "English); default: from the locale (LC_ALL, LC_MESSAGES, LANG), both when it "
+                "names neither"
+            ),
+        ),
+    )
 
 
 # A check's verdict at the head of its line.

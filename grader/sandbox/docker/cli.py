@@ -6,44 +6,70 @@ import argparse
 import signal
 import sys
 
+from grader import i18n
+from grader.contract import as_message, msg
+from grader.contract.message import Value
+from grader.i18n import Speaker
 from grader.sandbox.common import SandboxError
-from grader.sandbox.docker.image import IMAGE, ONLINE_BASE, build_image, image_status
+from grader.sandbox.docker.image import IMAGE, ONLINE_BASE, build_image, image_status_message
+from grader.terminal import add_lang_option, helps, lang_in
 
 # Ctrl-C's exit code, as a shell reports a process that SIGINT ended.
 INTERRUPTED = 128 + signal.SIGINT
 
 
-def cli_sandbox(argv: list[str]) -> int:
-    """`grade sandbox build [--offline|--online]` and `grade sandbox status`."""
+def build_parser(sp: Speaker) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="grade sandbox", description="The Docker image submissions are graded in."
+        prog="grade sandbox",
+        description=helps(sp, msg("The Docker image submissions are graded in.")),
     )
+    add_lang_option(parser, sp)
     sub = parser.add_subparsers(dest="action", required=True)
-    build = sub.add_parser("build", help=f"build {IMAGE}")
+    build = sub.add_parser("build", help=helps(sp, msg("build {image}", image=IMAGE)))
     how = build.add_mutually_exclusive_group()
     how.add_argument(
         "--offline",
         action="store_true",
-        help="build on a Debian base made with debootstrap (no registry needed)",
+        help=helps(sp, msg("build on a Debian base made with debootstrap (no registry needed)")),
     )
     how.add_argument(
         "--online",
         action="store_true",
-        help=f"build on {ONLINE_BASE} (pulled from the registry if missing)",
+        help=helps(
+            sp, msg("build on {base} (pulled from the registry if missing)", base=ONLINE_BASE)
+        ),
     )
-    sub.add_parser("status", help=f"say whether {IMAGE} is present and up to date")
-    ns = parser.parse_args(argv)
+    # `grade sandbox build --lang zh` as well as `grade sandbox --lang zh build`.
+    add_lang_option(build, sp)
+    status = sub.add_parser(
+        "status", help=helps(sp, msg("say whether {image} is present and up to date", image=IMAGE))
+    )
+    add_lang_option(status, sp)
+    return parser
+
+
+def _say(sp: Speaker, value: Value, file=sys.stdout, prefix: str = "") -> None:
+    for _lang, text in sp.renders(as_message(value)):
+        print(prefix + text, file=file)
+
+
+def cli_sandbox(argv: list[str]) -> int:
+    """`grade sandbox build [--offline|--online]` and `grade sandbox status`."""
+    sp = i18n.speaker(lang_in(argv))
+    ns = build_parser(sp).parse_args(argv)
     try:
         if ns.action == "build":
             offline = True if ns.offline else (False if ns.online else None)
+            # The build's progress is Docker's and pip's own output, shown as they word it.
             build_image(offline=offline)
             return 0
-        text = image_status()
-        print(text)
-        return 0 if " up to date " in text else 1
+        status = image_status_message()
+        _say(sp, status)
+        return 0 if " up to date " in str(status) else 1
     except SandboxError as exc:
-        print(f"grade sandbox: {exc}", file=sys.stderr)
+        sentence = exc.args[0] if len(exc.args) == 1 else str(exc)
+        _say(sp, sentence, sys.stderr, "grade sandbox: ")
         return 1
     except KeyboardInterrupt:
-        print("grade sandbox: interrupted", file=sys.stderr)
+        _say(sp, msg("interrupted"), sys.stderr, "grade sandbox: ")
         return INTERRUPTED

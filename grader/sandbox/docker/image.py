@@ -135,21 +135,35 @@ def image_ids(found) -> tuple[str, str]:
 
 
 def image_status() -> str:
-    """One sentence on the grading image, for `grade sandbox status`."""
+    """One sentence on the grading image, for `grade sandbox status`, in English."""
+    return str(image_status_message())
+
+
+def image_status_message() -> Message:
+    """One sentence on the grading image, to be said in the chosen language."""
     client = connect()
     state, found = image_state(client)
     if state == "missing":
-        return f"{IMAGE} is missing: run `grade sandbox build`"
+        return msg("{image} is missing: run `grade sandbox build`", image=IMAGE)
     labels = found.labels or {}
     built = (found.attrs.get("Created") or "")[:19].replace("T", " ")
-    base = labels.get(BASE_LABEL, "an unknown base")
+    base = labels.get(BASE_LABEL) or msg("an unknown base")
     if state == "stale":
-        return (
-            f"{IMAGE} is stale (built {built} from files with hash "
-            f"{labels.get(HASH_LABEL, 'none')}, sandbox/ now hashes to {source_hash()}): "
-            f"run `grade sandbox build`"
+        return msg(
+            "{image} is stale (built {built} from files with hash {old}, sandbox/ now hashes "
+            "to {new}): run `grade sandbox build`",
+            image=IMAGE,
+            built=built,
+            old=labels.get(HASH_LABEL, "none"),
+            new=source_hash(),
         )
-    return f"{IMAGE} is up to date (built {built} on {base}, source hash {source_hash()})"
+    return msg(
+        "{image} is up to date (built {built} on {base}, source hash {hash})",
+        image=IMAGE,
+        built=built,
+        base=base,
+        hash=source_hash(),
+    )
 
 
 def _local_python_base(client: docker.DockerClient) -> str | None:
