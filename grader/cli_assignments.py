@@ -52,10 +52,6 @@ def _said(sp: Speaker, sentence: Message, indent: str = "") -> list[str]:
     return [indent + text for _, text in sp.renders(sentence)]
 
 
-def _counted(count: int, one: Message, many: Message) -> Message:
-    return one if count == 1 else many
-
-
 def describe(item: Installed, sp: Speaker | None = None) -> list[str]:
     """The lines `grade assignments` prints for one assignment, in `sp`'s languages."""
     sp = sp or i18n.speaker()
@@ -67,41 +63,36 @@ def describe(item: Installed, sp: Speaker | None = None) -> list[str]:
         title += f" / {a.title.zh}" if sp.lang == "both" else ""
         lines.append(f"{item.name}: {title}")
         count, points = len(a.checks), a.max_score
+        # Each built apart: Babel does not extract a msg() nested in another's arguments.
+        checks = msg("{count} checks", count=count)
+        if count == 1:
+            checks = msg("{count} check", count=count)
+        worth = msg("{points:g} points", points=points)
+        if points == 1:
+            worth = msg("{points:g} point", points=points)
         shape = msg(
             "{entry} ({kind}), {checks}, {points}: {ids}",
             entry=a.entry,
             kind=a.kind,
-            checks=_counted(
-                count, msg("{count} check", count=count), msg("{count} checks", count=count)
-            ),
-            points=_counted(
-                1 if points == 1 else 2,
-                msg("{points:g} point", points=points),
-                msg("{points:g} points", points=points),
-            ),
+            checks=checks,
+            points=worth,
             ids=", ".join(c.id for c in a.checks),
         )
         lines += _said(sp, shape, INDENT)
     else:
         count = len(item.messages)
-        lines += _said(
-            sp,
-            _counted(
-                count,
-                msg(
-                    "{name}: INVALID, {count} problem (it cannot be graded with until they are "
-                    "fixed)",
-                    name=item.name,
-                    count=count,
-                ),
-                msg(
-                    "{name}: INVALID, {count} problems (it cannot be graded with until they "
-                    "are fixed)",
-                    name=item.name,
-                    count=count,
-                ),
-            ),
+        invalid = msg(
+            "{name}: INVALID, {count} problems (it cannot be graded with until they are fixed)",
+            name=item.name,
+            count=count,
         )
+        if count == 1:
+            invalid = msg(
+                "{name}: INVALID, {count} problem (it cannot be graded with until they are fixed)",
+                name=item.name,
+                count=count,
+            )
+        lines += _said(sp, invalid)
         for problem in item.messages:
             lines += _said(sp, problem, INDENT + "- ")
     lines += _said(
