@@ -435,7 +435,7 @@ def test_a_course_folder_that_holds_nothing_is_one_sentence(tmp_path, given, sen
 
 
 def test_grade_assignments_lists_the_kit(capsys):
-    assert main(["assignments"]) == 0
+    assert main(["assignments", "--lang", "both"]) == 0
     out = capsys.readouterr().out
     for name in assignment_names():
         assert f"{name}: " in out
@@ -450,10 +450,10 @@ def test_grade_assignments_lists_a_course_and_its_invalid_ones(tmp_path, monkeyp
     edit(broken, "points = 40", "points = true")
     make_lab(tmp_path / "more", "blocking")
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "more"))
-    assert main(["assignments", "--assignments", "course"]) == 2
+    assert main(["assignments", "--assignments", "course", "--lang", "en"]) == 2
     captured = capsys.readouterr()
     out = captured.out
-    assert "mylab: My lab: one client at a time / 我的实验:一次一个客户端" in out
+    assert "mylab: My lab: one client at a time\n" in out
     assert f"from --assignments course: {tmp_path / 'course' / 'mylab'}" in out
     assert (
         "broken: INVALID, 1 problem (it cannot be graded with until they are fixed)\n"
@@ -481,7 +481,7 @@ def test_an_invalid_assignment_is_a_configuration_fault_not_a_crash(tmp_path, ca
     edit(lab, "def test_echo(", "def test_echoes(", file="checks.py")
     shutil.copyfile(reference_file("blocking"), tmp_path / "server.py")
     for argv in (["check", "server.py"], [".", "--sandbox", "local", "--out", "o"]):
-        assert main([*argv, "-a", "mylab", "--assignments", "course"]) == 2
+        assert main([*argv, "-a", "mylab", "--assignments", "course", "--lang", "en"]) == 2
         err = capsys.readouterr().err
         assert err == (
             "grade: the assignment 'mylab' (course/mylab, from --assignments course) cannot be "
@@ -497,7 +497,7 @@ def test_an_invalid_assignment_is_a_configuration_fault_not_a_crash(tmp_path, ca
 
 def test_a_bad_course_folder_is_a_bad_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(ENV_VAR, "gone")
-    assert main(["check", "-a", "epoll"]) == 2
+    assert main(["check", "-a", "epoll", "--lang", "en"]) == 2
     assert capsys.readouterr().err == (
         f"grade: the assignments folder 'gone' (from {ENV_VAR}) does not exist\n"
     )
