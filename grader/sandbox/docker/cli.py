@@ -48,9 +48,10 @@ def build_parser(sp: Speaker) -> argparse.ArgumentParser:
     return parser
 
 
-def _say(sp: Speaker, value: Value, file=sys.stdout, prefix: str = "") -> None:
+def _say(sp: Speaker, value: Value, file=None, prefix: str = "") -> None:
+    """A sentence in each language shown; on stdout unless `file` says otherwise."""
     for _lang, text in sp.renders(as_message(value)):
-        print(prefix + text, file=file)
+        print(prefix + text, file=file or sys.stdout)
 
 
 def cli_sandbox(argv: list[str]) -> int:
