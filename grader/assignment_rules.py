@@ -333,8 +333,7 @@ def _meta_problems(data: dict, files: Files, name: str) -> list[Message]:
         for index, raw in enumerate(checks):
             problems += _check_problems(index, raw, tags, where, seen)
         if all(isinstance(raw, dict) and isinstance(raw.get("id"), str) for raw in checks):
-            # requires.py words its own sentences; they are shown as it wrote them.
-            problems += [verbatim(p) for p in requires.problems(checks, where)]
+            problems += requires.problems(checks, where)
     return problems
 
 

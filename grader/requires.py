@@ -4,37 +4,53 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from grader.contract import msg
+from grader.contract import Message, msg
 from grader.models import CheckResult
 
 
-def problems(checks: list, where: str) -> list[str]:
+def problems(checks: list, where: str) -> list[Message]:
     """One sentence per problem with the `requires` of the [[checks]] tables (already known to
     be tables with string ids): a list of other checks' ids, and no cycle among them."""
     ids = [raw["id"] for raw in checks]
-    found: list[str] = []
+    found: list[Message] = []
     needs: dict[str, list[str]] = {}
     for index, raw in enumerate(checks):
         if "requires" not in raw:
             continue
         at, value = f"{where}checks[{index}] ({raw['id']}): ", raw["requires"]
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
-            found.append(f'{at}requires must be a list of check ids, such as ["uses_epoll"]')
+            found.append(
+                msg('{at}requires must be a list of check ids, such as ["uses_epoll"]', at=at)
+            )
             continue
         for req in value:
             if req == raw["id"]:
-                found.append(f'{at}requires "{req}", itself: a check cannot need its own pass')
+                found.append(
+                    msg(
+                        '{at}requires "{id}", itself: a check cannot need its own pass',
+                        at=at,
+                        id=req,
+                    )
+                )
             elif req not in ids:
                 known = ", ".join(i for i in ids if i != raw["id"])
                 found.append(
-                    f'{at}requires "{req}", which is no check of this assignment ({known})'
+                    msg(
+                        '{at}requires "{id}", which is no check of this assignment ({known})',
+                        at=at,
+                        id=req,
+                        known=known,
+                    )
                 )
         needs[raw["id"]] = [r for r in value if r in ids and r != raw["id"]]
     cycle = _cycle(needs)
     if cycle:
         found.append(
-            f"{where}requires goes round in a circle ({' -> '.join(cycle)}): no check of it "
-            f"could ever pass"
+            msg(
+                "{where}requires goes round in a circle ({cycle}): no check of it could ever pass",
+                where=where,
+                cycle=" -> ".join(cycle),
+            )
         )
     return found
 
