@@ -153,3 +153,16 @@ def test_a_sandbox_error_speaks_the_language(monkeypatch, capsys):
     monkeypatch.setattr(sandbox_cli, "image_status_message", refused)
     assert sandbox_cli.cli_sandbox(["--lang", "en", "status"]) == 1
     assert capsys.readouterr().err.startswith("grade sandbox: the Docker engine at unix:///x")
+
+
+def test_sandbox_build_says_its_steps_in_the_language(monkeypatch, capsys):
+    from grader.contract import msg, verbatim
+
+    def build(offline=None, progress=print) -> str:
+        progress(msg("building {image} on {base}", image="img:latest", base="base:1"))
+        progress(verbatim("  Step 1/9 : FROM base:1"))  # Docker's own words, as they are
+        return "sha256:0"
+
+    monkeypatch.setattr(sandbox_cli, "build_image", build)
+    assert sandbox_cli.cli_sandbox(["build", "--lang", "zh"]) == 0
+    assert capsys.readouterr().out == "正在基于 base:1 构建 img:latest\n  Step 1/9 : FROM base:1\n"

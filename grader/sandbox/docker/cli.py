@@ -61,8 +61,8 @@ def cli_sandbox(argv: list[str]) -> int:
     try:
         if ns.action == "build":
             offline = True if ns.offline else (False if ns.online else None)
-            # The build's progress is Docker's and pip's own output, shown as they word it.
-            build_image(offline=offline)
+            # The kit's own steps in the language asked for; Docker's output as it words it.
+            build_image(offline=offline, progress=lambda line: _say(sp, line))
             return 0
         status = image_status_message()
         _say(sp, status)

@@ -16,7 +16,7 @@ import docker
 import requests
 
 from grader import kitpaths
-from grader.contract import Message, msg
+from grader.contract import Message, join, msg, verbatim
 from grader.sandbox.common import SandboxError
 
 IMAGE = "socketgrade-sandbox:latest"
@@ -197,13 +197,24 @@ def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
     except docker.errors.ImageNotFound:
         pass
     script = SANDBOX_DIR / "build-base.sh"
-    progress(f"building the offline base {OFFLINE_BASE} with debootstrap ({script})")
+    progress(
+        msg(
+            "building the offline base {base} with debootstrap ({script})",
+            base=OFFLINE_BASE,
+            script=str(script),
+        )
+    )
     try:
         subprocess.run(["sh", str(script), OFFLINE_BASE], check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SandboxError(
-            f"the offline base image {OFFLINE_BASE} could not be built "
-            f"({exc}): run `sudo sh {script}` and read its output"
+            msg(
+                "the offline base image {base} could not be built ({error}): run `sudo sh "
+                "{script}` and read its output",
+                base=OFFLINE_BASE,
+                error=str(exc),
+                script=str(script),
+            )
         ) from exc
     return OFFLINE_BASE
 
@@ -238,15 +249,20 @@ def _install_libs(target: Path, arch: str, progress) -> None:
     if wheelhouse:
         cmd += ["--no-index", "--find-links", wheelhouse]
     progress(
-        "fetching the harness's libraries with pip" + (f" from {wheelhouse}" if wheelhouse else "")
+        msg("fetching the harness's libraries with pip from {folder}", folder=wheelhouse)
+        if wheelhouse
+        else msg("fetching the harness's libraries with pip")
     )
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise SandboxError(
-            f"pip could not fetch the harness's libraries ({short(last)}): check "
-            f"that PyPI is reachable, or set SOCKETGRADE_WHEELHOUSE to a folder "
-            f"holding the wheels of sandbox/requirements.txt"
+            msg(
+                "pip could not fetch the harness's libraries ({error}): check that PyPI is "
+                "reachable, or set SOCKETGRADE_WHEELHOUSE to a folder holding the wheels of "
+                "sandbox/requirements.txt",
+                error=short(last),
+            )
         )
 
 
@@ -270,7 +286,7 @@ def build_image(offline: bool | None = None, progress=print) -> str:
         for name in CONTEXT_FILES:
             shutil.copy2(SANDBOX_DIR / name, Path(ctx) / name)
         _install_libs(Path(ctx) / "lib", client.info().get("Architecture", "x86_64"), progress)
-        progress(f"building {IMAGE} on {base}")
+        progress(msg("building {image} on {base}", image=IMAGE, base=base))
         image_id = None
         try:
             for chunk in client.api.build(
@@ -286,27 +302,48 @@ def build_image(offline: bool | None = None, progress=print) -> str:
             ):
                 if "error" in chunk:
                     raise SandboxError(
-                        f"building {IMAGE} on {base} failed: {short(chunk['error'], 400)}"
+                        msg(
+                            "building {image} on {base} failed: {error}",
+                            image=IMAGE,
+                            base=base,
+                            error=short(chunk["error"], 400),
+                        )
                     )
                 line = (chunk.get("stream") or "").rstrip()
                 if line:
-                    progress("  " + line)
+                    progress(verbatim("  " + line))  # Docker's own words
                 if "aux" in chunk and isinstance(chunk["aux"], dict):
                     image_id = chunk["aux"].get("ID", image_id)
         except docker.errors.APIError as exc:
             hint = (
-                " (no registry is reachable? try `grade sandbox build --offline`)"
+                msg(" (no registry is reachable? try `grade sandbox build --offline`)")
                 if base == ONLINE_BASE
-                else ""
+                else verbatim("")
             )
-            raise SandboxError(
-                f"building {IMAGE} on {base} failed: {short(str(exc), 300)}{hint}"
-            ) from exc
+            failed = msg(
+                "building {image} on {base} failed: {error}",
+                image=IMAGE,
+                base=base,
+                error=short(str(exc), 300),
+            )
+            raise SandboxError(join([failed, hint], "")) from exc
     state, found = image_state(client)
     if state != "ok":
         raise SandboxError(
-            f"building {IMAGE} finished but the image is {state}: "
-            f"run `grade sandbox build` again and read its output"
+            msg(
+                "building {image} finished but the image is {state}: run `grade sandbox "
+                "build` again and read its output",
+                image=IMAGE,
+                state=state,
+            )
         )
-    progress(f"built {IMAGE} ({found.short_id}) on {base} in {time.monotonic() - started:.0f} s")
+    progress(
+        msg(
+            "built {image} ({id}) on {base} in {seconds:.0f} s",
+            image=IMAGE,
+            id=found.short_id,
+            base=base,
+            seconds=time.monotonic() - started,
+        )
+    )
     return image_id or found.id
