@@ -33,7 +33,7 @@ from grader.models import (
 )
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
-from grader.terminal import UsageError, add_lang_option, console, helps, lang_in, say, summary
+from grader.terminal import HelpFormatter, UsageError, console, helps, say, summary
 
 # `grade check` exits 1 when the student's code fails a check and this when the kit or the
 # sandbox could not check it: a script (or a student) must not read the two the same way.
@@ -294,6 +294,7 @@ def cmd_sandbox(argv: list[str]) -> int:
 def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="grade",
         description=helps(
             sp, msg("Grade socket-programming submissions and explain each verdict.")
@@ -342,13 +343,14 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_WALL_CLOCK,
         help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
     )
-    add_lang_option(p, sp)
+    terminal.add_lang_option(p, sp)
     return p
 
 
 def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="grade check",
         description=helps(sp, msg("Self-check a submission before handing it in.")),
         epilog=helps(sp, CHECK_EXIT_CODES),
@@ -376,7 +378,7 @@ def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_WALL_CLOCK,
         help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
     )
-    add_lang_option(p, sp)
+    terminal.add_lang_option(p, sp)
     return p
 
 
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = None
     # Read before parsing: the help texts themselves speak the language asked for.
-    sp = i18n.speaker(lang_in(argv))
+    sp = i18n.speaker(terminal.lang_in(argv))
     try:
         if argv[:1] == ["sandbox"]:
             return cmd_sandbox(argv[1:])

@@ -17,7 +17,7 @@ from grader.assignment import (
 )
 from grader.contract import Message, msg
 from grader.i18n import Speaker
-from grader.terminal import add_lang_option, helps, lang_in
+from grader.terminal import HelpFormatter, add_lang_option, helps, lang_in
 
 # Under an assignment's first line: its checks, its problems, where it was found.
 INDENT = "    "
@@ -113,6 +113,7 @@ def describe(item: Installed, sp: Speaker | None = None) -> list[str]:
 def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="grade assignments",
         description=helps(
             sp,

@@ -10,7 +10,7 @@ from pathlib import Path
 from grader import i18n, render, saved
 from grader.contract import msg
 from grader.i18n import Speaker
-from grader.terminal import UsageError, add_lang_option, helps, say
+from grader.terminal import HelpFormatter, UsageError, add_lang_option, helps, say
 
 __all__ = ["add_lang_option", "build_report_parser", "cmd_report", "navigation"]
 
@@ -18,6 +18,7 @@ __all__ = ["add_lang_option", "build_report_parser", "cmd_report", "navigation"]
 def build_report_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     sp = sp or i18n.speaker()
     p = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="grade report",
         description=helps(
             sp,

@@ -4,6 +4,7 @@ self-check's verdicts."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,34 @@ def helps(sp: Speaker, value: Value) -> str:
     """A help text in the languages shown; `both` as "中文 / English" on one line, since argparse
     rewraps a help text and would run two lines into one anyway."""
     return sp.text(value, " / ")
+
+
+# Characters a terminal shows two columns wide, which may break anywhere (CJK, full-width).
+WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+HELP_TOKENS = re.compile(rf"[{WIDE}]|[^\s{WIDE}]+|\s+")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, wrapping Chinese too: argparse breaks lines only at spaces and
+    counts characters, while Chinese has no spaces and each character takes two columns."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        lines: list[str] = []
+        line, cols = "", 0
+        for token in HELP_TOKENS.findall(" ".join(text.split())):
+            size = 2 * len(token) if re.match(rf"[{WIDE}]", token) else len(token)
+            if token.isspace():
+                if line:
+                    line, cols = line + " ", cols + 1
+                continue
+            if line and cols + size > width:
+                lines.append(line.rstrip())
+                line, cols = "", 0
+            line, cols = line + token, cols + size
+        return [*lines, line.rstrip()] if line.strip() else lines
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in self._split_lines(text, width))
 
 
 def add_lang_option(p: argparse.ArgumentParser, sp: Speaker) -> None:

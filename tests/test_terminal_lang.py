@@ -28,6 +28,12 @@ HELPS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """Help texts unwrapped, so that a sentence is found whole."""
+    monkeypatch.setenv("COLUMNS", "300")
+
+
 def _help(argv: list[str], capsys) -> str:
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -166,3 +172,16 @@ def test_sandbox_build_says_its_steps_in_the_language(monkeypatch, capsys):
     monkeypatch.setattr(sandbox_cli, "build_image", build)
     assert sandbox_cli.cli_sandbox(["build", "--lang", "zh"]) == 0
     assert capsys.readouterr().out == "正在基于 base:1 构建 img:latest\n  Step 1/9 : FROM base:1\n"
+
+
+def test_chinese_help_is_wrapped_to_the_terminal(monkeypatch, capsys):
+    """argparse wraps only at spaces and counts characters; a Chinese help text has no spaces
+    and two columns per character, and must still fit."""
+    monkeypatch.setenv("COLUMNS", "60")
+    out = _help(["--help", "--lang", "zh"], capsys)
+    widths = [
+        sum(2 if HAN.match(c) or "\uff00" <= c <= "\uff60" else 1 for c in line)
+        for line in out.splitlines()
+    ]
+    assert max(widths) <= 60, out
+    assert "课程的作业会取代工具包中同名的作业" in out.replace("\n", "").replace(" ", "")

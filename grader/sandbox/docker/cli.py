@@ -12,7 +12,7 @@ from grader.contract.message import Value
 from grader.i18n import Speaker
 from grader.sandbox.common import SandboxError
 from grader.sandbox.docker.image import IMAGE, ONLINE_BASE, build_image, image_status_message
-from grader.terminal import add_lang_option, helps, lang_in
+from grader.terminal import HelpFormatter, add_lang_option, helps, lang_in
 
 # Ctrl-C's exit code, as a shell reports a process that SIGINT ended.
 INTERRUPTED = 128 + signal.SIGINT
@@ -20,12 +20,15 @@ INTERRUPTED = 128 + signal.SIGINT
 
 def build_parser(sp: Speaker) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         prog="grade sandbox",
         description=helps(sp, msg("The Docker image submissions are graded in.")),
     )
     add_lang_option(parser, sp)
     sub = parser.add_subparsers(dest="action", required=True)
-    build = sub.add_parser("build", help=helps(sp, msg("build {image}", image=IMAGE)))
+    build = sub.add_parser(
+        "build", formatter_class=HelpFormatter, help=helps(sp, msg("build {image}", image=IMAGE))
+    )
     how = build.add_mutually_exclusive_group()
     how.add_argument(
         "--offline",
@@ -42,7 +45,9 @@ def build_parser(sp: Speaker) -> argparse.ArgumentParser:
     # `grade sandbox build --lang zh` as well as `grade sandbox --lang zh build`.
     add_lang_option(build, sp)
     status = sub.add_parser(
-        "status", help=helps(sp, msg("say whether {image} is present and up to date", image=IMAGE))
+        "status",
+        formatter_class=HelpFormatter,
+        help=helps(sp, msg("say whether {image} is present and up to date", image=IMAGE)),
     )
     add_lang_option(status, sp)
     return parser
