@@ -68,7 +68,12 @@ def helps(sp: Speaker, value: Value) -> str:
 
 # Characters a terminal shows two columns wide, which may break anywhere (CJK, full-width).
 WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+OPENING, CLOSING = "（“《【", "），。；：、”》】！？"
 HELP_TOKENS = re.compile(rf"[{WIDE}]|[^\s{WIDE}]+|\s+")
+
+
+def _columns(tokens: list[str]) -> int:
+    return sum(2 * len(t) if re.match(rf"[{WIDE}]", t) else len(t) for t in tokens)
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -76,19 +81,24 @@ class HelpFormatter(argparse.HelpFormatter):
     counts characters, while Chinese has no spaces and each character takes two columns."""
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        lines: list[str] = []
-        line, cols = "", 0
+        lines: list[list[str]] = []
+        line: list[str] = []
         for token in HELP_TOKENS.findall(" ".join(text.split())):
-            size = 2 * len(token) if re.match(rf"[{WIDE}]", token) else len(token)
-            if token.isspace():
-                if line:
-                    line, cols = line + " ", cols + 1
+            if token.isspace() and not line:
                 continue
-            if line and cols + size > width:
-                lines.append(line.rstrip())
-                line, cols = "", 0
-            line, cols = line + token, cols + size
-        return [*lines, line.rstrip()] if line.strip() else lines
+            if line and not token.isspace() and _columns(line) + _columns([token]) > width:
+                # As Chinese is set: no line ends on an opening bracket, and none starts with
+                # a closing mark; the word before it goes down with it.
+                cut = len(line) - 1 if token in CLOSING or line[-1] in OPENING else len(line)
+                while token in CLOSING and 0 < cut and line[cut] in CLOSING:
+                    cut -= 1
+                while 0 < cut and line[cut - 1] in OPENING:
+                    cut -= 1
+                cut = cut or len(line)  # one long run of marks: break it anyway
+                lines.append(line[:cut])
+                line = line[cut:]
+            line.append(token)
+        return ["".join(words).rstrip() for words in [*lines, line] if "".join(words).strip()]
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n".join(indent + line for line in self._split_lines(text, width))

@@ -184,4 +184,6 @@ def test_chinese_help_is_wrapped_to_the_terminal(monkeypatch, capsys):
         for line in out.splitlines()
     ]
     assert max(widths) <= 60, out
+    # Set as Chinese is: no line starts with a closing mark or ends on an opening bracket.
+    assert not re.search(r"(?m)^\s*[），。；：、]|（$", out), out
     assert "课程的作业会取代工具包中同名的作业" in out.replace("\n", "").replace(" ", "")
