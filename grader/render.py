@@ -11,7 +11,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from grader.contract.message import Message, msg
+from grader.contract.message import Message, join, msg
 from grader.i18n import Speaker
 from grader.models import Assignment, CheckResult, ProgramRun, SubmissionResult
 from grader.render_class import HISTOGRAM_BINS, histogram, index_context
@@ -65,6 +65,10 @@ def run_view(run: ProgramRun) -> dict:
     return {"run": run, "stdout": excerpt(run.stdout), "stderr": excerpt(run.stderr)}
 
 
+# How a scenario that passed begins its line in a reason of one line per scenario.
+PASSED_MARK = "✓"
+
+
 def check_view(
     check: CheckResult,
     problem: Message | str = "",
@@ -83,6 +87,7 @@ def check_view(
         "score": num(check.score),
         "points": num(check.spec.points),
         "reason": check.reason,
+        "summary": what_failed(check.reason),
         "show_hint": hint,
         "fault_note": FAULTS.get(check.fault, "") if check.grader_error else "",
         "story": check.story,
@@ -92,6 +97,15 @@ def check_view(
         "details": excerpt(check.details) if check.details else None,
         "cite": cite,
     }
+
+
+def what_failed(reason: Message) -> Message:
+    """The reason as the verdict at the top shows it: of a reason with one line per scenario
+    (robustness), the failed lines only; the whole reason stays in the check's own section."""
+    if not isinstance(reason, Message) or reason.msgid or reason.sep != "\n":
+        return reason
+    failed = [p for p in reason.parts if not str(p).startswith(PASSED_MARK)]
+    return join(failed, "\n") if failed and len(failed) < len(reason.parts) else reason
 
 
 def ordered_checks(result: SubmissionResult) -> list[CheckResult]:

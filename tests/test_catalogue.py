@@ -36,6 +36,34 @@ def test_every_msg_call_names_a_literal_template():
     assert not bad, f"msg() with a template that is not a string literal: {bad}"
 
 
+def test_every_msg_call_gives_the_values_its_template_names():
+    """A template field without its value would fail at render time, inside the sandbox,
+    as a grader error; a value the template does not name is a sentence that lost a fact."""
+    bad = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "msg"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                continue
+            if any(k.arg is None for k in node.keywords):  # **values: checked when rendered
+                continue
+            named = {name for name, _ in catalogue.fields(node.args[0].value)}
+            given = {k.arg for k in node.keywords}
+            if named != given:
+                bad.append(
+                    f"{path.relative_to(PACKAGE)}:{node.lineno}: names {sorted(named)}, "
+                    f"given {sorted(given)}"
+                )
+    assert not bad, "\n".join(bad)
+
+
 def test_the_catalogue_reads_and_keeps_fields():
     table = i18n.translations("zh")
     assert table, "the zh catalogue is empty"

@@ -220,20 +220,31 @@ def test_trace_sites_never_reach_outside_the_submission(tmp_path):
 
 
 def test_busy_share_does_not_shrink_when_the_cpus_are_crowded():
-    """A busy loop wants the CPU the whole window even when three others compete for two
-    cores (its CPU share drops, its runnable share does not); a sleeper wants none of it."""
+    """A busy loop runs all the time it is not kept waiting for a CPU, even when three others
+    compete for two cores (its CPU share drops, that share does not); a sleeper runs none of
+    it; and a loop that wakes every 10 ms for a moment stays low however long each wake-up
+    waits for a CPU on the crowded machine (the wait is not counted as running)."""
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    napper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nwhile True:\n    time.sleep(0.01)\n    sum(range(200))",
+        ]
+    )
     try:
         loop = procobs.measure_cpu(busy[0].pid, 0.8)
         idle = procobs.measure_cpu(sleeper.pid, 0.8)
+        naps = procobs.measure_cpu(napper.pid, 0.8)
     finally:
-        for p in [*busy, sleeper]:
+        for p in [*busy, sleeper, napper]:
             p.kill()
             p.wait()
-    assert loop is not None and idle is not None
+    assert loop is not None and idle is not None and naps is not None
     assert loop.busy_percent > 80, loop
     assert idle.busy_percent < 5, idle
+    assert naps.busy_percent < 10, naps
 
 
 def test_tcp_sockets_show_unread_bytes_and_the_accept_queue():

@@ -7,6 +7,7 @@ grader errors, and checks whose subject is absent ("not applicable")."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -14,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from grader import saved
 from grader.harness import procobs, stackdump
 from grader.harness.checks import evidence
+from grader.harness.launch import StudentProcess
+from grader.models import NOT_GRADABLE, CheckResult, SubmissionResult
 from tests.conftest import assignment_names, expected
-from tests.verdicts import load_results
 
 GOAL = 0.9
 # A student line as the reasons cite it: 'server.py:14', 'epoll_server.py:31'.
@@ -31,41 +34,30 @@ NO_LINE = (
 )
 
 
-def _reason(test: dict) -> str:
-    """The check's reason, without the assignment's hint (which is the same for everyone)."""
-    return test["output"].split("\nHint: ")[0]
-
-
-def has_line(test: dict, results: dict) -> bool:
+def has_line(check: CheckResult, result: SubmissionResult) -> bool:
     """Whether this failure is one where the student wrote a line the kit could name."""
-    extra = test.get("extra_data", {})
-    if extra.get("fault") in ("grader", "infrastructure") or extra.get("status") not in (
-        None,
-        "",
-        "graded",
-        "failed",
-    ):
+    if check.grader_error or result.status == NOT_GRADABLE:
         return False
-    if results.get("extra_data", {}).get("status") == "not_gradable":
-        return False
-    reason = _reason(test)
+    reason = str(check.reason)  # the English, whatever language the reports speak
     return not any(p.search(reason) for p in NO_LINE)
 
 
 def misses(assignment: str, out) -> tuple[int, list[str]]:
-    """(how many failed checks have a line to name, those among them that name none)."""
+    """(how many failed checks have a line to name, those among them that name none), read
+    from each hand-in's saved result.json."""
     counted, missed = 0, []
     for ident in sorted(expected(assignment)):
-        try:
-            results = load_results(out, ident)
-        except FileNotFoundError:
+        path = out / ident / saved.RESULT_FILE
+        if not path.exists():
             continue
-        for test in results["tests"]:
-            if test["status"] != "failed" or not has_line(test, results):
+        result = saved.read(path)
+        for check in result.checks:
+            if check.passed or not has_line(check, result):
                 continue
             counted += 1
-            if not CITED.search(_reason(test)):
-                missed.append(f"{assignment}/{ident} {test['number']}: {_reason(test)[:200]}")
+            reason = str(check.reason)
+            if not CITED.search(reason):
+                missed.append(f"{assignment}/{ident} {check.spec.id}: {reason[:200]}")
     return counted, missed
 
 
@@ -184,3 +176,53 @@ def test_a_socket_watched_for_writing_is_named_as_why_a_loop_spins():
     assert evidence.write_interest([*trace, {"ev": "unregister", "fd": 5}]) == trace[1]
     assert evidence.write_interest([{"ev": "epoll_register", "fd": 6, "events": 5}]) is not None
     assert evidence.write_interest([{"ev": "epoll_register", "fd": 6, "events": 1}]) is None
+
+
+BARRAGE = (
+    "import socket, threading, time\n"
+    "a, b = socket.socketpair()\n"
+    "def feed():\n"
+    "    for _ in range(200):\n"
+    "        time.sleep(0.002)\n"
+    "        b.send(b'x')\n"
+    "    b.close()\n"
+    "threading.Thread(target=feed, daemon=True).start()\n"
+    "a.setblocking(False)\n"
+    "got = 0\n"
+    "while True:\n"
+    "    try:\n"
+    "        data = a.recv(1)\n"
+    "    except BlockingIOError:\n"
+    "        continue\n"
+    "    if not data:\n"
+    "        break\n"
+    "    got += 1\n"
+    "print('got', got, flush=True)\n"
+)
+
+
+def test_asking_for_the_line_never_breaks_the_program(tmp_path):
+    """The tracer's stack handler, as the kit installs it, asked again and again while the
+    program's non-blocking recv() fails with EAGAIN thousands of times: every byte arrives,
+    every failure is a BlockingIOError (a signal between a call's failure and the reading of
+    errno once made a correct server die of 'OSError: [Errno 0]'), and the program ends by
+    itself with code 0."""
+    work = tmp_path / "sub"
+    work.mkdir()
+    (work / "server.py").write_text(BARRAGE)
+    proc = StudentProcess(entry=work / "server.py", workdir=work)
+    proc.start()
+    deadline = time.monotonic() + 30  # far above the 0.4 s the program takes unloaded
+    asked = 0
+    try:
+        while proc.alive():
+            assert time.monotonic() < deadline, "the program never ended"
+            if stackdump.answers(proc.pid):
+                os.kill(proc.pid, stackdump.STACK_SIGNAL)
+                asked += 1
+            time.sleep(0.002)  # the kit asks a few times a check; this, hundreds
+    finally:
+        proc.kill()
+    assert asked > 20, asked  # the handler was there to be asked, many times
+    assert proc.returncode() == 0, proc.stderr.text() if proc.stderr else ""
+    assert proc.stdout is not None and proc.stdout.text().strip() == "got 200"

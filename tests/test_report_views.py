@@ -115,7 +115,14 @@ def result(assignment, hand_in) -> SubmissionResult:
                 )
             )
         elif spec.id == "robustness":
-            reason = join([verbatim("peer reset: died"), verbatim("half-close: hung")], "\n")
+            reason = join(
+                [
+                    verbatim("✗ peer reset: died"),
+                    verbatim("✗ half-close: hung"),
+                    verbatim("✓ slow reader"),
+                ],
+                "\n",
+            )
             checks.append(CheckResult(spec, False, reason))
         elif spec.id == "echo":
             big = "A" * 50_000 + "MIDDLE" + "Z" * 50_000
@@ -187,7 +194,18 @@ def test_verdict_section_holds_score_failures_and_the_students_line(result):
 
 def test_a_reason_with_lines_shows_one_line_each(result):
     html = render.render_report(result, speaker=EN)
-    assert re.search(r"peer reset: died</span><br><span[^>]*>half-close: hung", html)
+    assert re.search(r"peer reset: died</span><br><span[^>]*>✗ half-close: hung", html)
+
+
+def test_the_verdict_shows_the_scenarios_that_failed_and_the_check_all_of_them(result):
+    """At the top, what failed (the first screen holds it); in the check's own section, every
+    scenario with its verdict."""
+    html = render.render_report(result, speaker=EN)
+    verdict = html[html.index('<section id="verdict">') : html.index("</section>")]
+    assert "✗ peer reset: died" in verdict and "✗ half-close: hung" in verdict
+    assert "✓ slow reader" not in verdict
+    own = html[html.index('id="check-robustness"') :]
+    assert "✓ slow reader" in own and "✗ peer reset: died" in own
 
 
 def test_output_excerpts_are_bounded_with_the_byte_count(result):

@@ -73,12 +73,18 @@ def _emit(ev, **fields):
 
 
 def _listen_for_stack():
-    """Dump every thread's stack (the main thread's last) to SG_STACK on SIGUSR2, from
-    faulthandler's C handler: no Python code of ours runs in the student's program, and no
-    handler of the program's is chained (chain=False), so the signal changes nothing else.
-    Every thread: the kernel may hand the signal to any of them, the dump still holds the
-    main one. The file is held on a descriptor at the top of the table, so the program's
-    own descriptors keep the numbers they have without the kit (reasons quote them)."""
+    """Dump every thread's stack (the main thread's last) to SG_STACK on SIGUSR2, from a
+    Python-level handler (signal.signal) that calls faulthandler.dump_traceback. Not
+    faulthandler.register: its C handler does not keep errno for the code it interrupts, and
+    a correct server graded under load died of "OSError: [Errno 0]" in recv() when the
+    signal fell between the call's failure and Python reading errno. The interpreter's own
+    C handler keeps errno; the Python handler runs in the main thread at its next bytecode,
+    a blocked call interrupted by the signal is restarted afterwards (PEP 475), and a program
+    stuck in C code that never returns to the interpreter just does not answer (the kit
+    waits with a deadline and keeps the kernel's evidence). Every thread: the dump still
+    holds the main one. The file is held on a descriptor at the top of the table, so the
+    program's own descriptors keep the numbers they have without the kit (reasons quote
+    them)."""
     global _stack
     if not _env["SG_STACK"]:
         return
@@ -94,7 +100,21 @@ def _listen_for_stack():
         _stack = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top)
     finally:
         os.close(fd)
-    faulthandler.register(signal.SIGUSR2, file=_stack, all_threads=True, chain=False)
+
+    def dump(signum, frame):
+        try:
+            faulthandler.dump_traceback(file=_stack, all_threads=True)
+        except Exception:
+            pass  # a failed dump leaves the kit's evidence without a line, nothing more
+
+    signal.signal(signal.SIGUSR2, dump)
+    # At exit the interpreter puts SIG_DFL back for a signal with a Python handler, and
+    # SIGUSR2's default ends the process: a dump asked for just then would turn a program
+    # that ends by itself into one "killed by SIGUSR2". Ignored from the last atexit call on
+    # (registered first, it runs last), it stays ignored, and the kit no longer asks.
+    import atexit
+
+    atexit.register(signal.signal, signal.SIGUSR2, signal.SIG_IGN)
 
 
 def _install():

@@ -115,4 +115,4 @@ def describe_death(proc: StudentProcess) -> Message:
             )
     if last:
         return msg("the program {how}: {output}", how=how, output=last[:300])
-    return msg("the program {how}")
+    return msg("the program {how}", how=how)

@@ -149,10 +149,10 @@ def cpu_seconds(pid: int) -> float | None:
     return times.user + times.system
 
 
-def runnable_seconds(pid: int) -> float | None:
-    """Time all the process's threads spent running or waiting to run (schedstat): unlike CPU
-    time, it does not shrink when other processes crowd the CPUs."""
-    total = 0
+def schedstat_seconds(pid: int) -> tuple[float, float] | None:
+    """(running, waiting to run) of all the process's threads, in seconds (schedstat). The
+    waiting is what a crowded machine, or a CPU quota, adds; the running is not."""
+    on_cpu = waiting = 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -160,18 +160,22 @@ def runnable_seconds(pid: int) -> float | None:
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
-                on_cpu, waiting = fh.read().split()[:2]
-            total += int(on_cpu) + int(waiting)
+                ran, waited = fh.read().split()[:2]
+            on_cpu += int(ran)
+            waiting += int(waited)
         except (OSError, ValueError):
             continue
-    return total / 1e9
+    return on_cpu / 1e9, waiting / 1e9
 
 
 @dataclass(frozen=True)
 class CpuWindow:
     seconds: float
     cpu: float
-    runnable: float | None = None  # running or ready to run; None where schedstat is absent
+    # From schedstat: time running and time kept waiting for a CPU over the window; None
+    # where schedstat is absent.
+    running: float | None = None
+    waiting: float | None = None
 
     @property
     def percent(self) -> float:
@@ -180,25 +184,35 @@ class CpuWindow:
 
     @property
     def busy_percent(self) -> float:
-        """How much of the window the process wanted the CPU: a busy loop is near 100% even
-        on a crowded machine, where its CPU share drops; an idle one is near 0% either way."""
-        if self.runnable is None or self.seconds <= 0:
+        """How much of the time it was not kept waiting for a CPU the process spent running.
+        Neither a crowded machine nor a CPU quota moves it: a busy loop is near 100% however
+        little CPU it gets (it never sleeps, so all its time is running or waiting), and a
+        loop that sleeps between short wake-ups stays low however long each wake-up waits
+        for a CPU (that wait is taken out, not counted as wanting the CPU)."""
+        if self.running is None or self.waiting is None or self.seconds <= 0:
             return self.percent
-        return max(self.percent, 100.0 * self.runnable / self.seconds)
+        awake = max(self.running, self.seconds - self.waiting)
+        share = 100.0 * self.running / awake if awake > 0 else 0.0
+        return max(self.percent, share)
 
 
 def measure_cpu(pid: int, window: float) -> CpuWindow | None:
-    """CPU time and runnable time of the process over an observation window of wall-clock time."""
-    start_cpu, start_run = cpu_seconds(pid), runnable_seconds(pid)
+    """CPU time and schedstat times of the process over an observation window of wall-clock
+    time."""
+    start_cpu, start_sched = cpu_seconds(pid), schedstat_seconds(pid)
     start = time.monotonic()
     deadline = start + window
     while time.monotonic() < deadline:
         time.sleep(min(CPU_SAMPLE, max(0.0, deadline - time.monotonic())))
-    end_cpu, end_run = cpu_seconds(pid), runnable_seconds(pid)
+    end_cpu, end_sched = cpu_seconds(pid), schedstat_seconds(pid)
     if start_cpu is None or end_cpu is None:
         return None
-    runnable = None if start_run is None or end_run is None else max(0.0, end_run - start_run)
-    return CpuWindow(time.monotonic() - start, end_cpu - start_cpu, runnable)
+    seconds = time.monotonic() - start
+    if start_sched is None or end_sched is None:
+        return CpuWindow(seconds, end_cpu - start_cpu)
+    running = max(0.0, end_sched[0] - start_sched[0])
+    waiting = max(0.0, end_sched[1] - start_sched[1])
+    return CpuWindow(seconds, end_cpu - start_cpu, running, waiting)
 
 
 # --- sockets straight from the kernel's TCP tables, with their queues -----------------------

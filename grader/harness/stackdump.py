@@ -9,10 +9,13 @@ is sent only when /proc says the program catches it (faulthandler's handler is i
 does not block it: a program that took the signal over, ignores or blocks it, is left alone,
 and its reason keeps the kernel's evidence without a line.
 
-faulthandler dumps from its C signal handler: it needs neither the GIL nor the main thread to
-come back to the interpreter, so a server blocked in recv(), spinning in a loop or stuck in C
-code answers alike, and the interrupted call is restarted (PEP 475). The dump only names a
-line: where the server waits or spins is the kernel's reading, never the dump's."""
+The tracer's handler is a Python-level one that calls faulthandler.dump_traceback (boot.py
+says why not faulthandler's own C handler: errno). It runs in the main thread as soon as the
+interpreter gets control: a server blocked in recv() or select() is interrupted, dumps, and
+its call is restarted (PEP 475); one spinning in Python code dumps at once; one stuck in C
+code does not answer before the deadline, and its reason keeps the kernel's evidence. The
+dump only names a line: where the server waits or spins is the kernel's reading, never the
+dump's."""
 
 from __future__ import annotations
 

@@ -18,13 +18,13 @@ def check_idle_cpu(server: Server) -> None:
     def window(label: Message, key: str) -> None:
         measured = server.cpu(CPU_WINDOW)
         where = evidence.waiting(server)
-        # Judged on how much of the window it wanted the CPU, which a loaded machine does
-        # not change; the CPU it got is shown too.
+        # Judged on how much of its time not spent waiting for a CPU it ran, which neither a
+        # loaded machine nor a CPU quota changes; the CPU it got is shown too.
         readings.append((label, measured.busy_percent, where))
         server.story.saw(
             msg(
                 "{label}: {percent:.0f}% CPU over {seconds:.2f} s "
-                "(running or ready to run {busy:.0f}% of it), {where}",
+                "(running {busy:.0f}% of the time it was not kept waiting for a CPU), {where}",
                 label=label,
                 percent=measured.percent,
                 seconds=measured.seconds,
