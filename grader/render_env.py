@@ -168,6 +168,20 @@ class Words:
             return self.markup(value, langs[0])
         return _spans(self.speaker, [(lang, self.markup(value, lang)) for lang in langs])
 
+    def say_first(self, value) -> Markup:
+        """A Message as the verdict at the top of a report shows it: in `both`, the Chinese,
+        with the English folded beneath it (a click, a tap or Enter away), so that every
+        failed check fits the first screen; otherwise as `say`."""
+        if self.speaker.lang != "both" or not isinstance(value, Message):
+            return self.say(value)
+        texts = dict((lang, self.markup(value, lang)) for lang, _ in self.speaker.renders(value))
+        if "en" not in texts or "zh" not in texts:
+            return self.say(value)
+        return Markup(
+            '<span lang="zh">{}</span> <details class="alt-fold" lang="en">'
+            '<summary>English</summary><span class="alt">{}</span></details>'
+        ).format(texts["zh"], texts["en"])
+
     def say_short(self, value) -> Markup:
         """The start of a sentence, in each language shown (a table cell)."""
         if not isinstance(value, Message):
@@ -229,6 +243,7 @@ def environment(speaker: Speaker) -> Environment:
         say=words.say,
         say_text=words.say_text,
         say_short=words.say_short,
+        say_first=words.say_first,
         pick=words.pick,
     )
     return env
