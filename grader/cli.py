@@ -324,12 +324,7 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", "-o", default="out", help=helps(sp, msg("output folder (default: out)"))
     )
-    p.add_argument(
-        "--sandbox",
-        choices=("docker", "local"),
-        default="docker",
-        help=helps(sp, msg("where the submissions run (default: %(default)s)")),
-    )
+    _add_run_options(p, sp, ("docker", "local"))
     p.add_argument(
         "--jobs",
         "-j",
@@ -337,14 +332,25 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default=default_jobs(),
         help=helps(sp, msg("submissions graded at once (default: %(default)s)")),
     )
+    terminal.add_lang_option(p, sp)
+    return p
+
+
+def _add_run_options(p: argparse.ArgumentParser, sp: Speaker, sandboxes: tuple) -> None:
+    """--sandbox (the first of `sandboxes` by default) and --wall-clock, as grade and grade
+    check both take them."""
+    p.add_argument(
+        "--sandbox",
+        choices=sandboxes,
+        default=sandboxes[0],
+        help=helps(sp, msg("where the submissions run (default: %(default)s)")),
+    )
     p.add_argument(
         "--wall-clock",
         type=float,
         default=DEFAULT_WALL_CLOCK,
         help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
     )
-    terminal.add_lang_option(p, sp)
-    return p
 
 
 def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
@@ -366,18 +372,7 @@ def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default="socketgrade-report",
         help=helps(sp, msg("where report.html goes (default: socketgrade-report)")),
     )
-    p.add_argument(
-        "--sandbox",
-        choices=("local", "docker"),
-        default="local",
-        help=helps(sp, msg("where the submissions run (default: %(default)s)")),
-    )
-    p.add_argument(
-        "--wall-clock",
-        type=float,
-        default=DEFAULT_WALL_CLOCK,
-        help=helps(sp, msg("seconds allowed per submission (default: %(default)s)")),
-    )
+    _add_run_options(p, sp, ("local", "docker"))
     terminal.add_lang_option(p, sp)
     return p
 
