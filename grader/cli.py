@@ -324,7 +324,7 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", "-o", default="out", help=helps(sp, msg("output folder (default: out)"))
     )
-    _add_run_options(p, sp, ("docker", "local"))
+    _add_run_options(p, sp, ("docker", "local", "inplace"))
     p.add_argument(
         "--jobs",
         "-j",
@@ -372,7 +372,7 @@ def build_check_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default="socketgrade-report",
         help=helps(sp, msg("where report.html goes (default: socketgrade-report)")),
     )
-    _add_run_options(p, sp, ("local", "docker"))
+    _add_run_options(p, sp, ("local", "docker", "inplace"))
     terminal.add_lang_option(p, sp)
     return p
 

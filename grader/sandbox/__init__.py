@@ -11,7 +11,7 @@ from grader.sandbox.local import LocalSandbox
 
 __all__ = ["DEFAULT_WALL_CLOCK", "LocalSandbox", "Sandbox", "SandboxError", "make_sandbox"]
 
-SANDBOXES = ("docker", "local")
+SANDBOXES = ("docker", "local", "inplace")
 
 
 class Sandbox(Protocol):
@@ -45,4 +45,8 @@ def make_sandbox(
         from grader.sandbox.docker import DockerSandbox
 
         return DockerSandbox(wall_clock, scratch=scratch)
+    if name == "inplace":
+        from grader.sandbox.inplace import InPlaceSandbox
+
+        return InPlaceSandbox(wall_clock, scratch)
     raise ValueError(f"unknown sandbox {name!r}: choose {' or '.join(map(repr, SANDBOXES))}")

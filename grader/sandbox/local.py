@@ -50,6 +50,16 @@ class LocalSandbox:
             "wall clock": f"{self.wall_clock:g} s per submission",
         }
 
+    def student_uid(self) -> int | None:
+        """The uid the harness starts the student's program as; None: as the harness itself."""
+        return None
+
+    def prepare_run_folder(self, folder: Path) -> None:
+        """Called on each run's temporary folder before the harness starts in it."""
+
+    def after_run(self) -> None:
+        """Called after each run, once its harness and everything it started are killed."""
+
     def run(self, req: RunRequest) -> RunOutcome:
         start = time.monotonic()
         # The harness runs in its own folder: every path it is given must be absolute.
@@ -58,6 +68,7 @@ class LocalSandbox:
             where.mkdir(parents=True, exist_ok=True)
         folder = req.submission.folder
         with tempfile.TemporaryDirectory(prefix="run-", dir=where) as scratch:
+            self.prepare_run_folder(Path(scratch))
             report = Path(scratch).absolute() / "report.json"
             # -P: the current folder is not put on the harness's import path.
             cmd = [
@@ -69,6 +80,7 @@ class LocalSandbox:
                     str(folder.absolute() if folder is not None else folder),
                     str(report),
                     str(report.parent / "work"),
+                    user=self.student_uid(),
                 ),
             ]
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -101,6 +113,7 @@ class LocalSandbox:
                     proc.stdout.close()
                 with self._lock:
                     self._running.discard(proc)
+                self.after_run()
             data = None if timed_out else read_report(report)
         seconds = time.monotonic() - start
         limits = self.describe()
