@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +19,7 @@ from rich.text import Text
 from grader import export, i18n, render, saved, terminal
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
+from grader.cli_docker import add_docker_host_option, engines_of
 from grader.cli_report import build_report_parser, cmd_report, navigation
 from grader.contract import join, msg
 from grader.discover import DiscoverError, discover, single
@@ -79,7 +81,8 @@ def grade_one(
                 ),
                 error_fault="infrastructure",
             )
-    return score(assignment, sub, outcome, only)
+    result = score(assignment, sub, outcome, only)
+    return replace(result, engine=outcome.engine) if outcome else result
 
 
 def write_submission(
@@ -163,7 +166,8 @@ def cmd_grade(ns) -> int:
         # never graded as part of a hand-in.
         subs = discover(ns.submissions, assignment.entry, scratch / "submissions", leave_out=(out,))
         ids = [s.id for s in subs]
-        sandbox = make_sandbox(ns.sandbox, ns.wall_clock, scratch=scratch / "runs")
+        runs, notify = scratch / "runs", (lambda sentence: say(sp, sentence, "yellow"))
+        sandbox = make_sandbox(ns.sandbox, ns.wall_clock, runs, ns.engines, notify)
         results: list[SubmissionResult] = []
         unfinished: list[str] = []
         lock = threading.Lock()
@@ -177,7 +181,8 @@ def cmd_grade(ns) -> int:
             transient=False,
         ) as progress:
             task = progress.add_task("", total=len(subs))
-            pool = ThreadPoolExecutor(max_workers=ns.jobs)
+            # Several engines: as many at once as all their slots (each keeps to its own).
+            pool = ThreadPoolExecutor(max_workers=getattr(sandbox, "jobs", ns.jobs))
             try:
                 futures = {
                     pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
@@ -332,6 +337,7 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default=default_jobs(),
         help=helps(sp, msg("submissions graded at once (default: %(default)s)")),
     )
+    add_docker_host_option(p, sp, grading=True)
     terminal.add_lang_option(p, sp)
     return p
 
@@ -396,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser(sp).parse_args(argv)
         if ns.jobs < 1:
             raise UsageError(msg("--jobs must be at least 1, not {jobs}", jobs=ns.jobs))
+        ns.engines = engines_of(ns.docker_host, ns.jobs, ns.sandbox)
         return cmd_grade(ns)
     except (AssignmentError, DiscoverError, UsageError) as exc:
         terminal.error(exc, sp.lang)

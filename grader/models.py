@@ -162,6 +162,7 @@ class RunOutcome:
     log: str = ""  # the harness's own output, for TAs debugging the kit
     image_id: str = ""  # the grading image, where the sandbox runs one (Docker)
     image_digest: str = ""
+    engine: str = ""  # where it ran, where a sandbox runs on an engine (Docker: its URL)
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class SubmissionResult:
     limits: dict = field(default_factory=dict)
     note: Message = NOTHING  # a grading-wide remark (e.g. "grading stopped after 120 s")
     provenance: Provenance | None = None
+    engine: str = ""  # the Docker engine it ran on (its URL), when it ran on one
 
     @property
     def score(self) -> float:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from grader.contract import Message
 from grader.models import RunOutcome, RunRequest
 from grader.sandbox.common import DEFAULT_WALL_CLOCK, SandboxError
 from grader.sandbox.local import LocalSandbox
+
+if TYPE_CHECKING:  # the docker SDK is imported only where Docker is used
+    from grader.sandbox.docker.engines import EngineSpec
 
 __all__ = ["DEFAULT_WALL_CLOCK", "LocalSandbox", "Sandbox", "SandboxError", "make_sandbox"]
 
@@ -34,11 +39,21 @@ class Sandbox(Protocol):
 
 
 def make_sandbox(
-    name: str, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None
+    name: str,
+    wall_clock: float = DEFAULT_WALL_CLOCK,
+    scratch: Path | None = None,
+    docker_hosts: Sequence[EngineSpec] = (),
+    notify: Callable[[Message], None] | None = None,
 ) -> Sandbox:
-    """The sandbox called `name`; `scratch` is a host folder for its temporary files."""
+    """The sandbox called `name`; `scratch` is a host folder for its temporary files.
+    `docker_hosts`: the Docker engines to spread the submissions over (default: the one of
+    DOCKER_HOST, or the local socket); `notify` hears of an engine set aside."""
     if name == "local":
         return LocalSandbox(wall_clock, scratch)
+    if name == "docker" and docker_hosts:
+        from grader.sandbox.docker.pool import EnginePool
+
+        return EnginePool(docker_hosts, wall_clock, scratch=scratch, notify=notify)
     if name == "docker":
         # Imported here: the docker SDK is needed only for Docker, and a student's self-check
         # in the local sandbox must start (and work) without it.

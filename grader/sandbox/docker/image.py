@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import docker
 import requests
+from docker.utils import kwargs_from_env
 
 from grader import kitpaths
 from grader.contract import Message, join, msg, verbatim
@@ -30,6 +32,7 @@ STUDENT_UID = 10001
 
 HASH_LABEL = "org.socketgrade.source-hash"
 BASE_LABEL = "org.socketgrade.base"
+DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 # How long one request to the engine may take before the engine counts as gone: far above
 # its usual answer (well under a second), so that a busy engine creating and removing many
@@ -40,11 +43,32 @@ ENGINE_TIMEOUT_SECONDS = 120
 BUILD_TIMEOUT_SECONDS = 1800
 
 
-def connect(timeout: int = ENGINE_TIMEOUT_SECONDS) -> docker.DockerClient:
-    """A client for the local engine, or SandboxError saying how to get one."""
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+def default_host() -> str:
+    """The engine used when none is named: DOCKER_HOST, else the local socket."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def _client(url: str | None, timeout: int) -> docker.DockerClient:
+    if url is None:
+        return docker.from_env(timeout=timeout, max_pool_size=64)
+    # TLS as the docker CLI takes it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), for any engine
+    # named on the command line; DOCKER_HOST itself is overridden by the URL.
+    return docker.DockerClient(
+        base_url=url,
+        tls=kwargs_from_env().get("tls", False),
+        timeout=timeout,
+        max_pool_size=64,
+        # ssh:// through the system's ssh client when paramiko is not installed.
+        use_ssh_client=importlib.util.find_spec("paramiko") is None,
+    )
+
+
+def connect(timeout: int = ENGINE_TIMEOUT_SECONDS, url: str | None = None) -> docker.DockerClient:
+    """A client for the engine at `url` (default: DOCKER_HOST or the local socket), or
+    SandboxError saying how to get one."""
+    where = url or default_host()
     try:
-        client = docker.from_env(timeout=timeout, max_pool_size=64)
+        client = _client(url, timeout)
         client.ping()
     except docker.errors.DockerException as exc:
         text = str(exc)
@@ -57,7 +81,7 @@ def connect(timeout: int = ENGINE_TIMEOUT_SECONDS) -> docker.DockerClient:
                 )
             ) from exc
         raise SandboxError(_unreachable(where, _engine_reason(text))) from exc
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, OSError) as exc:
         raise SandboxError(_unreachable(where, _engine_reason(str(exc)))) from exc
     return client
 
@@ -139,9 +163,10 @@ def image_status() -> str:
     return str(image_status_message())
 
 
-def image_status_message() -> Message:
-    """One sentence on the grading image, to be said in the chosen language."""
-    client = connect()
+def image_status_message(client: docker.DockerClient | None = None) -> Message:
+    """One sentence on the grading image (on `client`'s engine, default the local one), to
+    be said in the chosen language."""
+    client = client or connect()
     state, found = image_state(client)
     if state == "missing":
         return msg("{image} is missing: run `grade sandbox build`", image=IMAGE)
@@ -190,7 +215,7 @@ def _can_debootstrap(client: docker.DockerClient) -> bool:
         return os.geteuid() == 0 and shutil.which("debootstrap") is not None
 
 
-def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
+def _ensure_offline_base(client: docker.DockerClient, progress, url: str | None) -> str:
     try:
         client.images.get(OFFLINE_BASE)
         return OFFLINE_BASE
@@ -205,7 +230,9 @@ def _ensure_offline_base(client: docker.DockerClient, progress) -> str:
         )
     )
     try:
-        subprocess.run(["sh", str(script), OFFLINE_BASE], check=True)
+        # The script imports the base with the docker CLI: into the engine being built on.
+        env = dict(os.environ, DOCKER_HOST=url) if url else None
+        subprocess.run(["sh", str(script), OFFLINE_BASE], check=True, env=env)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise SandboxError(
             msg(
@@ -266,19 +293,19 @@ def _install_libs(target: Path, arch: str, progress) -> None:
         )
 
 
-def build_image(offline: bool | None = None, progress=print) -> str:
+def build_image(offline: bool | None = None, progress=print, url: str | None = None) -> str:
     """Build socketgrade-sandbox:latest and return its id. offline=True builds on the
     debootstrap base (made if missing), False on python:3.12-slim (pulled if missing),
     None uses a python:3.x-slim already present, else the debootstrap base (already there,
     or made when this process may: root with debootstrap), else pulls python:3.12-slim."""
-    client = connect(timeout=BUILD_TIMEOUT_SECONDS)
+    client = connect(timeout=BUILD_TIMEOUT_SECONDS, url=url)
     started = time.monotonic()
     if offline is None:
         base = _local_python_base(client) or (
-            _ensure_offline_base(client, progress) if _can_debootstrap(client) else ONLINE_BASE
+            _ensure_offline_base(client, progress, url) if _can_debootstrap(client) else ONLINE_BASE
         )
     elif offline:
-        base = _ensure_offline_base(client, progress)
+        base = _ensure_offline_base(client, progress, url)
     else:
         base = ONLINE_BASE
     wanted = source_hash()

@@ -41,6 +41,7 @@ from grader.sandbox.docker.image import (
     IMAGE,
     STUDENT_UID,
     connect,
+    default_host,
     image_ids,
     require_image,
     short,
@@ -93,6 +94,11 @@ def stage_submission(source: Path, dest: Path, limit: int = STAGE_BYTES) -> list
     return skipped
 
 
+class EngineError(SandboxError):
+    """The engine failed (gone, dying, refusing): the infrastructure's fault, never the
+    submission's. Another engine may grade the same submission."""
+
+
 def _bounded_log(raw: bytes) -> str:
     if len(raw) > LOG_HEAD + LOG_TAIL:
         hidden = len(raw) - LOG_HEAD - LOG_TAIL
@@ -113,12 +119,20 @@ class DockerSandbox:
         scratch: str | Path | None = None,
         limits: DockerLimits = DEFAULT_LIMITS,
         image: str = IMAGE,
+        client: docker.DockerClient | None = None,
+        engine: str = "",
+        engine_faults_raise: bool = False,
     ):
+        """`client` and `engine` (its URL, named in each report): the engine to run on,
+        default the local one. `engine_faults_raise`: an engine refusing a container raises
+        EngineError, where alone it is this submission's grader error."""
         self.wall_clock = wall_clock
         self.scratch = Path(scratch) if scratch is not None else None
         self.limits = limits
         self.image = image
-        self.client = connect()
+        self.client = client or connect()
+        self.engine = engine or default_host()
+        self.engine_faults_raise = engine_faults_raise
         # Read once: every report of this batch names the image it was graded in.
         self.image_id, self.image_digest = image_ids(require_image(self.client, image))
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -160,7 +174,9 @@ class DockerSandbox:
     def run(self, req: RunRequest) -> RunOutcome:
         """Grade one submission; the outcome names the image it ran in."""
         outcome = self._run(req)
-        return dataclasses.replace(outcome, image_id=self.image_id, image_digest=self.image_digest)
+        return dataclasses.replace(
+            outcome, image_id=self.image_id, image_digest=self.image_digest, engine=self.engine
+        )
 
     def _run(self, req: RunRequest) -> RunOutcome:
         start = time.monotonic()
@@ -218,7 +234,7 @@ class DockerSandbox:
                         f"{STAGE_BYTES >> 20} MiB): {', '.join(skipped[:20])}\n" + log
                     )
             except docker.errors.ImageNotFound as exc:
-                raise SandboxError(
+                raise EngineError(
                     msg(
                         "the grading image {image} is missing: run `grade sandbox build`",
                         image=self.image,
@@ -234,15 +250,18 @@ class DockerSandbox:
                             if isinstance(exc, docker.errors.NotFound)
                             else msg("the Docker engine refused the grading container")
                         )
+                        error = msg("{what}: {error}", what=what, error=short(str(exc), 300))
+                        if self.engine_faults_raise:
+                            raise EngineError(error) from exc
                         return RunOutcome(
                             None,
                             time.monotonic() - start,
                             self.name,
                             limits,
-                            error=msg("{what}: {error}", what=what, error=short(str(exc), 300)),
+                            error=error,
                             error_fault="infrastructure",
                         )
-                    raise SandboxError(
+                    raise EngineError(
                         msg(
                             "the Docker engine stopped answering while grading {id} "
                             "({error}): check dockerd, then grade again",
