@@ -117,5 +117,5 @@ def _statuses(sp: Speaker, urls: list[str]) -> int:
         except SandboxError as exc:
             status = as_message(exc.args[0] if len(exc.args) == 1 else str(exc))
         fresh = fresh and " up to date " in str(status)
-        _say(sp, msg("{url}: {status}", url=url, status=status))
+        _say(sp, msg("{url}: {why}", url=url, why=status))
     return 0 if fresh else 1
