@@ -30,6 +30,7 @@ START_SECONDS = 90.0
 # dockerd stops its containers (ten seconds each at most, in parallel) before it exits.
 STOP_SECONDS = 60.0
 POLL_SECONDS = 0.2
+NAMESPACE = "socketgrade-second-engine"
 
 
 def _unavailable(reason: str) -> None:
@@ -70,8 +71,14 @@ class SecondEngine:
             "none",
             "--iptables=false",
             "--ip6tables=false",
-            # Its own containerd (dockerd starts one under the exec root): containers of the
-            # two engines never meet, and killing this one leaves the other alone.
+            # No --containerd: where no system containerd runs (as here: the first engine
+            # started its own), dockerd starts one of its own under the exec root, and the
+            # two engines' containers never meet. Where a system containerd runs, both
+            # engines use it: their own namespaces keep them apart.
+            "--containerd-namespace",
+            NAMESPACE,
+            "--containerd-plugins-namespace",
+            f"{NAMESPACE}-plugins",
         ]
 
     def start(self) -> None:

@@ -237,6 +237,7 @@ def test_course_listing_same_verdicts_as_local(docker_engine, sandbox):
     in_docker = sandbox.run(req)
     assert not in_docker.error, in_docker.log
     assert in_docker.sandbox == "docker" and in_docker.limits["memory"]
+    assert in_docker.engine == image.default_host()  # where it ran, for the report
     local = make_sandbox("local", 120).run(req)
     assert not local.error, local.log
     assert verdicts(in_docker.report) == verdicts(local.report) == COURSE_LISTING_VERDICTS
@@ -378,3 +379,17 @@ def test_the_image_command_line_runs_as_a_module(docker_engine):
     )
     assert done.returncode == 0, done.stderr
     assert "is up to date" in done.stdout
+
+
+def test_status_and_build_on_a_named_engine(docker_engine, capsys):
+    """`grade sandbox status|build --docker-host URL`: one line per engine; an engine whose
+    image is up to date needs neither a build nor a load."""
+    from grader.sandbox.docker.cli import cli_sandbox
+
+    url = image.default_host()
+    assert cli_sandbox(["status", "--lang", "en", "--docker-host", url]) == 0
+    assert capsys.readouterr().out.startswith(f"{url}: {image.IMAGE} is up to date")
+    assert cli_sandbox(["build", "--lang", "en", "--docker-host", url]) == 0
+    assert capsys.readouterr().out.startswith(f"{url}: {image.IMAGE} is up to date")
+    assert cli_sandbox(["status", "--docker-host", "ftp://nowhere"]) == 2
+    assert "is not a Docker engine's URL" in capsys.readouterr().err
