@@ -138,6 +138,12 @@ def test_a_class_over_two_engines(docker_engine, second_engine, small_class, tmp
     assert sorted(named.values()) == sorted([first] * on_first + [second] * on_second)
     for ident, url in named.items():
         assert url in (out / ident / "report.html").read_text(encoding="utf-8")
+    # Read back from result.json: `grade report` names them again.
+    for report in out.glob("*/report.html"):
+        report.unlink()
+    assert main(["report", str(out), "--lang", "zh"]) == 0
+    for ident, url in named.items():
+        assert url in (out / ident / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.docker  # a second engine beside the first: minutes
