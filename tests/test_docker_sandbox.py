@@ -393,3 +393,18 @@ def test_status_and_build_on_a_named_engine(docker_engine, capsys):
     assert capsys.readouterr().out.startswith(f"{url}: {image.IMAGE} is up to date")
     assert cli_sandbox(["status", "--docker-host", "ftp://nowhere"]) == 2
     assert "is not a Docker engine's URL" in capsys.readouterr().err
+
+
+def test_an_engine_that_cannot_see_our_files_gets_copies(docker_engine, tmp_path):
+    """An engine on another machine cannot bind-mount this machine's folders: the kit, the
+    assignment and the hand-in go into volumes through its API, the report comes back the
+    same way, the verdicts are the same, and no volume is left."""
+    (tmp_path / "scratch").mkdir()
+    assert not sd.DockerSandbox(wall_clock=10, scratch=tmp_path / "scratch").copy_files
+    box = sd.DockerSandbox(wall_clock=120, scratch=tmp_path / "scratch", copy_files=True)
+    outcome = box.run(request(COURSE_LISTING))
+    assert not outcome.error, outcome.log
+    assert verdicts(outcome.report) == COURSE_LISTING_VERDICTS
+    assert not ours(docker_engine, box)
+    owner = {"label": f"{sd.OWNER_LABEL}={box.owner}"}
+    assert docker_engine.volumes.list(filters=owner) == []

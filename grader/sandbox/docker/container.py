@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from docker.types import LogConfig, Mount, Ulimit
 
@@ -59,6 +60,30 @@ class DockerLimits:
 DEFAULT_LIMITS = DockerLimits()
 
 
+def _sources(
+    req: RunRequest,
+    submission: Path,
+    out: Path,
+    assignment_in: str,
+    volumes: dict[str, str] | None,
+) -> list[tuple[str, str, Literal["bind", "volume"]]]:
+    """(where inside, what, "bind" | "volume") of each mount; all but the output read-only."""
+    if volumes is not None:
+        return [
+            (f"{KIT_IN}/grader", volumes["grader"], "volume"),
+            (assignment_in, volumes["assignment"], "volume"),
+            (SUBMISSION_IN, volumes["submission"], "volume"),
+            (OUT_IN, volumes["out"], "volume"),
+        ]
+    return [
+        # Wherever this `grader` was imported from: a checkout or site-packages.
+        (f"{KIT_IN}/grader", str(kitpaths.PACKAGE), "bind"),
+        (assignment_in, str(req.assignment.folder.resolve()), "bind"),
+        (SUBMISSION_IN, str(submission.resolve()), "bind"),
+        (OUT_IN, str(out.resolve()), "bind"),
+    ]
+
+
 def create_kwargs(
     req: RunRequest,
     name: str,
@@ -68,9 +93,12 @@ def create_kwargs(
     image: str,
     limits: DockerLimits,
     owner: str,
+    volumes: dict[str, str] | None = None,
 ) -> dict:
     """Everything containers.create() is given for one submission's container: the
-    hardening lives here. `owner` ("host:pid") labels it for the clean-up of orphans."""
+    hardening lives here. `owner` ("host:pid") labels it for the clean-up of orphans.
+    `volumes` ({"grader", "assignment", "submission", "out": volume name}): for an engine
+    on another machine, the volumes that hold what is otherwise bind-mounted from here."""
     lim = limits
     assignment_in = f"{KIT_IN}/assignments/{req.assignment.folder.name}"
     command = harness_args(
@@ -100,11 +128,8 @@ def create_kwargs(
         },
         shm_size=f"{lim.shm_mib}m",
         mounts=[
-            # Wherever this `grader` was imported from: a checkout or site-packages.
-            Mount(f"{KIT_IN}/grader", str(kitpaths.PACKAGE), type="bind", read_only=True),
-            Mount(assignment_in, str(req.assignment.folder.resolve()), type="bind", read_only=True),
-            Mount(SUBMISSION_IN, str(submission.resolve()), type="bind", read_only=True),
-            Mount(OUT_IN, str(out.resolve()), type="bind", read_only=False),
+            Mount(target, source, type=kind, read_only=target != OUT_IN)
+            for target, source, kind in _sources(req, submission, out, assignment_in, volumes)
         ],
         cap_drop=["ALL"],
         cap_add=sorted(CAPABILITIES),

@@ -17,6 +17,7 @@ from pathlib import Path
 import docker
 import requests
 
+from grader import kitpaths
 from grader.contract import Message, msg
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits
@@ -46,6 +47,15 @@ from grader.sandbox.docker.image import (
     require_image,
     short,
 )
+from grader.sandbox.docker.transfer import (
+    STAGE_BYTES,
+    fetch_report,
+    fill_volumes,
+    our_volumes,
+    remove_volumes,
+    sees_host_files,
+    stage_submission,
+)
 
 # What is kept of the container's output (the harness's own log): its head and its tail.
 LOG_HEAD = 8 * 1024
@@ -61,37 +71,6 @@ PING_MARGIN_SECONDS = 0.5
 # The engine reports a main process that died of signal N as exit code 128 + N, as a
 # shell does.
 SIGNAL_EXIT_BASE = 128
-
-STAGE_BYTES = 64 * 2**20
-
-
-def stage_submission(source: Path, dest: Path, limit: int = STAGE_BYTES) -> list[str]:
-    """Copy the submission's regular files and folders to `dest`, which is what the container
-    gets. Symbolic links are left out: the harness copies the submission as root inside the
-    container, where a link could point at the kit or the results. Returns what was left out."""
-    skipped: list[str] = []
-    total = 0
-
-    def walk(src: Path, dst: Path) -> None:
-        nonlocal total
-        dst.mkdir()
-        with os.scandir(src) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                rel = str(Path(entry.path).relative_to(source))
-                if entry.is_dir(follow_symlinks=False):
-                    walk(Path(entry.path), dst / entry.name)
-                elif entry.is_file(follow_symlinks=False):
-                    size = entry.stat(follow_symlinks=False).st_size
-                    if total + size > limit:
-                        skipped.append(rel)
-                        continue
-                    total += size
-                    shutil.copyfile(entry.path, dst / entry.name, follow_symlinks=False)
-                else:
-                    skipped.append(rel)
-
-    walk(Path(source), dest)
-    return skipped
 
 
 class EngineError(SandboxError):
@@ -122,10 +101,13 @@ class DockerSandbox:
         client: docker.DockerClient | None = None,
         engine: str = "",
         engine_faults_raise: bool = False,
+        copy_files: bool | None = None,
     ):
         """`client` and `engine` (its URL, named in each report): the engine to run on,
         default the local one. `engine_faults_raise`: an engine refusing a container raises
-        EngineError, where alone it is this submission's grader error."""
+        EngineError, where alone it is this submission's grader error. `copy_files`: send
+        the files through the engine's API into volumes rather than bind-mount them (default:
+        when the engine cannot see this machine's folders, as one on another machine)."""
         self.wall_clock = wall_clock
         self.scratch = Path(scratch) if scratch is not None else None
         self.limits = limits
@@ -141,6 +123,26 @@ class DockerSandbox:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._remove_orphans()
+        self.copy_files = not self._sees_our_files() if copy_files is None else copy_files
+
+    def _sees_our_files(self) -> bool:
+        # Beside the runs' folders (in the nearest folder of theirs that exists yet).
+        near = self.scratch
+        while near is not None and not near.exists():
+            near = near.parent
+        probe = Path(tempfile.mkdtemp(prefix="socketgrade-probe-", dir=near))
+        try:
+            return sees_host_files(self.client, self.image, [kitpaths.PACKAGE, probe])
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EngineError(
+                msg(
+                    "the Docker engine at {url} failed: {error}",
+                    url=self.engine,
+                    error=short(str(exc)),
+                )
+            ) from exc
+        finally:
+            probe.rmdir()
 
     def describe(self) -> dict:
         lim, student = self.limits, Limits()
@@ -165,10 +167,24 @@ class DockerSandbox:
             "wall clock": f"{self.wall_clock:g} s per submission",
         }
 
-    def create_kwargs(self, req: RunRequest, name: str, submission: Path, out: Path) -> dict:
+    def create_kwargs(
+        self,
+        req: RunRequest,
+        name: str,
+        submission: Path,
+        out: Path,
+        volumes: dict[str, str] | None = None,
+    ) -> dict:
         """Everything containers.create() is given (see container.create_kwargs)."""
         return create_kwargs(
-            req, name, submission, out, image=self.image, limits=self.limits, owner=self.owner
+            req,
+            name,
+            submission,
+            out,
+            image=self.image,
+            limits=self.limits,
+            owner=self.owner,
+            volumes=volumes,
         )
 
     def run(self, req: RunRequest) -> RunOutcome:
@@ -187,6 +203,7 @@ class DockerSandbox:
             self.scratch.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
         timed_out, code, oom, log, stopped = False, None, False, "", False
+        volumes: dict[str, str] = {}
         try:
             out = scratch / "out"
             out.mkdir()
@@ -214,12 +231,18 @@ class DockerSandbox:
                         ),
                         error_fault="infrastructure",
                     )
-            kwargs = self.create_kwargs(req, name, submission, out)
             # Registered before create(): Ctrl-C between the engine creating it and us
             # hearing back must still find it.
             with self._lock:
                 self._running.add(name)
             try:
+                if self.copy_files:
+                    labels = {ROLE_LABEL: ROLE, OWNER_LABEL: self.owner}
+                    folder = req.assignment.folder
+                    volumes = fill_volumes(
+                        self.client, self.image, name, labels, folder, submission
+                    )
+                kwargs = self.create_kwargs(req, name, submission, out, volumes or None)
                 container = self.client.containers.create(**kwargs)
                 container.start()
                 timed_out, code = self._wait(container, start + bound)
@@ -228,6 +251,8 @@ class DockerSandbox:
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
                 log = _bounded_log(container.logs(stdout=True, stderr=True))
+                if volumes and not timed_out:
+                    fetch_report(container, out)
                 if skipped:
                     log = (
                         f"not given to the grader (links, special files, over "
@@ -272,6 +297,7 @@ class DockerSandbox:
             data = None if timed_out else read_report(out / "report.json")
         finally:
             self._remove(name)
+            remove_volumes(self.client, volumes.values())
             with self._lock:
                 stopped = name in self._stopped
                 self._stopped.discard(name)
@@ -344,16 +370,21 @@ class DockerSandbox:
         return self.client.containers.list(all=True, filters={"label": labels}, ignore_removed=True)
 
     def _remove_orphans(self) -> None:
-        """Containers left by a grader on this host that died without cleaning up."""
+        """Containers (and volumes) left by a grader on this host that died without
+        cleaning up."""
         host = socket.gethostname()
+
+        def dead(owner: str) -> bool:
+            o_host, _, o_pid = owner.rpartition(":")
+            return o_host == host and o_pid.isdigit() and not _pid_alive(int(o_pid))
+
         try:
             for c in self._ours():
-                owner = (c.labels or {}).get(OWNER_LABEL, "")
-                o_host, _, o_pid = owner.rpartition(":")
-                if o_host == host and o_pid.isdigit() and not _pid_alive(int(o_pid)):
+                if dead((c.labels or {}).get(OWNER_LABEL, "")):
                     self._remove(c.name)
         except (docker.errors.APIError, requests.exceptions.RequestException):
             pass
+        remove_volumes(self.client, our_volumes(self.client, None, dead))
 
     def stop_all(self) -> None:
         """Ctrl-C: remove every container this process started (a run waiting on one
@@ -367,6 +398,7 @@ class DockerSandbox:
             pass
         for name in names:
             self._remove(name)
+        remove_volumes(self.client, our_volumes(self.client, self.owner))
 
 
 def _as_popen(code: int | None) -> int | None:
