@@ -307,6 +307,17 @@ def test_no_engine_that_can_grade_is_one_sentence(fake_engines, monkeypatch):
         fake_engines({"tcp://a:1": ("ok", 1)})
 
 
+def test_an_engine_unreachable_at_the_start_is_set_aside(fake_engines, monkeypatch):
+    def half(urls, set_aside, **_):
+        set_aside(urls[0], SandboxError(msg("no Docker engine is reachable")))
+        return urls[1:]
+
+    monkeypatch.setattr(engine_pool, "provide_image", half)
+    pool, said = fake_engines({"tcp://a:1": ("ok", 1), "tcp://b:1": ("ok", 1)})
+    assert len(said) == 1 and "tcp://a:1 is set aside" in said[0]
+    assert {o.engine for o in grade_all(pool, 3)} == {"tcp://b:1"}
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

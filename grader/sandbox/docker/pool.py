@@ -65,6 +65,9 @@ class EnginePool:
         self.reasons: list[Message] = []
         self._cond = threading.Condition()
         self._stopping = False
+        # Engines set aside while starting are said once another engine can grade: when
+        # none can, the one error that stops the batch says why for each.
+        self._deferred: list[Message] | None = []
         by_url = {e.spec.url: e for e in self.engines}
         ready = provide_image(
             [e.spec.url for e in self.engines],
@@ -91,6 +94,9 @@ class EnginePool:
                     why=join(self.reasons, "; "),
                 )
             )
+        deferred, self._deferred = self._deferred, None
+        for sentence in deferred:
+            self.notify(sentence)
 
     @property
     def jobs(self) -> int:
@@ -188,14 +194,16 @@ class EnginePool:
             engine.failed = True
             self.reasons.append(msg("{url}: {why}", url=engine.spec.url, why=why))
             self._cond.notify_all()
-        self.notify(
-            msg(
-                "the Docker engine {url} is set aside for the rest of this batch ({why}); the "
-                "other engines grade its submissions",
-                url=engine.spec.url,
-                why=why,
-            )
+        sentence = msg(
+            "the Docker engine {url} is set aside for the rest of this batch ({why}); the "
+            "other engines grade its submissions",
+            url=engine.spec.url,
+            why=why,
         )
+        if self._deferred is not None:
+            self._deferred.append(sentence)
+        else:
+            self.notify(sentence)
 
     def _nowhere(self, start: float, failed_on: list[str]) -> RunOutcome:
         return RunOutcome(
