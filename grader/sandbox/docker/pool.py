@@ -126,8 +126,8 @@ class EnginePool:
                 ):
                     raise EngineError(outcome.error)
             except ENGINE_FAULTS as exc:
-                if self._stopping:
-                    raise
+                if self._stopping:  # Ctrl-C removed its container: not the engine's fault
+                    return self._nowhere(start, failed_on)
                 self._set_aside(engine, exc)
                 failed_on.append(engine.spec.url)
                 continue
