@@ -46,7 +46,7 @@ def syntax_problem(sub: Submission) -> Message:
         compile(path.read_bytes(), sub.entry, "exec", dont_inherit=True)
     except SyntaxError as exc:
         return msg(
-            "{file} cannot start: Python finds a syntax error at line {line}: {error}",
+            "{file} cannot start: SyntaxError at line {line}: {error}",
             file=sub.entry,
             line=exc.lineno or 0,
             error=verbatim(str(exc.msg)),
