@@ -138,6 +138,8 @@ def container(autograder):
         assert code == 0, out
         # The no-pip path is the one tested: the base image has neither pip nor venv.
         assert run(box, "python3 -m pip --version")[0] != 0
+        # Nor does the bundle carry the Docker SDK: grading in place never imports it.
+        assert run(box, "PYTHONPATH=/autograder/source/lib python3 -c 'import docker'")[0] != 0
         yield box
     finally:
         box.remove(force=True)
