@@ -55,10 +55,12 @@ def build_export_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         epilog=helps(sp, msg("Exit codes: 0 written; 2 a bad command line or a missing wheel.")),
     )
     sub = p.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
+    about = msg("autograder.zip for a Gradescope programming assignment")
     gs = sub.add_parser(
         "gradescope",
         formatter_class=HelpFormatter,
-        help=helps(sp, msg("autograder.zip for a Gradescope programming assignment")),
+        help=helps(sp, about),
+        description=helps(sp, about),
     )
     _common(gs, sp)
     gs.add_argument(
@@ -67,10 +69,12 @@ def build_export_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         default="autograder.zip",
         help=helps(sp, msg("the zip to write (default: autograder.zip)")),
     )
+    about = msg("a PrairieLearn grader image's build context and info.json")
     pl = sub.add_parser(
         "prairielearn",
         formatter_class=HelpFormatter,
-        help=helps(sp, msg("a PrairieLearn grader image's build context and info.json")),
+        help=helps(sp, about),
+        description=helps(sp, about),
     )
     _common(pl, sp)
     pl.add_argument(

@@ -131,6 +131,7 @@ def test_the_reference_scores_one(image, tmp_path):
         assert t["message"] == "Passed." and t["description"] == spec.explain.en
     # Root's alone: the student's uid can neither list the folder nor read the file.
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700  # /grade itself
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_uid == 0
 
 

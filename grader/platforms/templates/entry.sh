@@ -4,6 +4,9 @@
 # /grade: it grades /grade/student with the in-place sandbox (the student's program runs as a
 # dedicated unprivileged user) and writes /grade/results/results.json, which only root can
 # read. It always exits 0 with a results.json: PrairieLearn reads it only after a clean exit.
+# The job's folder (the hand-in, data.json, the results) is root's alone: the harness copies
+# the hand-in for the student's user, which needs nothing else of it.
+chmod 700 /grade
 mkdir -p /grade/results
 chmod 700 /grade/results
 PYTHONPATH=/opt/socketgrade/lib python3 -m grader.platforms.run prairielearn \
