@@ -30,8 +30,9 @@ def unpack(wheel: Path, target: Path) -> None:
 def main(argv: list[str]) -> int:
     if sys.version_info < OLDEST:
         print(
-            f"socketgrade needs Python {'.'.join(map(str, OLDEST))} or later as python3; "
-            f"this is {sys.version.split()[0]}",
+            f"socketgrade needs Python {'.'.join(map(str, OLDEST))} or later as python3 and "
+            f"this one is {sys.version.split()[0]}: choose a base image with a newer one "
+            "(on Gradescope: Ubuntu 24.04)",
             file=sys.stderr,
         )
         return 1
