@@ -1,5 +1,5 @@
 """Command line: `grade SUBMISSIONS --assignment A`, `grade check [PATH]`, `grade report OUT`,
-`grade sandbox …`, `grade assignments`."""
+`grade sandbox …`, `grade assignments`, `grade export …`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from grader import export, i18n, render, saved, terminal
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
 from grader.cli_docker import add_docker_host_option, engines_of
+from grader.cli_export import cmd_export
 from grader.cli_report import build_report_parser, cmd_report, navigation
 from grader.contract import join, msg
 from grader.discover import DiscoverError, discover, single
@@ -311,8 +312,9 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
                     msg(
                         "Also: `grade check [PATH] --assignment A` (a student's self-check), "
                         "`grade report OUT` (the reports again, from saved results, in any "
-                        "--lang), `grade assignments` (what can be graded) and `grade sandbox "
-                        "build|status` (the Docker grading image)."
+                        "--lang), `grade assignments` (what can be graded), `grade sandbox "
+                        "build|status` (the Docker grading image) and `grade export "
+                        "gradescope|prairielearn` (an autograder for those platforms)."
                     ),
                     GRADE_EXIT_CODES,
                 ],
@@ -396,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["check"]:
             ns = build_check_parser(sp).parse_args(argv[1:])
             return cmd_check(ns)
+        if argv[:1] == ["export"]:
+            return cmd_export(argv[1:], sp)
         if argv[:1] == ["report"]:
             ns = build_report_parser(sp).parse_args(argv[1:])
             return cmd_report(ns)

@@ -1,0 +1,1 @@
+"""Exports for platforms that run one grading container per hand-in: Gradescope, PrairieLearn."""

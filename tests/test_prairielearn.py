@@ -1,0 +1,178 @@
+"""`grade export prairielearn`: the grader image built from the exported context (offline, on the
+kit's base image) and run as PrairieLearn's grader host runs it, for a correct, a faulty and an
+ungradable hand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from grader.assignment import load_assignment
+from grader.cli import main
+from grader.contract import msg
+from grader.i18n import Speaker
+from grader.platforms import prairielearn
+from tests.conftest import EXPECTED_EPOLL, fixtures, reference_file
+from tests.platform_support import BASE_IMAGE, docker_client, expected_failures
+
+FAULTY = "select_selector"  # an epoll fixture with its expected failures in expected.toml
+UNGRADABLE = "syntax_error"
+IMAGE = "socketgrade-pl-test:latest"
+# A container's whole grading, bounded from outside: PrairieLearn's own timeout is
+# info.json's, and the kit's wall clock inside ends a hanging hand-in well before it.
+JOB_SECONDS = 600
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prairielearn") / "grader"
+    argv = ["export", "prairielearn", "-a", "epoll", "--lang", "en", "--out", str(out)]
+    assert main([*argv, "--image", "course/socketgrade-epoll:1"]) == 0
+    return out
+
+
+def test_the_context_holds_the_dockerfile_the_entry_script_and_the_snippet(context):
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG BASE=python:3.12-slim" in dockerfile and "FROM ${BASE}" in dockerfile
+    assert os.access(context / "entry.sh", os.X_OK)
+    info = json.loads((context / "info.json").read_text(encoding="utf-8"))
+    options = info["externalGradingOptions"]
+    assert info["gradingMethod"] == "External" and options["enabled"] is True
+    assert options["image"] == "course/socketgrade-epoll:1"
+    assert options["entrypoint"] == prairielearn.ENTRYPOINT
+    assert 240 < options["timeout"] <= 600 and options["enableNetworking"] is False
+    readme = (context / "README.md").read_text(encoding="utf-8")
+    assert "docker build -t course/socketgrade-epoll:1 ." in readme
+    assert "docker push course/socketgrade-epoll:1" in readme
+    names = {p.name.split("-")[0].lower() for p in (context / "wheels").glob("*.whl")}
+    assert {"socketgrade", "pytest", "psutil", "rich"} <= names and "docker" not in names
+
+
+def test_a_kit_failure_is_not_gradable_and_says_why():
+    payload = prairielearn.kit_failure(msg("boom {x}", x="here"), Speaker("en"))
+    assert payload["gradable"] is False and payload["message"].startswith("GRADER ERROR: boom")
+    assert payload["format_errors"]
+
+
+# --- the image, run as PrairieLearn's grader host runs it -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def image(context):
+    """The grader image, built without network on the kit's offline base image; removed at
+    the end."""
+    client = docker_client()
+    built, _ = client.images.build(
+        path=str(context),
+        buildargs={"BASE": BASE_IMAGE},
+        tag=IMAGE,
+        network_mode="none",
+        rm=True,
+        forcerm=True,
+    )
+    try:
+        yield client, built
+    finally:
+        client.images.remove(built.id, force=True)
+        client.close()
+
+
+def grade_in(image, tmp_path: Path, hand_in: Path) -> tuple[dict, Path]:
+    """The job as the grader host makes it: /grade bound from a folder holding student/ and
+    data/ (no results/: the entrypoint makes it), no network, the default capabilities, the
+    entrypoint of info.json, a TTY; the results read once the container has exited 0."""
+    client, _ = image
+    grade = tmp_path / "grade"
+    if hand_in.is_dir():
+        shutil.copytree(hand_in, grade / "student")
+    else:
+        (grade / "student").mkdir(parents=True)
+        shutil.copyfile(hand_in, grade / "student" / hand_in.name)
+    (grade / "data").mkdir()
+    (grade / "data" / "data.json").write_text("{}", encoding="utf-8")
+    box = client.containers.create(
+        IMAGE,
+        entrypoint=prairielearn.ENTRYPOINT.split(" "),
+        network_disabled=True,
+        tty=True,
+        volumes={str(grade): {"bind": "/grade", "mode": "rw"}},
+    )
+    try:
+        box.start()
+        status = box.wait(timeout=JOB_SECONDS)
+        logs = box.logs().decode("utf-8", "replace")
+    finally:
+        box.remove(force=True)
+    assert status["StatusCode"] == 0, logs
+    results = grade / "results" / "results.json"
+    return json.loads(results.read_text(encoding="utf-8")), results
+
+
+def _tests_by_name(results: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in results["tests"]}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_reference_scores_one(image, tmp_path):
+    results, path = grade_in(image, tmp_path, reference_file("epoll"))
+    assert results["gradable"] is True and results["score"] == 1.0, results["message"]
+    specs = load_assignment("epoll").checks
+    tests = _tests_by_name(results)
+    assert set(tests) == {s.title.en for s in specs}
+    for spec in specs:
+        t = tests[spec.title.en]
+        assert t["points"] == t["max_points"] == spec.points
+        assert t["message"] == "Passed." and t["description"] == spec.explain.en
+    # Root's alone: the student's uid can neither list the folder nor read the file.
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700  # /grade itself
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_uid == 0
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_faulty_hand_in_scores_what_it_earns(image, tmp_path):
+    results, _ = grade_in(image, tmp_path, fixtures("epoll") / FAULTY)
+    specs = load_assignment("epoll").checks
+    fails, why = expected_failures(EXPECTED_EPOLL, FAULTY, [s.id for s in specs])
+    assert results["gradable"] is True, results["message"]
+    tests = _tests_by_name(results)
+    for spec in specs:
+        t = tests[spec.title.en]
+        if spec.id in fails:
+            assert t["points"] == 0 and why.get(spec.id, "") in t["message"], t
+            assert t["output"], t  # what the check did and saw
+        else:
+            assert t["points"] == spec.points, t
+    earned = sum(s.points for s in specs if s.id not in fails)
+    assert results["score"] == pytest.approx(earned / sum(s.points for s in specs))
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_hand_in_that_cannot_start_is_not_gradable(image, tmp_path):
+    results, _ = grade_in(image, tmp_path, fixtures("epoll") / UNGRADABLE)
+    assert results["gradable"] is False
+    assert any("SyntaxError" in e for e in results["format_errors"]), results
+    assert "SyntaxError" in results["message"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_kit_in_the_image_is_root_s_alone(image):
+    client, _ = image
+    out = client.containers.run(
+        IMAGE,
+        entrypoint=["sh", "-c", "cat /opt/socketgrade/socketgrade.json; ls /opt/socketgrade; true"],
+        user="65534:65534",
+        network_disabled=True,
+        remove=True,
+        stderr=True,
+    ).decode("utf-8", "replace")
+    assert out.count("Permission denied") == 2 and "epoll" not in out, out
