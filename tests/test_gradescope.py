@@ -17,14 +17,11 @@ from grader.platforms import gradescope
 from grader.platforms.run import syntax_problem
 from tests.conftest import EXPECTED_EPOLL, fixtures, reference_file
 from tests.platform_support import (
-    BASE_IMAGE,
     STUDENT,
-    docker_client,
     expected_failures,
-    files_of,
-    read_json,
+    gradescope_container,
+    gradescope_grade,
     run,
-    tar_of,
 )
 
 FAULTY = "select_selector"  # an epoll fixture with its expected failures in expected.toml
@@ -42,9 +39,6 @@ NEEDED = {
     "rich",
 }
 NOT_CARRIED = {"docker", "requests", "urllib3"}
-# One hand-in, every check, bounded from outside too: the kit's own wall clock (240 s) ends a
-# hanging one first, so this bound only stops a test that would otherwise never end.
-GRADE_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
@@ -120,45 +114,16 @@ def test_a_kit_failure_still_says_why(tmp_path):
 
 @pytest.fixture(scope="module")
 def container(autograder):
-    """The base image, offline, Docker's default capabilities; the zip unpacked in
-    /autograder/source and setup.sh run there; run_autograder copied to /autograder."""
-    client = docker_client()
-    box = client.containers.run(
-        BASE_IMAGE, ["sleep", "infinity"], detach=True, network_mode="none", auto_remove=False
-    )
-    try:
-        box.put_archive("/tmp", tar_of({"autograder.zip": autograder.read_bytes()}))
-        code, out = run(
-            box,
-            "set -e; mkdir -p /autograder/source && cd /autograder/source && "
-            "python3 -m zipfile -e /tmp/autograder.zip . && rm /tmp/autograder.zip && "
-            "bash setup.sh && cp run_autograder /autograder/run_autograder && "
-            "chmod 755 /autograder/run_autograder",
-        )
-        assert code == 0, out
+    """The zip unpacked and set up as Gradescope does, in a plain offline container."""
+    with gradescope_container(autograder) as box:
         # The no-pip path is the one tested: the base image has neither pip nor venv.
         assert run(box, "python3 -m pip --version")[0] != 0
         # Nor does the bundle carry the Docker SDK: grading in place never imports it.
         assert run(box, "PYTHONPATH=/autograder/source/lib python3 -c 'import docker'")[0] != 0
         yield box
-    finally:
-        box.remove(force=True)
-        client.close()
 
 
-def grade_in(box, folder: Path) -> dict:
-    """One hand-in, as Gradescope hands it over: a fresh /autograder/submission holding its
-    files and an empty /autograder/results, then /autograder/run_autograder."""
-    code, out = run(
-        box,
-        "rm -rf /autograder/submission /autograder/results && "
-        "mkdir -p /autograder/submission /autograder/results",
-    )
-    assert code == 0, out
-    box.put_archive("/autograder/submission", tar_of(files_of(folder)))
-    code, out = run(box, f"cd /autograder && timeout {GRADE_SECONDS} /autograder/run_autograder")
-    assert code == 0, out
-    return read_json(box, "/autograder/results/results.json")
+grade_in = gradescope_grade
 
 
 def _check_tests(results: dict, fails: set[str], why: dict) -> None:

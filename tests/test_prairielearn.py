@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -18,14 +17,11 @@ from grader.contract import msg
 from grader.i18n import Speaker
 from grader.platforms import prairielearn
 from tests.conftest import EXPECTED_EPOLL, fixtures, reference_file
-from tests.platform_support import BASE_IMAGE, docker_client, expected_failures
+from tests.platform_support import expected_failures, prairielearn_grade, prairielearn_image
 
 FAULTY = "select_selector"  # an epoll fixture with its expected failures in expected.toml
 UNGRADABLE = "syntax_error"
 IMAGE = "socketgrade-pl-test:latest"
-# A container's whole grading, bounded from outside: PrairieLearn's own timeout is
-# info.json's, and the kit's wall clock inside ends a hanging hand-in well before it.
-JOB_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
@@ -64,53 +60,12 @@ def test_a_kit_failure_is_not_gradable_and_says_why():
 
 @pytest.fixture(scope="module")
 def image(context):
-    """The grader image, built without network on the kit's offline base image; removed at
-    the end."""
-    client = docker_client()
-    built, _ = client.images.build(
-        path=str(context),
-        buildargs={"BASE": BASE_IMAGE},
-        tag=IMAGE,
-        network_mode="none",
-        rm=True,
-        forcerm=True,
-    )
-    try:
-        yield client, built
-    finally:
-        client.images.remove(built.id, force=True)
-        client.close()
+    with prairielearn_image(context, IMAGE) as built:
+        yield built
 
 
 def grade_in(image, tmp_path: Path, hand_in: Path) -> tuple[dict, Path]:
-    """The job as the grader host makes it: /grade bound from a folder holding student/ and
-    data/ (no results/: the entrypoint makes it), no network, the default capabilities, the
-    entrypoint of info.json, a TTY; the results read once the container has exited 0."""
-    client, _ = image
-    grade = tmp_path / "grade"
-    if hand_in.is_dir():
-        shutil.copytree(hand_in, grade / "student")
-    else:
-        (grade / "student").mkdir(parents=True)
-        shutil.copyfile(hand_in, grade / "student" / hand_in.name)
-    (grade / "data").mkdir()
-    (grade / "data" / "data.json").write_text("{}", encoding="utf-8")
-    box = client.containers.create(
-        IMAGE,
-        entrypoint=prairielearn.ENTRYPOINT.split(" "),
-        network_disabled=True,
-        tty=True,
-        volumes={str(grade): {"bind": "/grade", "mode": "rw"}},
-    )
-    try:
-        box.start()
-        status = box.wait(timeout=JOB_SECONDS)
-        logs = box.logs().decode("utf-8", "replace")
-    finally:
-        box.remove(force=True)
-    assert status["StatusCode"] == 0, logs
-    results = grade / "results" / "results.json"
-    return json.loads(results.read_text(encoding="utf-8")), results
+    return prairielearn_grade(image, tmp_path, hand_in)
 
 
 def _tests_by_name(results: dict) -> dict[str, dict]:
