@@ -18,11 +18,16 @@ TAIL_BYTES = 8 * 1024
 READ_CAP = 64 * 1024 * 1024  # past this, a flood is no longer read: its writes then block
 READ_CHUNK = 64 * 1024
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>; not exposed by the standard library
+PR_SET_NO_NEW_PRIVS = 38
 
 # How long a tap's thread is given to drain what is left once the pipe's writer is gone.
 # The writer is dead by then, so the pipe ends at once unless a grandchild still holds it
 # open; past this the thread (a daemon) is left behind rather than blocking the grader.
 TAP_JOIN_SECONDS = 2.0
+# kill_user(): each round freezes and kills what the uid runs, then waits this long for it
+# to go; rounds go on until nothing of the uid is left or KILL_USER_SECONDS have passed.
+KILL_USER_ROUND_SECONDS = 0.2
+KILL_USER_SECONDS = 10.0
 # How long kill_tree waits for frozen-then-killed processes to vanish. SIGKILL of a stopped
 # process is delivered at once; this only covers a loaded machine's scheduling delay.
 KILL_TREE_WAIT_SECONDS = 2.0
@@ -42,6 +47,17 @@ class Limits:
     file_size: int = 16 * 1024 * 1024
     open_files: int = 1024
     cpu_seconds: int = 120
+    # Processes and threads of the student's uid together, as Docker's pids cgroup bounds
+    # the container (256, the harness's threads included). Applied only where the program
+    # runs as a uid of its own: RLIMIT_NPROC counts every process of the uid, and in the
+    # local sandbox that uid is yours, with your whole desktop.
+    processes: int = 256
+
+    def apply_processes(self) -> None:
+        """RLIMIT_NPROC, for a child about to become the student's own uid."""
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
 
     def apply(self) -> None:
         # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
@@ -68,6 +84,43 @@ def become_subreaper() -> None:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def no_new_privileges() -> None:
+    """PR_SET_NO_NEW_PRIVS for this process and all it will exec: a setuid or file-capability
+    binary then runs with the caller's privileges, never more."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def processes_of(uid: int) -> list[psutil.Process]:
+    """Every live (not zombie) process whose real or effective uid is `uid`."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            uids = p.uids()
+            if uid in (uids.real, uids.effective) and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def kill_user(uid: int, deadline: float = KILL_USER_SECONDS) -> list[int]:
+    """Kill every process of `uid`, whoever started it (a double-forked daemon is no longer
+    anyone's child), until none is left or `deadline` seconds have passed; the pids still
+    alive then ([] when all are gone). Never call it with a uid that is not the student's."""
+    if uid == 0:
+        raise ValueError("kill_user: refusing to kill every process of root")
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        procs = processes_of(uid)
+        if not procs or time.monotonic() >= end:
+            return [p.pid for p in procs]
+        freeze_and_kill(procs, timeout=KILL_USER_ROUND_SECONDS)
 
 
 class OutputTap:

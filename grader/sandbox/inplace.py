@@ -4,41 +4,187 @@ as root; the student's program runs as a dedicated unprivileged user."""
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
+import stat
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from grader.contract import msg
+from grader.models import RunOutcome, RunRequest
+from grader.proc import Limits, kill_user
 from grader.sandbox.common import DEFAULT_WALL_CLOCK, SandboxError
 from grader.sandbox.local import LocalSandbox
 
 STUDENT_USER = "sgstudent"
+# Where a new student user's id is looked for, downwards: the system range, below the ids
+# useradd hands out itself, and one id free both as a uid and as a gid.
+FIRST_ID, LAST_ID = 990, 200
+# The interpreter the student's program runs with, when the kit's own is out of its reach.
+STUDENT_PYTHON_ENV = "SOCKETGRADE_STUDENT_PYTHON"
+# How long one probe of an interpreter, started as the student's user, may take.
+PROBE_SECONDS = 30.0
+# Folders every uid may write in, which the student's program may leave files in: emptied of
+# the student's files after each run, so that nothing reaches the next.
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def _free_id() -> int:
+    for n in range(FIRST_ID, LAST_ID, -1):
+        try:
+            pwd.getpwuid(n)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(n)
+            continue
+        except KeyError:
+            return n
+    raise SandboxError(msg("no free id for the student user was found"))
+
+
+def _append(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
 
 
 def ensure_student_user(name: str = STUDENT_USER) -> int:
-    """The uid of the dedicated student user, created if missing."""
+    """The uid of the dedicated student user, created if missing, whose group has the same
+    id: the harness gives the program that one id as both uid and gid, so a gid that
+    belongs to another group (systemd-journal, docker) would hand it that group's files."""
     try:
-        return pwd.getpwnam(name).pw_uid
+        entry = pwd.getpwnam(name)
     except KeyError:
-        pass
-    if shutil.which("useradd"):
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        entry = None
+    if entry is not None:
+        if entry.pw_uid == 0 or entry.pw_gid != entry.pw_uid:
+            raise SandboxError(
+                msg(
+                    "the student user {name} exists with uid {uid} and gid {gid}: the "
+                    "in-place sandbox needs its own user whose gid is its uid (remove it "
+                    "with userdel {name})",
+                    name=name,
+                    uid=entry.pw_uid,
+                    gid=entry.pw_gid,
+                )
+            )
+        return entry.pw_uid
+    n = _free_id()
+    if shutil.which("useradd") and shutil.which("groupadd"):
+        for cmd in (
+            ["groupadd", "--system", "--gid", str(n), name],
+            ["useradd", "--system", "--uid", str(n), "--gid", str(n), "--no-create-home"]
+            + ["--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+        ):
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if done.returncode != 0:
+                raise SandboxError(
+                    msg(
+                        "cannot create the student user {name}: {error}",
+                        name=name,
+                        error=done.stderr.decode(errors="replace").strip()[:200],
+                    )
+                )
+    else:
+        # An image without the shadow tools: the entries are all a uid needs.
+        _append("/etc/group", f"{name}:x:{n}:")
+        _append("/etc/passwd", f"{name}:x:{n}:{n}::/nonexistent:/usr/sbin/nologin")
+    return n
+
+
+def run_as(uid: int, argv: list[str]) -> str | None:
+    """What `argv` prints when run as `uid` (and gid), None when it cannot be run or fails."""
+    try:
+        done = subprocess.run(
+            argv,
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            cwd="/",
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_SECONDS,
         )
-        return pwd.getpwnam(name).pw_uid
-    raise SandboxError(msg("cannot create the student user {name}", name=name))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.decode(errors="replace").strip() if done.returncode == 0 else None
+
+
+def student_python(uid: int) -> str | None:
+    """The interpreter the student's program runs with: None when the kit's own serves (the
+    student's uid can run it), else SOCKETGRADE_STUDENT_PYTHON, else a system python of the
+    kit's major.minor. A probe really runs each as the student's uid."""
+    want = f"{sys.version_info.major}.{sys.version_info.minor}"
+    chosen = os.environ.get(STUDENT_PYTHON_ENV)
+    if chosen:
+        if run_as(uid, [chosen, "-I", "-S", "-c", PROBE]) is None:
+            raise SandboxError(
+                msg(
+                    "the student's user cannot run {python} (from {env})",
+                    python=chosen,
+                    env=STUDENT_PYTHON_ENV,
+                )
+            )
+        return chosen
+    if run_as(uid, [sys.executable, "-I", "-S", "-c", PROBE]) == want:
+        return None
+    for folder in ("/usr/bin", "/usr/local/bin", "/bin"):
+        for name in (f"python{want}", "python3"):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and run_as(uid, [path, "-I", "-S", "-c", PROBE]) == want:
+                return path
+    raise SandboxError(
+        msg(
+            "the student's user cannot run the kit's Python ({python}) and no python{version} "
+            "it can run was found in /usr/bin or /usr/local/bin: install one, or name one "
+            "in {env}",
+            python=sys.executable,
+            version=want,
+            env=STUDENT_PYTHON_ENV,
+        )
+    )
+
+
+def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_TMP) -> None:
+    """Remove what `uid` left at the top of shared writable folders (never following links:
+    lstat, and rmtree does not follow them either)."""
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if info.st_uid != uid:
+                continue
+            try:
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 class InPlaceSandbox(LocalSandbox):
     """The harness as root on this machine (a grading container); the student's program as
-    a dedicated unprivileged user."""
+    a dedicated unprivileged user. One submission at a time: after each run every process of
+    that user is killed, which would kill another run's too."""
 
     name = "inplace"
+    # The harness's files (the report, the checks' copy) are root's alone.
+    harness_umask = 0o077
 
     def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         if os.geteuid() != 0:
@@ -50,14 +196,79 @@ class InPlaceSandbox(LocalSandbox):
             )
         super().__init__(wall_clock, scratch)
         self.uid = ensure_student_user()
+        self.python = student_python(self.uid)
+        self._one_at_a_time = threading.Lock()
 
     def student_uid(self) -> int | None:
         return self.uid
 
+    def student_python(self) -> str | None:
+        return self.python
+
     def prepare_run_folder(self, folder: Path) -> None:
-        os.chmod(folder, 0o700)
+        # Traversable, not listable: the student's uid reaches its copy (work/run-N/sub) by
+        # name; the report and the checks' copy in it are mode 0600 and 0700 (harness_umask).
+        os.chmod(folder, 0o711)
+        # The harness makes its copies under work/; made here, as the umask would make it 0700.
+        (folder / "work").mkdir(mode=0o711)
+        os.chmod(folder / "work", 0o711)
+
+    def checks_for(self, req: RunRequest, folder: Path) -> str:
+        """A copy of the checks in a folder only root can enter: the kit's own may be
+        installed where every uid reads it."""
+        kit = folder / "checks"
+        kit.mkdir(mode=0o700)
+        target = kit / req.assignment.checks_file.name
+        shutil.copyfile(req.assignment.checks_file, target)
+        os.chmod(target, 0o600)
+        return str(target.absolute())
+
+    def run(self, req: RunRequest) -> RunOutcome:
+        with self._one_at_a_time:
+            # Whatever an earlier grading in this container left behind goes first.
+            self.after_run()
+            return super().run(req)
+
+    def after_run(self) -> None:
+        left = kill_user(self.uid)
+        remove_files_of(self.uid)
+        if left:
+            raise SandboxError(
+                msg(
+                    "processes of the student's user survived being killed: {pids}",
+                    pids=", ".join(map(str, left)),
+                )
+            )
 
     def describe(self) -> dict:
         info = super().describe()
-        info["sandbox"] = "in place (as root in this container; the program as a dedicated user)"
+        lim = Limits()
+        who = pwd.getpwuid(self.uid).pw_name
+        info["sandbox"] = (
+            "in place (as root in this container; the program as a dedicated user, "
+            "no-new-privileges)"
+        )
+        info["student uid"] = f"{self.uid} ({who}), gid {self.uid}, no supplementary groups"
+        info["interpreter"] = self.python or sys.executable
+        info["processes"] = (
+            f"{lim.processes} for the student's uid (RLIMIT_NPROC), threads included; "
+            f"every process of that uid is killed after each run"
+        )
+        info["missing compared to docker"] = "; ".join(GAPS)
         return info
+
+
+# What only Docker gives, as the in-place sandbox's report says it (each checked in
+# tests/test_inplace*.py or by the kernel's rules named).
+GAPS = (
+    "network: the program reaches whatever network this container has (Docker: loopback only)",
+    "pids cgroup: RLIMIT_NPROC on the dedicated uid instead",
+    "memory cgroup: the kit's resident-memory watchdog instead (polled, not enforced by "
+    "the kernel)",
+    "CPU quota: none (RLIMIT_CPU only)",
+    "read-only root filesystem: the program may write wherever this container lets every "
+    "user write (/tmp, /var/tmp, /dev/shm, without Docker's size bounds; its files there "
+    "are removed after each run)",
+    "private view of files: the program reads every world-readable file of this container",
+    "IPC namespace: System V IPC and abstract Unix sockets are this container's",
+)
