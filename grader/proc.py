@@ -94,16 +94,34 @@ def no_new_privileges() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+def _ns_depth(pid: int | str) -> int:
+    """How many pid namespaces, from ours down, the process has a pid in (NSpid in
+    /proc/PID/status, readable by every uid): 1 when it is in ours; 0 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) - 1
+    except OSError:
+        pass
+    return 0
+
+
 def processes_of(uid: int) -> list[psutil.Process]:
-    """Every live (not zombie) process whose real or effective uid is `uid`."""
+    """Every live (not zombie) process of our own pid namespace whose real or effective uid
+    is `uid`. A container's processes (a namespace below ours) are left alone: the same uid
+    may be another container's student."""
     out = []
+    own = _ns_depth("self")
     for p in psutil.process_iter():
         try:
             uids = p.uids()
-            if uid in (uids.real, uids.effective) and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
+            if uid not in (uids.real, uids.effective) or p.status() == psutil.STATUS_ZOMBIE:
+                continue
         except psutil.Error:
             continue
+        if _ns_depth(p.pid) in (own, 0):
+            out.append(p)
     return out
 
 

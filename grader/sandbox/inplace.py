@@ -4,6 +4,7 @@ as root; the student's program runs as a dedicated unprivileged user."""
 
 from __future__ import annotations
 
+import atexit
 import grp
 import os
 import pwd
@@ -11,9 +12,11 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
+from grader import kitpaths
 from grader.contract import msg
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits, kill_user
@@ -31,6 +34,8 @@ PROBE_SECONDS = 30.0
 # Folders every uid may write in, which the student's program may leave files in: emptied of
 # the student's files after each run, so that nothing reaches the next.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+# Where the runs' folders go: every uid may pass through it (mode 1777).
+RUNS_IN = "/tmp"
 PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
 
 
@@ -177,6 +182,39 @@ def remove_files_of(uid: int, folders: tuple[str, ...] = SHARED_TMP) -> None:
                 pass
 
 
+def kit_secrets() -> list[Path]:
+    """The kit's folders the student must not read: the assignments (checks, references,
+    fixtures) and, in a checkout, the top-level reference solutions."""
+    return [p for p in (kitpaths.ASSIGNMENTS, kitpaths.ROOT / "reference") if p.is_dir()]
+
+
+def hide_from_others(folder: Path) -> None:
+    """Take every right of `other` off a folder of the kit (the student's uid is no member of
+    its group): the kit may have been installed where every uid reads it. A read-only mount
+    refuses; describe() then reports what the student can still read."""
+    try:
+        mode = stat.S_IMODE(os.stat(folder).st_mode)
+        if mode & 0o007:
+            os.chmod(folder, mode & ~0o007)
+    except OSError:
+        pass
+
+
+def readable_by(uid: int, python: str, paths: list[Path]) -> list[Path]:
+    """Those of `paths` the uid can open (a folder: list), tried as that uid."""
+    code = (
+        "import os, sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        os.listdir(p) if os.path.isdir(p) else open(p, 'rb').close()\n"
+        "        print(p)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    out = run_as(uid, [python, "-I", "-S", "-c", code, *map(str, paths)])
+    return [Path(line) for line in (out or "").splitlines()]
+
+
 class InPlaceSandbox(LocalSandbox):
     """The harness as root on this machine (a grading container); the student's program as
     a dedicated unprivileged user. One submission at a time: after each run every process of
@@ -194,9 +232,18 @@ class InPlaceSandbox(LocalSandbox):
                     "as a dedicated unprivileged user): use --sandbox local or docker here"
                 )
             )
-        super().__init__(wall_clock, scratch)
+        # The runs go in a folder of our own under /tmp, whatever `scratch` says: the student's
+        # uid must reach its copy by name through every folder above it, and the one asked
+        # for (beside the reports, under a 0700 temporary folder) may not let it through.
+        base = Path(tempfile.mkdtemp(prefix="socketgrade-inplace-", dir=RUNS_IN))
+        os.chmod(base, 0o711)
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+        super().__init__(wall_clock, base)
         self.uid = ensure_student_user()
         self.python = student_python(self.uid)
+        for folder in kit_secrets():
+            hide_from_others(folder)
+        self.exposed = readable_by(self.uid, self.python or sys.executable, kit_secrets())
         self._one_at_a_time = threading.Lock()
 
     def student_uid(self) -> int | None:
@@ -255,13 +302,20 @@ class InPlaceSandbox(LocalSandbox):
             f"every process of that uid is killed after each run"
         )
         info["missing compared to docker"] = "; ".join(GAPS)
+        if self.exposed:
+            info["readable by the program"] = (
+                "the kit's "
+                + ", ".join(str(p) for p in self.exposed)
+                + " (installed read-only where every uid reads it)"
+            )
         return info
 
 
 # What only Docker gives, as the in-place sandbox's report says it (each checked in
 # tests/test_inplace*.py or by the kernel's rules named).
 GAPS = (
-    "network: the program reaches whatever network this container has (Docker: loopback only)",
+    "network: the program reaches whatever network this container has, and its abstract "
+    "Unix sockets (Docker: loopback only)",
     "pids cgroup: RLIMIT_NPROC on the dedicated uid instead",
     "memory cgroup: the kit's resident-memory watchdog instead (polled, not enforced by "
     "the kernel)",
@@ -270,5 +324,5 @@ GAPS = (
     "user write (/tmp, /var/tmp, /dev/shm, without Docker's size bounds; its files there "
     "are removed after each run)",
     "private view of files: the program reads every world-readable file of this container",
-    "IPC namespace: System V IPC and abstract Unix sockets are this container's",
+    "IPC namespace: System V IPC objects are this container's (Docker: private)",
 )
