@@ -74,6 +74,9 @@ class Limits:
                 resource.setrlimit(res, (value, value))
             except (ValueError, OSError):
                 pass
+        # And no-new-privileges: a setuid or file-capability binary of the machine gives
+        # nothing back to the program (Docker's no-new-privileges does it for a container).
+        no_new_privileges()
 
 
 def become_subreaper() -> None:

@@ -18,13 +18,7 @@ import psutil
 # become_subreaper is imported from here by the harness's plugin.
 from grader.contract import Message, msg, verbatim
 from grader.harness import asstudent, stackdump
-from grader.proc import (  # noqa: F401
-    Limits,
-    OutputTap,
-    become_subreaper,
-    freeze_and_kill,
-    no_new_privileges,
-)
+from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
 # The tracer's hooks: boot.py loads them from beside itself, so the two are copied together.
@@ -219,7 +213,6 @@ class StudentProcess:
 
         def preexec() -> None:
             limits.apply()
-            no_new_privileges()
             if user is not None:
                 limits.apply_processes()
                 os.setgroups([])
