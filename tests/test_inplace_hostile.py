@@ -110,10 +110,15 @@ def test_fixture_tables_without_sys_ptrace(graded_in_place, assignment):
 
 
 def hostile_expected() -> dict:
-    """tests/hostile/expected.toml, with each fixture's `[<fixture>.inplace]` table (its own
-    `fails`/`why` and the `gap` only Docker closes) in place of the Docker verdicts."""
+    """tests/hostile/expected.toml, each fixture's `[<fixture>.inplace]` table (its own
+    `fails`/`why` where they differ, and the `gap` only Docker closes) over its Docker entry."""
     table = tomllib.loads((HOSTILE / "expected.toml").read_text(encoding="utf-8"))
-    return {ident: entry.get("inplace", entry) for ident, entry in table.items()}
+    out = {}
+    for ident, entry in table.items():
+        here = {k: v for k, v in entry.items() if k != "inplace"}
+        here.update(entry.get("inplace", {}))
+        out[ident] = here
+    return out
 
 
 @pytest.mark.parametrize("ident", sorted(hostile_expected()))
