@@ -289,7 +289,24 @@ def test_as_student_reads_the_students_fds(sandbox):
 
 def test_describe_names_what_only_docker_gives(sandbox):
     info = sandbox.describe()
-    gaps = info["missing compared to docker"]
-    for words in ("network", "pids cgroup", "RLIMIT_NPROC", "memory cgroup", "/dev/shm"):
-        assert words in gaps
+    gaps = {k: v for k, v in info.items() if k.startswith("docker only: ")}
+    for name in ("network", "pids cgroup", "memory cgroup", "read-only root filesystem"):
+        assert f"docker only: {name}" in gaps
+    assert "RLIMIT_NPROC" in gaps["docker only: pids cgroup"]
+    assert "/dev/shm" in gaps["docker only: read-only root filesystem"]
     assert info["processes"].startswith(str(Limits().processes))
+
+
+def test_what_describe_says_is_so(sandbox):
+    """The claims checked as the student: shared folders writable, the network's sockets
+    (here: an abstract Unix socket, no traffic) and a world-readable file reachable."""
+    code = (
+        "import os, socket\n"
+        "for d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+        "    p = os.path.join(d, 'sg-claim-%d' % os.getpid())\n"
+        "    open(p, 'w').close(); os.unlink(p)\n"
+        "s = socket.socket(socket.AF_UNIX); s.bind('\\0sg-claim-%d' % os.getpid()); s.close()\n"
+        "open('/etc/passwd').read()\n"
+        "print('ok')\n"
+    )
+    assert run_as(sandbox.uid, [sandbox.python or sys.executable, "-c", code]) == "ok"

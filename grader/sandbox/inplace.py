@@ -8,6 +8,7 @@ import atexit
 import grp
 import os
 import pwd
+import random
 import shutil
 import stat
 import subprocess
@@ -24,9 +25,12 @@ from grader.sandbox.common import DEFAULT_WALL_CLOCK, SandboxError
 from grader.sandbox.local import LocalSandbox
 
 STUDENT_USER = "sgstudent"
-# Where a new student user's id is looked for, downwards: the system range, below the ids
-# useradd hands out itself, and one id free both as a uid and as a gid.
-FIRST_ID, LAST_ID = 990, 200
+# Where a new student user's id is drawn from, at random: an id free both as a uid and as a
+# gid. At random, because RLIMIT_NPROC counts a uid's processes across the whole kernel:
+# two grading containers of one machine whose students shared an id would share the bound,
+# and one's fork bomb would keep the other's program from starting.
+ID_RANGE = range(20000, 60000)
+ID_TRIES = 200
 # The interpreter the student's program runs with, when the kit's own is out of its reach.
 STUDENT_PYTHON_ENV = "SOCKETGRADE_STUDENT_PYTHON"
 # How long one probe of an interpreter, started as the student's user, may take.
@@ -40,7 +44,7 @@ PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
 
 
 def _free_id() -> int:
-    for n in range(FIRST_ID, LAST_ID, -1):
+    for n in random.sample(ID_RANGE, ID_TRIES):
         try:
             pwd.getpwuid(n)
             continue
@@ -48,7 +52,6 @@ def _free_id() -> int:
             pass
         try:
             grp.getgrgid(n)
-            continue
         except KeyError:
             return n
     raise SandboxError(msg("no free id for the student user was found"))
@@ -301,7 +304,7 @@ class InPlaceSandbox(LocalSandbox):
             f"{lim.processes} for the student's uid (RLIMIT_NPROC), threads included; "
             f"every process of that uid is killed after each run"
         )
-        info["missing compared to docker"] = "; ".join(GAPS)
+        info.update({f"docker only: {name}": text for name, text in GAPS.items()})
         if self.exposed:
             info["readable by the program"] = (
                 "the kit's "
@@ -311,18 +314,19 @@ class InPlaceSandbox(LocalSandbox):
         return info
 
 
-# What only Docker gives, as the in-place sandbox's report says it (each checked in
-# tests/test_inplace*.py or by the kernel's rules named).
-GAPS = (
-    "network: the program reaches whatever network this container has, and its abstract "
+# What only Docker gives, one line each in the report ("docker only: network"): what the
+# in-place sandbox does instead, or that nothing does. Each follows from what a uid of its
+# own in a shared container can and cannot be kept from (tests/test_inplace*.py).
+GAPS = {
+    "network": "the program reaches whatever network this container has, and its abstract "
     "Unix sockets (Docker: loopback only)",
-    "pids cgroup: RLIMIT_NPROC on the dedicated uid instead",
-    "memory cgroup: the kit's resident-memory watchdog instead (polled, not enforced by "
+    "pids cgroup": "RLIMIT_NPROC on the dedicated uid instead",
+    "memory cgroup": "the kit's resident-memory watchdog instead (polled, not enforced by "
     "the kernel)",
-    "CPU quota: none (RLIMIT_CPU only)",
-    "read-only root filesystem: the program may write wherever this container lets every "
-    "user write (/tmp, /var/tmp, /dev/shm, without Docker's size bounds; its files there "
-    "are removed after each run)",
-    "private view of files: the program reads every world-readable file of this container",
-    "IPC namespace: System V IPC objects are this container's (Docker: private)",
-)
+    "CPU quota": "none (RLIMIT_CPU only)",
+    "read-only root filesystem": "the program may write wherever this container lets every "
+    "user write (/tmp, /var/tmp, /dev/shm), without Docker's size bounds; its files there "
+    "are removed after each run",
+    "private view of files": "the program reads every world-readable file of this container",
+    "IPC namespace": "System V IPC objects are this container's (Docker: private)",
+}
