@@ -89,11 +89,22 @@ def become_subreaper() -> None:
         pass
 
 
+def _load_libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError):  # not a POSIX system
+        return None
+
+
+# Loaded once, here: no_new_privileges() runs in a child between fork and exec, where a
+# dlopen() could wait for ever on a lock another thread of the parent held at the fork.
+_LIBC = _load_libc()
+
+
 def no_new_privileges() -> None:
     """PR_SET_NO_NEW_PRIVS for this process and all it will exec: a setuid or file-capability
     binary then runs with the caller's privileges, never more."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if _LIBC is None or _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
