@@ -136,7 +136,11 @@ def test_nothing_of_the_hostile_fixtures_survives(graded_in_place):
         assert load_results(out, ident)["execution_time"] < 250, ident
 
 
-def test_every_gap_is_a_sentence():
-    for ident, entry in hostile_expected().items():
-        if "gap" in entry:
-            assert entry["gap"].endswith(".") and len(entry["gap"]) > 20, ident
+def test_every_gap_is_a_sentence_the_report_also_names():
+    from grader.sandbox.inplace import GAPS
+
+    gaps = {ident: e["gap"] for ident, e in hostile_expected().items() if "gap" in e}
+    assert gaps, "the table records no gap"
+    for ident, gap in gaps.items():
+        assert gap.endswith("."), ident
+        assert any(gap.lower().startswith(f"no {name.lower()}:") for name in GAPS), ident
