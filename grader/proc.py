@@ -6,7 +6,7 @@ import ctypes
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -33,6 +33,22 @@ KILL_USER_SECONDS = 10.0
 KILL_TREE_WAIT_SECONDS = 2.0
 
 
+# RLIMIT_NPROC counts a uid's processes across the whole kernel. The in-place sandbox gives
+# its student a uid of its own and asks its harness for the bound through this variable of
+# the harness's environment (the student's program never sees it). Docker does not: its
+# student uid is the same in every container, where one container's fork bomb would keep
+# another's program from starting; its pids cgroup bounds each container instead.
+NPROC_ENV = "SOCKETGRADE_STUDENT_NPROC"
+# As Docker's pids cgroup bounds a container (there, the harness's threads included).
+STUDENT_PROCESSES = 256
+
+
+def asked_processes() -> int | None:
+    """The RLIMIT_NPROC the sandbox asked for (NPROC_ENV), None when it asked for none."""
+    value = os.environ.get(NPROC_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 @dataclass
 class Limits:
     """Bounds on the student's program: rlimits applied in the child before it runs, and a
@@ -47,17 +63,16 @@ class Limits:
     file_size: int = 16 * 1024 * 1024
     open_files: int = 1024
     cpu_seconds: int = 120
-    # Processes and threads of the student's uid together, as Docker's pids cgroup bounds
-    # the container (256, the harness's threads included). Applied only where the program
-    # runs as a uid of its own: RLIMIT_NPROC counts every process of the uid, and in the
-    # local sandbox that uid is yours, with your whole desktop.
-    processes: int = 256
+    # RLIMIT_NPROC: processes and threads of the student's uid together; None: none. Only
+    # the in-place sandbox asks for it (NPROC_ENV), the stand-in for Docker's pids cgroup.
+    processes: int | None = field(default_factory=asked_processes)
 
     def apply_processes(self) -> None:
         """RLIMIT_NPROC, for a child about to become the student's own uid."""
         import resource
 
-        resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+        if self.processes:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
 
     def apply(self) -> None:
         # Imported here: `resource` exists only on POSIX systems, and `grade` must start on

@@ -16,7 +16,7 @@ import pytest
 
 from grader.harness import asstudent
 from grader.harness.launch import StudentProcess
-from grader.proc import Limits, kill_user, processes_of
+from grader.proc import NPROC_ENV, STUDENT_PROCESSES, Limits, kill_user, processes_of
 from grader.sandbox.common import SandboxError
 from grader.sandbox.inplace import (
     STUDENT_PYTHON_ENV,
@@ -184,6 +184,7 @@ def test_limits_and_no_new_privileges_in_the_child(sandbox, tmp_path):
         workdir=run / "sub",
         user=sandbox.uid,
         python=sandbox.python,
+        limits=Limits(processes=STUDENT_PROCESSES),
     )
     proc.start()
     try:
@@ -195,7 +196,7 @@ def test_limits_and_no_new_privileges_in_the_child(sandbox, tmp_path):
         groups = next(x for x in status.splitlines() if x.startswith("Groups:"))
         assert groups.split() == ["Groups:"]
         line = next(x for x in limits.splitlines() if x.startswith("Max processes"))
-        assert line.split()[2:4] == [str(Limits().processes)] * 2
+        assert line.split()[2:4] == [str(STUDENT_PROCESSES)] * 2
     finally:
         proc.kill()
 
@@ -294,7 +295,8 @@ def test_describe_names_what_only_docker_gives(sandbox):
         assert f"docker only: {name}" in gaps
     assert "RLIMIT_NPROC" in gaps["docker only: pids cgroup"]
     assert "/dev/shm" in gaps["docker only: read-only root filesystem"]
-    assert info["processes"].startswith(str(Limits().processes))
+    assert info["processes"].startswith(str(STUDENT_PROCESSES))
+    assert sandbox.harness_env() == {NPROC_ENV: str(STUDENT_PROCESSES)}
 
 
 def test_what_describe_says_is_so(sandbox):

@@ -20,7 +20,7 @@ from pathlib import Path
 from grader import kitpaths
 from grader.contract import msg
 from grader.models import RunOutcome, RunRequest
-from grader.proc import Limits, kill_user
+from grader.proc import NPROC_ENV, STUDENT_PROCESSES, kill_user
 from grader.sandbox.common import DEFAULT_WALL_CLOCK, SandboxError
 from grader.sandbox.local import LocalSandbox
 
@@ -255,6 +255,10 @@ class InPlaceSandbox(LocalSandbox):
     def student_python(self) -> str | None:
         return self.python
 
+    def harness_env(self) -> dict[str, str]:
+        # RLIMIT_NPROC on the student's uid: one of its own, drawn at random (ID_RANGE).
+        return {NPROC_ENV: str(STUDENT_PROCESSES)}
+
     def prepare_run_folder(self, folder: Path) -> None:
         # Traversable, not listable: the student's uid reaches its copy (work/run-N/sub) by
         # name; the report and the checks' copy in it are mode 0600 and 0700 (harness_umask).
@@ -292,7 +296,6 @@ class InPlaceSandbox(LocalSandbox):
 
     def describe(self) -> dict:
         info = super().describe()
-        lim = Limits()
         who = pwd.getpwuid(self.uid).pw_name
         info["sandbox"] = (
             "in place (as root in this container; the program as a dedicated user, "
@@ -301,7 +304,7 @@ class InPlaceSandbox(LocalSandbox):
         info["student uid"] = f"{self.uid} ({who}), gid {self.uid}, no supplementary groups"
         info["interpreter"] = self.python or sys.executable
         info["processes"] = (
-            f"{lim.processes} for the student's uid (RLIMIT_NPROC), threads included; "
+            f"{STUDENT_PROCESSES} for the student's uid (RLIMIT_NPROC), threads included; "
             f"every process of that uid is killed after each run"
         )
         info.update({f"docker only: {name}": text for name, text in GAPS.items()})

@@ -60,6 +60,10 @@ class LocalSandbox:
         """The interpreter the student's program runs with; None: the harness's own."""
         return None
 
+    def harness_env(self) -> dict[str, str]:
+        """What the harness's environment has beside this process's own."""
+        return {}
+
     def prepare_run_folder(self, folder: Path) -> None:
         """Called on each run's temporary folder before the harness starts in it."""
 
@@ -94,7 +98,7 @@ class LocalSandbox:
                     python=self.student_python(),
                 ),
             ]
-            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **self.harness_env()}
             # The harness must import this very `grader`, not one a PYTHONPATH points at.
             env.pop("PYTHONPATH", None)
             if (pythonpath := kitpaths.harness_pythonpath()) is not None:
