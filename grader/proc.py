@@ -6,7 +6,7 @@ import ctypes
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -18,14 +18,35 @@ TAIL_BYTES = 8 * 1024
 READ_CAP = 64 * 1024 * 1024  # past this, a flood is no longer read: its writes then block
 READ_CHUNK = 64 * 1024
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>; not exposed by the standard library
+PR_SET_NO_NEW_PRIVS = 38
 
 # How long a tap's thread is given to drain what is left once the pipe's writer is gone.
 # The writer is dead by then, so the pipe ends at once unless a grandchild still holds it
 # open; past this the thread (a daemon) is left behind rather than blocking the grader.
 TAP_JOIN_SECONDS = 2.0
+# kill_user(): each round freezes and kills what the uid runs, then waits this long for it
+# to go; rounds go on until nothing of the uid is left or KILL_USER_SECONDS have passed.
+KILL_USER_ROUND_SECONDS = 0.2
+KILL_USER_SECONDS = 10.0
 # How long kill_tree waits for frozen-then-killed processes to vanish. SIGKILL of a stopped
 # process is delivered at once; this only covers a loaded machine's scheduling delay.
 KILL_TREE_WAIT_SECONDS = 2.0
+
+
+# RLIMIT_NPROC counts a uid's processes across the whole kernel. The in-place sandbox gives
+# its student a uid of its own and asks its harness for the bound through this variable of
+# the harness's environment (the student's program never sees it). Docker does not: its
+# student uid is the same in every container, where one container's fork bomb would keep
+# another's program from starting; its pids cgroup bounds each container instead.
+NPROC_ENV = "SOCKETGRADE_STUDENT_NPROC"
+# As Docker's pids cgroup bounds a container (there, the harness's threads included).
+STUDENT_PROCESSES = 256
+
+
+def asked_processes() -> int | None:
+    """The RLIMIT_NPROC the sandbox asked for (NPROC_ENV), None when it asked for none."""
+    value = os.environ.get(NPROC_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 @dataclass
@@ -42,6 +63,16 @@ class Limits:
     file_size: int = 16 * 1024 * 1024
     open_files: int = 1024
     cpu_seconds: int = 120
+    # RLIMIT_NPROC: processes and threads of the student's uid together; None: none. Only
+    # the in-place sandbox asks for it (NPROC_ENV), the stand-in for Docker's pids cgroup.
+    processes: int | None = field(default_factory=asked_processes)
+
+    def apply_processes(self) -> None:
+        """RLIMIT_NPROC, for a child about to become the student's own uid."""
+        import resource
+
+        if self.processes:
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
 
     def apply(self) -> None:
         # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
@@ -58,6 +89,9 @@ class Limits:
                 resource.setrlimit(res, (value, value))
             except (ValueError, OSError):
                 pass
+        # And no-new-privileges: a setuid or file-capability binary of the machine gives
+        # nothing back to the program (Docker's no-new-privileges does it for a container).
+        no_new_privileges()
 
 
 def become_subreaper() -> None:
@@ -68,6 +102,72 @@ def become_subreaper() -> None:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _load_libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError):  # not a POSIX system
+        return None
+
+
+# Loaded once, here: no_new_privileges() runs in a child between fork and exec, where a
+# dlopen() could wait for ever on a lock another thread of the parent held at the fork.
+_LIBC = _load_libc()
+
+
+def no_new_privileges() -> None:
+    """PR_SET_NO_NEW_PRIVS for this process and all it will exec: a setuid or file-capability
+    binary then runs with the caller's privileges, never more."""
+    if _LIBC is None or _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def _ns_depth(pid: int | str) -> int:
+    """How many pid namespaces, from ours down, the process has a pid in (NSpid in
+    /proc/PID/status, readable by every uid): 1 when it is in ours; 0 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) - 1
+    except OSError:
+        pass
+    return 0
+
+
+def processes_of(uid: int) -> list[psutil.Process]:
+    """Every live (not zombie) process of our own pid namespace whose real or effective uid
+    is `uid`. A container's processes (a namespace below ours) are left alone: the same uid
+    may be another container's student."""
+    out = []
+    own = _ns_depth("self")
+    for p in psutil.process_iter():
+        try:
+            uids = p.uids()
+            if uid not in (uids.real, uids.effective) or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        if _ns_depth(p.pid) in (own, 0):
+            out.append(p)
+    return out
+
+
+def kill_user(uid: int, deadline: float = KILL_USER_SECONDS) -> list[int]:
+    """Kill every process of `uid`, whoever started it (a double-forked daemon is no longer
+    anyone's child), until none is left or `deadline` seconds have passed; the pids still
+    alive then ([] when all are gone). Never call it with a uid that is not the student's."""
+    if uid == 0:
+        raise ValueError("kill_user: refusing to kill every process of root")
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        procs = processes_of(uid)
+        if not procs or time.monotonic() >= end:
+            return [p.pid for p in procs]
+        freeze_and_kill(procs, timeout=KILL_USER_ROUND_SECONDS)
 
 
 class OutputTap:

@@ -166,6 +166,7 @@ def test_fresh_copy_leaves_links_out(tmp_path):
         "--sg-entry": "server.py",
         "--sg-work": str(tmp_path / "work"),
         "--sg-user": None,
+        "--sg-python": None,
     }
     config = SimpleNamespace(getoption=opts.__getitem__, _sg_runs=0)
     copy = Submission(config).fresh_copy()

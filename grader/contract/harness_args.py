@@ -23,6 +23,7 @@ class HarnessArgs:
     work: str
     entry: str = "server.py"
     user: int | None = None  # uid (and gid) the student's code runs as
+    python: str | None = None  # the interpreter the student's code runs with; None: the harness's
     only: tuple[str, ...] = ()  # check ids to run; empty: all
 
     def to_argv(self) -> list[str]:
@@ -45,6 +46,8 @@ class HarnessArgs:
         ]
         if self.user is not None:
             argv += ["--user", str(self.user)]
+        if self.python is not None:
+            argv += ["--python", self.python]
         return argv
 
     @classmethod
@@ -62,6 +65,7 @@ class HarnessArgs:
             work=ns.work,
             entry=ns.entry,
             user=ns.user,
+            python=ns.python,
             only=_only(ns.only),
         )
 
@@ -79,6 +83,8 @@ class HarnessArgs:
         ]
         if self.user is not None:
             argv += [PLUGIN_OPTIONS["user"], str(self.user)]
+        if self.python is not None:
+            argv += [PLUGIN_OPTIONS["python"], self.python]
         return argv
 
 
@@ -88,6 +94,7 @@ PLUGIN_OPTIONS = {
     "entry": "--sg-entry",
     "work": "--sg-work",
     "user": "--sg-user",
+    "python": "--sg-python",
     "only": "--sg-checks",
 }
 
@@ -100,5 +107,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--user", type=int, default=None)
+    parser.add_argument("--python", default=None)
     parser.add_argument("--only", default="")
     return parser

@@ -17,7 +17,7 @@ import psutil
 
 # become_subreaper is imported from here by the harness's plugin.
 from grader.contract import Message, msg, verbatim
-from grader.harness import stackdump
+from grader.harness import asstudent, stackdump
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
@@ -104,7 +104,9 @@ def resident_bytes(procs: list[psutil.Process], limit: int | None = None) -> int
     shared = 0
     for p in procs:
         try:
-            shared += p.memory_full_info().pss
+            # smaps_rollup, like /proc/PID/fd, is read as the process's own uid.
+            with asstudent.as_student():
+                shared += p.memory_full_info().pss
         except psutil.Error:
             try:
                 shared += p.memory_info().rss
@@ -160,6 +162,8 @@ class StudentProcess:
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     user: int | None = None
+    # The interpreter the program runs with; None: the harness's own (sys.executable).
+    python: str | None = None
     limits: Limits = field(default_factory=Limits)
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
@@ -204,15 +208,19 @@ class StudentProcess:
             **self.env,
         }
         user = self.user
+        limits = self.limits
+        asstudent.use(user)
 
         def preexec() -> None:
-            self.limits.apply()
+            limits.apply()
             if user is not None:
+                limits.apply_processes()
                 os.setgroups([])
                 os.setgid(user)
                 os.setuid(user)
 
-        cmd = [sys.executable, "-I", "-S", "-u", str(boot), str(self.entry), *self.args]
+        python = self.python or sys.executable
+        cmd = [python, "-I", "-S", "-u", str(boot), str(self.entry), *self.args]
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             cmd,

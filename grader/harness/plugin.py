@@ -55,6 +55,9 @@ def pytest_addoption(parser):
         default=None,
         help="uid (and gid) the student's code runs as",
     )
+    group.addoption(
+        PLUGIN_OPTIONS["python"], default=None, help="interpreter for the student's code"
+    )
     group.addoption(PLUGIN_OPTIONS["only"], default="", help="comma-separated check ids to run")
 
 
@@ -108,6 +111,7 @@ class Submission:
         work = config.getoption(PLUGIN_OPTIONS["work"])
         self.work = Path(work).resolve() if work else Path(os.environ.get("TMPDIR", "/tmp"))
         self.user = config.getoption(PLUGIN_OPTIONS["user"])
+        self.python = config.getoption(PLUGIN_OPTIONS["python"])
         self.config = config
 
     def fresh_copy(self) -> Path:
@@ -182,6 +186,7 @@ def launch(submission: Submission, json_metadata, story):
             args=list(args),
             env=dict(env or {}),
             user=submission.user,
+            python=submission.python,
         )
         proc.start()
         started.append(proc)
@@ -233,6 +238,7 @@ def _start_server(
         args=[OFFERED_PORT],
         env={"PORT": OFFERED_PORT},
         user=submission.user,
+        python=submission.python,
     )
     proc.start()
     srv = Server(proc, story)

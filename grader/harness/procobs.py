@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from grader.harness.asstudent import reads_as_student
 from grader.harness.timing import CPU_SAMPLE
 
 # Where a process waits is its own module; the checks find it here with the rest.
@@ -86,6 +87,7 @@ class Snapshot:
         return out
 
 
+@reads_as_student
 def _fdinfo(pid: int, fd: int) -> tuple[int | None, tuple[int, ...]]:
     try:
         with open(f"/proc/{pid}/fdinfo/{fd}") as fh:
@@ -98,6 +100,7 @@ def _fdinfo(pid: int, fd: int) -> tuple[int | None, tuple[int, ...]]:
     return flags, targets
 
 
+@reads_as_student
 def fd_links(pid: int) -> dict[int, str]:
     """fd -> what it points at ('socket:[1234]', 'anon_inode:[eventpoll]', a path), from the
     links in /proc/PID/fd; a descriptor closed while we read is left out."""
@@ -114,6 +117,7 @@ def fd_links(pid: int) -> dict[int, str]:
     return out
 
 
+@reads_as_student
 def descriptors(pid: int) -> dict[int, Descriptor]:
     out = {}
     for fd, target in fd_links(pid).items():
@@ -122,6 +126,7 @@ def descriptors(pid: int) -> dict[int, Descriptor]:
     return out
 
 
+@reads_as_student
 def snapshot(pid: int) -> Snapshot:
     snap = Snapshot(pid)
     try:
@@ -286,6 +291,7 @@ def socket_inodes(pid: int) -> dict[int, int]:
     }
 
 
+@reads_as_student
 def tcp_sockets(pid: int) -> list[TcpSocket]:
     """The process's TCP sockets with their queues: no round trip, nothing the process says."""
     inodes = socket_inodes(pid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import platform
 
 from grader.contract import Message, msg
+from grader.harness.asstudent import reads_as_student
 
 # Syscall numbers we name when telling where a server is stuck (per machine architecture).
 # aarch64 has no select, poll or epoll_wait: its libc calls pselect6, ppoll and epoll_pwait.
@@ -103,6 +104,7 @@ def matches(mechanism: str | None, wanted: tuple[str, ...]) -> bool:
     return mechanism is not None and all(m in wanted for m in mechanism.split("|"))
 
 
+@reads_as_student
 def where(pid: int) -> dict:
     """Where the main thread sleeps: wchan and, when readable, the syscall and its fd."""
     info: dict = {}

@@ -26,6 +26,7 @@ def harness_args(
     report: str,
     work: str,
     user: int | None = None,
+    python: str | None = None,
 ) -> list[str]:
     """The harness command line, the same for every sandbox (paths as the harness sees them):
     the contract's HarnessArgs, so that host and harness spell it once."""
@@ -36,6 +37,7 @@ def harness_args(
         work=work,
         entry=req.submission.entry or "",
         user=user,
+        python=python,
         only=tuple(req.only),
     ).to_argv()
 

@@ -28,6 +28,8 @@ class LocalSandbox:
     not isolate: the student's code runs as you, with your files and network."""
 
     name = "local"
+    # The umask the harness runs with (-1: this process's own).
+    harness_umask = -1
 
     def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         self.wall_clock = wall_clock
@@ -54,8 +56,20 @@ class LocalSandbox:
         """The uid the harness starts the student's program as; None: as the harness itself."""
         return None
 
+    def student_python(self) -> str | None:
+        """The interpreter the student's program runs with; None: the harness's own."""
+        return None
+
+    def harness_env(self) -> dict[str, str]:
+        """What the harness's environment has beside this process's own."""
+        return {}
+
     def prepare_run_folder(self, folder: Path) -> None:
         """Called on each run's temporary folder before the harness starts in it."""
+
+    def checks_for(self, req: RunRequest, folder: Path) -> str:
+        """The checks file the harness is given, as an absolute path; `folder` is the run's."""
+        return str(req.assignment.checks_file.absolute())
 
     def after_run(self) -> None:
         """Called after each run, once its harness and everything it started are killed."""
@@ -76,14 +90,15 @@ class LocalSandbox:
                 "-P",
                 *harness_args(
                     req,
-                    str(req.assignment.checks_file.absolute()),
+                    self.checks_for(req, Path(scratch)),
                     str(folder.absolute() if folder is not None else folder),
                     str(report),
                     str(report.parent / "work"),
                     user=self.student_uid(),
+                    python=self.student_python(),
                 ),
             ]
-            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **self.harness_env()}
             # The harness must import this very `grader`, not one a PYTHONPATH points at.
             env.pop("PYTHONPATH", None)
             if (pythonpath := kitpaths.harness_pythonpath()) is not None:
@@ -96,6 +111,7 @@ class LocalSandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=self.harness_umask,
             )
             tap = OutputTap(proc.stdout)
             with self._lock:
