@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -172,10 +174,12 @@ def test_the_student_reads_nothing_of_the_grader(tmp_path):
     assert code == 0, results[0].read_text(encoding="utf-8")[:3000] if results else code
 
 
-def test_limits_and_no_new_privileges_in_the_child(sandbox, tmp_path):
-    run = tmp_path / "run"
+def test_limits_and_no_new_privileges_in_the_child(sandbox):
+    # A folder of its own under /tmp: pytest's (and pytest-xdist's) temporary folders above
+    # tmp_path are 0700, and the student's uid must pass through every folder above its copy.
+    run = Path(tempfile.mkdtemp(prefix="sg-inplace-", dir="/tmp")) / "run"
     (run / "sub").mkdir(parents=True)
-    tmp_path.chmod(0o711)
+    run.parent.chmod(0o711)
     run.chmod(0o711)
     os.chown(run / "sub", sandbox.uid, sandbox.uid)
     (run / "sub" / "server.py").write_text("import time\ntime.sleep(60)\n")
@@ -199,6 +203,7 @@ def test_limits_and_no_new_privileges_in_the_child(sandbox, tmp_path):
         assert line.split()[2:4] == [str(STUDENT_PROCESSES)] * 2
     finally:
         proc.kill()
+        shutil.rmtree(run.parent, ignore_errors=True)
 
 
 def _daemon(uid: int) -> int:
