@@ -85,9 +85,8 @@ def _engine_of(out: Path, ident: str) -> str:
 
 def by_gradescope(batch: Path, tmp: Path) -> dict[str, set[str]]:
     autograder = tmp / "autograder.zip"
-    assert main(
-        ["export", "gradescope", "-a", ASSIGNMENT, "--lang", "en", "--out", str(autograder)]
-    )
+    argv = ["export", "gradescope", "-a", ASSIGNMENT, "--lang", "en", "--out", str(autograder)]
+    assert main(argv) == 0
     verdicts = {}
     with gradescope_container(autograder) as box:
         for ident in CLASS:

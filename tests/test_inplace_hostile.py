@@ -31,7 +31,11 @@ LEFTOVERS = (
     "print('LEFT', json.dumps([p.pid for p in psutil.process_iter()"
     " if p.uids().real == uid and p.status() != psutil.STATUS_ZOMBIE]))\n"
 )
-TABLES = ("epoll", "select", "nonblocking")
+# epoll's table: the one whose checks read the most of the kernel's evidence (fds, fdinfo,
+# epoll interest lists, wchan, syscall). The other tables read the same evidence the same way
+# and already get their verdicts without SYS_PTRACE in the Docker sandbox, which drops it
+# too; grading them here as well (one submission at a time) would add minutes, not proof.
+TABLES = ("epoll",)
 
 
 def grade_in_container(engine, assignment: str, batch: Path, out: Path) -> tuple[int, list, str]:
