@@ -55,34 +55,26 @@ def build_export_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         epilog=helps(sp, msg("Exit codes: 0 written; 2 a bad command line or a missing wheel.")),
     )
     sub = p.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
-    about = msg("autograder.zip for a Gradescope programming assignment")
-    gs = sub.add_parser(
-        "gradescope",
-        formatter_class=HelpFormatter,
-        help=helps(sp, about),
-        description=helps(sp, about),
-    )
-    _common(gs, sp)
-    gs.add_argument(
-        "--out",
-        "-o",
-        default="autograder.zip",
-        help=helps(sp, msg("the zip to write (default: autograder.zip)")),
-    )
-    about = msg("a PrairieLearn grader image's build context and info.json")
-    pl = sub.add_parser(
-        "prairielearn",
-        formatter_class=HelpFormatter,
-        help=helps(sp, about),
-        description=helps(sp, about),
-    )
-    _common(pl, sp)
-    pl.add_argument(
-        "--out",
-        "-o",
-        default="prairielearn",
-        help=helps(sp, msg("the folder to write (default: prairielearn)")),
-    )
+    platforms = {
+        "gradescope": (
+            msg("autograder.zip for a Gradescope programming assignment"),
+            "autograder.zip",
+            msg("the zip to write (default: autograder.zip)"),
+        ),
+        "prairielearn": (
+            msg("a PrairieLearn grader image's build context and info.json"),
+            "prairielearn",
+            msg("the folder to write (default: prairielearn)"),
+        ),
+    }
+    parsers = {}
+    for name, (about, default, where) in platforms.items():
+        parsers[name] = one = sub.add_parser(
+            name, formatter_class=HelpFormatter, help=helps(sp, about), description=helps(sp, about)
+        )
+        _common(one, sp)
+        one.add_argument("--out", "-o", default=default, help=helps(sp, where))
+    pl = parsers["prairielearn"]
     pl.add_argument(
         "--image",
         help=helps(

@@ -71,6 +71,16 @@ def build_batch(assignment: str, dest: Path) -> Path:
     return dest
 
 
+def class_of(assignment: str, idents: tuple[str, ...], dest: Path) -> Path:
+    """A class folder holding only `idents` of the assignment's batch (build_batch)."""
+    everything = build_batch(assignment, dest / "all")
+    batch = dest / "class"
+    batch.mkdir()
+    for ident in idents:
+        shutil.move(everything / ident, batch / ident)
+    return batch
+
+
 def _grader(tmp_path_factory, sandbox: str, jobs: int):
     """grade(assignment) -> (exit code, out folder), each class graded once per session."""
     from grader.cli import main

@@ -6,7 +6,6 @@ the `--docker-host` command line are also proved without Docker, on fake engines
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from grader.sandbox.docker import pool as engine_pool
 from grader.sandbox.docker.engines import EngineSpec, EngineSpecError, parse_engines
 from grader.sandbox.docker.image import default_host
 from grader.sandbox.docker.runner import EngineError
-from tests.conftest import build_batch, expected
+from tests.conftest import class_of, expected
 from tests.verdicts import assert_verdicts, load_results
 
 ASSIGNMENT = "epoll"
@@ -58,12 +57,7 @@ def second_engine(docker_engine):
 
 @pytest.fixture
 def small_class(tmp_path) -> Path:
-    everything = build_batch(ASSIGNMENT, tmp_path / "all")
-    batch = tmp_path / "class"
-    batch.mkdir()
-    for ident in CLASS:
-        shutil.move(everything / ident, batch / ident)
-    return batch
+    return class_of(ASSIGNMENT, CLASS, tmp_path)
 
 
 def grade_command(batch: Path, out: Path, urls: list[str]) -> list[str]:

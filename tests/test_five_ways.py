@@ -6,7 +6,6 @@ two engines. Each way's verdicts must be the others' and the fixture table's."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from grader.assignment import load_assignment
 from grader.cli import main
 from grader.sandbox.docker.image import default_host
-from tests.conftest import build_batch, expected
+from tests.conftest import class_of, expected
 from tests.engines_support import start_second_engine
 from tests.platform_support import (
     gradescope_container,
@@ -35,13 +34,7 @@ IMAGE = "socketgrade-five-ways:latest"
 
 @pytest.fixture(scope="module")
 def small_class(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("five-ways")
-    everything = build_batch(ASSIGNMENT, base / "all")
-    batch = base / "class"
-    batch.mkdir()
-    for ident in CLASS:
-        shutil.move(everything / ident, batch / ident)
-    return batch
+    return class_of(ASSIGNMENT, CLASS, tmp_path_factory.mktemp("five-ways"))
 
 
 def _the_table() -> dict[str, set[str]]:
