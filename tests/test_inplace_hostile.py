@@ -1,8 +1,10 @@
 """The in-place sandbox where it is meant to run: as root inside a plain container of the kit's
 base image (Debian's python3, no pip) with Docker's default capabilities (no SYS_PTRACE, not
-privileged), as Gradescope and PrairieLearn run their graders. The fixture tables get their
-verdicts there, the hostile fixtures theirs (or the gap expected.toml records), and nothing
-of the student's uid survives."""
+privileged), as Gradescope and PrairieLearn run their graders. The hostile fixtures get their
+verdicts there (or the gap expected.toml records), and nothing of the student's uid survives.
+Ordinary hand-ins in place: tests/test_five_ways.py grades epoll's evidence-heavy fixtures in
+place twice (Gradescope's layout and PrairieLearn's), and the Docker sandbox reads every
+table's evidence without SYS_PTRACE the same way (tests/test_docker_verdicts.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.assignment import load_assignment
-from tests.conftest import HOSTILE, ROOT, build_batch, expected
+from tests.conftest import HOSTILE, ROOT
 from tests.verdicts import assert_verdicts, load_results
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -31,11 +33,6 @@ LEFTOVERS = (
     "print('LEFT', json.dumps([p.pid for p in psutil.process_iter()"
     " if p.uids().real == uid and p.status() != psutil.STATUS_ZOMBIE]))\n"
 )
-# epoll's table: the one whose checks read the most of the kernel's evidence (fds, fdinfo,
-# epoll interest lists, wchan, syscall). The other tables read the same evidence the same way
-# and already get their verdicts without SYS_PTRACE in the Docker sandbox, which drops it
-# too; grading them here as well (one submission at a time) would add minutes, not proof.
-TABLES = ("epoll",)
 
 
 def grade_in_container(engine, assignment: str, batch: Path, out: Path) -> tuple[int, list, str]:
@@ -75,42 +72,15 @@ def grade_in_container(engine, assignment: str, batch: Path, out: Path) -> tuple
 
 
 @pytest.fixture(scope="module")
-def graded_in_place(tmp_path_factory, docker_engine):
-    """grade(class) -> (code, pids left, output, out folder), each class graded once: an
-    assignment's fixture table, or "hostile" (tests/hostile/, graded as epoll)."""
-    done: dict[str, tuple[int, list, str, Path]] = {}
+def graded_in_place(tmp_path_factory, docker_engine) -> tuple[int, list, str, Path]:
+    """(exit code, pids left, output, out folder) of the hostile class (tests/hostile/, graded
+    as epoll) graded in place, once."""
+    from tests.test_hostile import build
 
-    def grade(name: str) -> tuple[int, list, str, Path]:
-        if name not in done:
-            base = tmp_path_factory.mktemp(f"{name}-inplace")
-            if name == "hostile":
-                from tests.test_hostile import build
-
-                assignment, batch = "epoll", build(base / "class")
-            else:
-                assignment, batch = name, build_batch(name, base / "class")
-            out = base / "out"
-            done[name] = (*grade_in_container(docker_engine, assignment, batch, out), out)
-        return done[name]
-
-    return grade
-
-
-@pytest.mark.parametrize("assignment", TABLES)
-def test_fixture_tables_without_sys_ptrace(graded_in_place, assignment):
-    """The kernel's evidence (fds, fdinfo, wchan) gathered with Docker's default capabilities:
-    the same verdicts as in the tables."""
-    code, left, logs, out = graded_in_place(assignment)
-    assert code == 0, logs[-3000:]
-    assert left == []
-    checks = {c.id for c in load_assignment(assignment).checks}
-    wrong = []
-    for ident, entry in expected(assignment).items():
-        try:
-            assert_verdicts(load_results(out, ident), entry, checks)
-        except AssertionError as exc:
-            wrong.append(f"{ident}: {exc}")
-    assert not wrong, "\n".join(wrong)
+    base = tmp_path_factory.mktemp("hostile-inplace")
+    batch = build(base / "class")
+    out = base / "out"
+    return (*grade_in_container(docker_engine, "epoll", batch, out), out)
 
 
 def hostile_expected() -> dict:
@@ -127,14 +97,14 @@ def hostile_expected() -> dict:
 
 @pytest.mark.parametrize("ident", sorted(hostile_expected()))
 def test_hostile_fixtures_in_place(graded_in_place, ident):
-    code, _, logs, out = graded_in_place("hostile")
+    code, _, logs, out = graded_in_place
     assert code == 0, logs[-3000:]
     checks = {c.id for c in load_assignment("epoll").checks}
     assert_verdicts(load_results(out, ident), hostile_expected()[ident], checks)
 
 
 def test_nothing_of_the_hostile_fixtures_survives(graded_in_place):
-    _, left, logs, out = graded_in_place("hostile")
+    _, left, logs, out = graded_in_place
     assert left == [], logs[-3000:]
     for ident in hostile_expected():
         assert load_results(out, ident)["execution_time"] < 250, ident
