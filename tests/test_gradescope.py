@@ -12,9 +12,7 @@ import pytest
 
 from grader.assignment import load_assignment
 from grader.cli import main
-from grader.discover import single
 from grader.platforms import gradescope
-from grader.platforms.run import syntax_problem
 from tests.conftest import EXPECTED_EPOLL, fixtures, reference_file
 from tests.platform_support import (
     STUDENT,
@@ -25,7 +23,8 @@ from tests.platform_support import (
 )
 
 FAULTY = "select_selector"  # an epoll fixture with its expected failures in expected.toml
-UNGRADABLE = "syntax_error"
+UNGRADABLE = "no_entry"  # two .py files, neither named server.py: no entry to start
+CANNOT_START = "syntax_error"  # graded as everywhere else: every check fails, `runs` says why
 # What grading in place imports, and what it must not carry (the Docker SDK and its own).
 NEEDED = {
     "socketgrade",
@@ -89,15 +88,6 @@ def test_a_wheel_that_is_not_for_linux_is_refused_with_the_fix(tmp_path, capsys)
     said = capsys.readouterr().err
     assert "psutil" in said and "macOS" in said and "--wheels" in said
     assert said.count("\n") == 1 and not out.exists()
-
-
-def test_a_syntax_error_is_a_hand_in_that_cannot_be_graded(tmp_path):
-    assignment = load_assignment("epoll")
-    sub = single(fixtures("epoll") / UNGRADABLE, "server.py", tmp_path / "sub")
-    assert "SyntaxError at line 4" in str(syntax_problem(sub))
-    sub = single(reference_file("epoll"), "server.py", tmp_path / "ref")
-    assert not syntax_problem(sub)
-    assert assignment.entry == "server.py"
 
 
 def test_a_kit_failure_still_says_why(tmp_path):
@@ -172,12 +162,23 @@ def test_a_faulty_hand_in_fails_what_the_fixture_table_says(container):
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_hand_in_that_cannot_start_gets_results_that_say_why(container):
+def test_a_hand_in_that_cannot_be_graded_gets_results_that_say_why(container):
     results = grade_in(container, fixtures("epoll") / UNGRADABLE)
     assert results["extra_data"]["status"] == "not_gradable"
     assert results["score"] == 0
-    assert "SyntaxError" in results["output"]
+    assert "several .py files" in results["output"]
     assert all(t["status"] == "failed" for t in results["tests"])
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_hand_in_that_cannot_start_fails_what_the_fixture_table_says(container):
+    """A syntax error is graded here as in every other sandbox: `runs` names it."""
+    results = grade_in(container, fixtures("epoll") / CANNOT_START)
+    specs = load_assignment("epoll").checks
+    fails, why = expected_failures(EXPECTED_EPOLL, CANNOT_START, [s.id for s in specs])
+    assert results["extra_data"]["status"] == "graded", results["output"]
+    _check_tests(results, fails, why)
 
 
 @pytest.mark.docker

@@ -20,7 +20,8 @@ from tests.conftest import EXPECTED_EPOLL, fixtures, reference_file
 from tests.platform_support import expected_failures, prairielearn_grade, prairielearn_image
 
 FAULTY = "select_selector"  # an epoll fixture with its expected failures in expected.toml
-UNGRADABLE = "syntax_error"
+UNGRADABLE = "no_entry"  # two .py files, neither named server.py: no entry to start
+CANNOT_START = "syntax_error"  # graded as everywhere else: every check fails, `runs` says why
 IMAGE = "socketgrade-pl-test:latest"
 
 
@@ -111,11 +112,21 @@ def test_a_faulty_hand_in_scores_what_it_earns(image, tmp_path):
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_hand_in_that_cannot_start_is_not_gradable(image, tmp_path):
+def test_a_hand_in_that_cannot_be_graded_is_not_gradable(image, tmp_path):
     results, _ = grade_in(image, tmp_path, fixtures("epoll") / UNGRADABLE)
     assert results["gradable"] is False
-    assert any("SyntaxError" in e for e in results["format_errors"]), results
-    assert "SyntaxError" in results["message"]
+    assert any("several .py files" in e for e in results["format_errors"]), results
+    assert "several .py files" in results["message"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_hand_in_that_cannot_start_scores_zero_as_everywhere(image, tmp_path):
+    """A syntax error is graded here as in every other sandbox: `runs` names it."""
+    results, _ = grade_in(image, tmp_path, fixtures("epoll") / CANNOT_START)
+    assert results["gradable"] is True and results["score"] == 0, results["message"]
+    runs = next(s for s in load_assignment("epoll").checks if s.id == "runs")
+    assert "SyntaxError" in _tests_by_name(results)[runs.title.en]["message"]
 
 
 @pytest.mark.docker

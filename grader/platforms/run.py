@@ -6,7 +6,6 @@ PLATFORM is gradescope or prairielearn."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from grader.contract import Message, msg, verbatim
 from grader.discover import single
 from grader.export import write_atomically
 from grader.i18n import Speaker
-from grader.models import Submission, SubmissionResult
+from grader.models import SubmissionResult
 from grader.platforms import gradescope, prairielearn
 
 # Each platform's results file, made of a graded result or of why the kit itself failed.
@@ -36,26 +35,6 @@ RESULTS_MODE = 0o700  # the results folder: root's alone, like the file in it
 TRACE_CHARS = 2_000  # of a kit fault's traceback, kept in the results for the course staff
 
 
-def syntax_problem(sub: Submission) -> Message:
-    """Why the entry file cannot start at all (Python cannot parse it), or nothing. Parsing
-    runs none of it; a program that never starts cannot be graded, only refused."""
-    if sub.folder is None or not sub.entry:
-        return Message("")
-    path = sub.folder / sub.entry
-    try:
-        compile(path.read_bytes(), sub.entry, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return msg(
-            "{file} cannot start: SyntaxError at line {line}: {error}",
-            file=sub.entry,
-            line=exc.lineno or 0,
-            error=verbatim(str(exc.msg)),
-        )
-    except (ValueError, OSError) as exc:  # a NUL byte, an unreadable file
-        return msg("{file} cannot start: {error}", file=sub.entry, error=verbatim(str(exc)))
-    return Message("")
-
-
 def grade(config: dict, submission: Path, scratch: Path) -> SubmissionResult:
     """discover → in-place sandbox → score for the container's one hand-in, every check."""
     # Imported here: grader.cli brings the terminal's libraries, needed only once grading.
@@ -65,8 +44,6 @@ def grade(config: dict, submission: Path, scratch: Path) -> SubmissionResult:
     folders = course_folders(config.get("assignments", ()))
     assignment = load_assignment(config["assignment"], folders=folders)
     sub = single(submission, assignment.entry, scratch / "submission")
-    if not sub.problem and (problem := syntax_problem(sub)):
-        sub = dataclasses.replace(sub, problem=problem)
     wall_clock = float(config["wall_clock"])
     sandbox = make_sandbox("inplace", wall_clock, scratch=scratch / "runs")
     return grade_one(sandbox, assignment, sub, (), wall_clock)
