@@ -248,6 +248,9 @@ class InPlaceSandbox(LocalSandbox):
             hide_from_others(folder)
         self.exposed = readable_by(self.uid, self.python or sys.executable, kit_secrets())
         self._one_at_a_time = threading.Lock()
+        # Whatever an earlier grading in this container left behind goes first; after that,
+        # each run ends with the same clean-up (LocalSandbox.run calls after_run).
+        self.after_run()
 
     def student_uid(self) -> int | None:
         return self.uid
@@ -279,8 +282,6 @@ class InPlaceSandbox(LocalSandbox):
 
     def run(self, req: RunRequest) -> RunOutcome:
         with self._one_at_a_time:
-            # Whatever an earlier grading in this container left behind goes first.
-            self.after_run()
             return super().run(req)
 
     def after_run(self) -> None:
