@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import docker
-import pytest
 import requests
 
 try:
-    from tests.docker_support import docker_required
+    from tests.docker_support import _unavailable
 except ImportError:
-    from docker_support import docker_required  # type: ignore[no-redef]
+    from docker_support import _unavailable  # type: ignore[no-redef]
 
 # A fresh dockerd answers within seconds (it also starts its own containerd); this is far
 # above that, for a loaded machine.
@@ -31,16 +30,6 @@ START_SECONDS = 90.0
 STOP_SECONDS = 60.0
 POLL_SECONDS = 0.2
 NAMESPACE = "socketgrade-second-engine"
-
-
-def _unavailable(reason: str) -> None:
-    if docker_required():
-        pytest.fail(
-            f"a second Docker engine is required here (CI or SOCKETGRADE_REQUIRE_DOCKER is "
-            f"set) but {reason}",
-            pytrace=False,
-        )
-    pytest.skip(reason)
 
 
 class SecondEngine:
@@ -191,9 +180,12 @@ class SecondEngine:
 def start_second_engine() -> SecondEngine:
     """A running second engine, or the test skipped (failed on CI) with the reason."""
     if shutil.which("dockerd") is None:
-        _unavailable("dockerd is not installed (Debian: apt-get install docker.io)")
+        _unavailable(
+            "a second engine cannot start: dockerd is not installed "
+            "(Debian: apt-get install docker.io)"
+        )
     if os.geteuid() != 0:
-        _unavailable("a second dockerd needs root")
+        _unavailable("a second engine cannot start: a second dockerd needs root")
     # Short: a unix socket's path is at most 107 bytes, and containerd's live under it.
     base = Path(tempfile.mkdtemp(prefix="sg-engine-", dir="/tmp"))
     engine = SecondEngine(base)
