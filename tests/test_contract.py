@@ -49,6 +49,7 @@ DATA = Path(__file__).parent / "data"
             entry="client.py",
             user=1000,
             only=("runs", "echo"),
+            lanes=4,
         ),
     ],
 )
@@ -60,7 +61,9 @@ def test_argv_round_trip(args):
 
 
 def test_argv_keeps_the_spelling_the_sandboxes_use():
-    args = HarnessArgs("c.py", "s", "r.json", "w", entry="server.py", user=7, only=("a", "b"))
+    args = HarnessArgs(
+        "c.py", "s", "r.json", "w", entry="server.py", user=7, only=("a", "b"), lanes=3
+    )
     assert args.to_argv() == [
         "-m",
         "grader.harness.run",
@@ -76,6 +79,8 @@ def test_argv_keeps_the_spelling_the_sandboxes_use():
         "w",
         "--only",
         "a,b",
+        "--lanes",
+        "3",
         "--user",
         "7",
     ]
@@ -89,7 +94,9 @@ def test_a_bad_command_line_is_refused():
 
 
 def test_the_harness_hands_the_request_to_its_plugin():
-    args = HarnessArgs("/kit/checks.py", "/sub", "/out/r.json", "/work", user=5, only=("runs",))
+    args = HarnessArgs(
+        "/kit/checks.py", "/sub", "/out/r.json", "/work", user=5, only=("runs",), lanes=4
+    )
     pytest_args = run.pytest_args(args)
     assert pytest_args[0] == "/kit/checks.py"
     assert pytest_args[pytest_args.index("--json-report-file") + 1] == "/out/r.json"
@@ -103,6 +110,8 @@ def test_the_harness_hands_the_request_to_its_plugin():
         "/work",
         "--sg-checks",
         "runs",
+        "--sg-lanes",
+        "4",
         "--sg-user",
         "5",
     ]

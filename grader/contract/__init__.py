@@ -6,7 +6,12 @@
 
 from __future__ import annotations
 
-from grader.contract.harness_args import HARNESS_MODULE, PLUGIN_OPTIONS, HarnessArgs
+from grader.contract.harness_args import (
+    CHECK_LANES,
+    HARNESS_MODULE,
+    PLUGIN_OPTIONS,
+    HarnessArgs,
+)
 from grader.contract.message import Message, as_message, join, msg, verbatim
 from grader.contract.reports import (
     PROCESSES_KEY,
@@ -32,6 +37,7 @@ from grader.contract.trace import (
 
 __all__ = [
     "BUSY_TIMEOUT",
+    "CHECK_LANES",
     "EXPLAINING",
     "HARNESS_MODULE",
     "PLUGIN_OPTIONS",

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 HARNESS_MODULE = "grader.harness.run"
 
+# Checks that each need their own run of the student's program run this many at a time, each
+# in its own process (grader/harness/lanes.py): a grading then takes about as long as its
+# slowest check rather than the sum of all. Each lane's program runs as its own uid where
+# the harness switches uid (STUDENT_UID + lane), so that no run can signal another's.
+CHECK_LANES = 4
+
 
 def _only(text: str) -> tuple[str, ...]:
     return tuple(c for c in text.split(",") if c)
@@ -25,6 +31,7 @@ class HarnessArgs:
     user: int | None = None  # uid (and gid) the student's code runs as
     python: str | None = None  # the interpreter the student's code runs with; None: the harness's
     only: tuple[str, ...] = ()  # check ids to run; empty: all
+    lanes: int = 1  # checks run at once, each with its own run (1: one after another)
 
     def to_argv(self) -> list[str]:
         """The interpreter's arguments: `python <to_argv()>`."""
@@ -43,6 +50,8 @@ class HarnessArgs:
             self.work,
             "--only",
             ",".join(self.only),
+            "--lanes",
+            str(self.lanes),
         ]
         if self.user is not None:
             argv += ["--user", str(self.user)]
@@ -67,6 +76,7 @@ class HarnessArgs:
             user=ns.user,
             python=ns.python,
             only=_only(ns.only),
+            lanes=ns.lanes,
         )
 
     def plugin_argv(self) -> list[str]:
@@ -80,6 +90,8 @@ class HarnessArgs:
             self.work,
             PLUGIN_OPTIONS["only"],
             ",".join(self.only),
+            PLUGIN_OPTIONS["lanes"],
+            str(self.lanes),
         ]
         if self.user is not None:
             argv += [PLUGIN_OPTIONS["user"], str(self.user)]
@@ -96,6 +108,7 @@ PLUGIN_OPTIONS = {
     "user": "--sg-user",
     "python": "--sg-python",
     "only": "--sg-checks",
+    "lanes": "--sg-lanes",
 }
 
 
@@ -109,4 +122,5 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", type=int, default=None)
     parser.add_argument("--python", default=None)
     parser.add_argument("--only", default="")
+    parser.add_argument("--lanes", type=int, default=1)
     return parser

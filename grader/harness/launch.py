@@ -18,6 +18,7 @@ import psutil
 # become_subreaper is imported from here by the harness's plugin.
 from grader.contract import Message, msg, verbatim
 from grader.harness import asstudent, stackdump
+from grader.harness.family import own_children
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
@@ -352,13 +353,16 @@ class StudentProcess:
                     found[child.pid] = child
             except psutil.Error:
                 pass
-        try:
-            # The harness starts no process but the student's, so every descendant of
-            # ours that is not yet accounted for is an orphan of the student's program.
-            for child in psutil.Process().children(recursive=True):
-                found.setdefault(child.pid, child)
-        except psutil.Error:
-            pass
+        # The harness starts no process but the student's and its own lanes (lanes.py), so
+        # every descendant of ours outside a lane that is not yet accounted for is an orphan
+        # of the student's program. A lane's processes are that lane's to end.
+        for child in own_children():
+            found.setdefault(child.pid, child)
+            try:
+                for grandchild in child.children(recursive=True):
+                    found.setdefault(grandchild.pid, grandchild)
+            except psutil.Error:
+                pass
         return list(found.values())
 
     def kill(self) -> None:
@@ -406,10 +410,8 @@ class StudentProcess:
 
     @staticmethod
     def _reap_orphans() -> None:
-        while True:
+        for child in own_children():
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                os.waitpid(child.pid, os.WNOHANG)
             except ChildProcessError:
-                return
-            if pid == 0:
-                return
+                continue

@@ -22,6 +22,7 @@ from grader.contract import (
 )
 from grader.harness import procobs
 from grader.harness.clients import Story
+from grader.harness.lanes import runtestloop as lanes_runtestloop
 from grader.harness.launch import StudentProcess, become_subreaper
 
 # Re-exported: the checks libraries import these from the plugin.
@@ -59,12 +60,32 @@ def pytest_addoption(parser):
         PLUGIN_OPTIONS["python"], default=None, help="interpreter for the student's code"
     )
     group.addoption(PLUGIN_OPTIONS["only"], default="", help="comma-separated check ids to run")
+    group.addoption(
+        PLUGIN_OPTIONS["lanes"], type=int, default=1, help="checks run at once (1: one by one)"
+    )
 
 
 def pytest_configure(config):
     config._sg_start_failure = None
     config._sg_runs = 0
+    config._sg_lane = 0  # the lane a check runs in (lanes.py); its program's uid is user + lane
     become_subreaper()
+
+
+# Fewer checks than this gain nothing from lanes: the first always runs alone.
+LANES_FROM = 3
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """The checks after the first, several at once (grader/harness/lanes.py)."""
+    config = session.config
+    lanes = config.getoption(PLUGIN_OPTIONS["lanes"])
+    if lanes <= 1 or len(session.items) < LANES_FROM or config.option.collectonly:
+        return None  # pytest's own loop, one check after another
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} errors during collection")
+    return lanes_runtestloop(session, lanes, "_sg_lane", Submission(config).work)
 
 
 def pytest_json_runtest_metadata(item, call):
@@ -111,6 +132,9 @@ class Submission:
         work = config.getoption(PLUGIN_OPTIONS["work"])
         self.work = Path(work).resolve() if work else Path(os.environ.get("TMPDIR", "/tmp"))
         self.user = config.getoption(PLUGIN_OPTIONS["user"])
+        if self.user is not None:
+            # Each lane's program has a uid of its own: no run can signal another's.
+            self.user += config._sg_lane
         self.python = config.getoption(PLUGIN_OPTIONS["python"])
         self.config = config
 

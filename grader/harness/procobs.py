@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
 
 from grader.harness.asstudent import reads_as_student
+
+# The TCP table's reader is sockdiag's; the parser of /proc's is re-exported for the tests.
+from grader.harness.sockdiag import TCP_STATES, parse_tcp_table, tcp_table  # noqa: F401
 from grader.harness.timing import CPU_SAMPLE
 
 # Where a process waits is its own module; the checks find it here with the rest.
@@ -133,15 +137,17 @@ def snapshot(pid: int) -> Snapshot:
         proc = psutil.Process(pid)
         snap.threads = proc.num_threads()
         snap.children = [c.pid for c in proc.children(recursive=True)]
-        snap.connections = [
-            Connection(
-                c.fd, c.status, tuple(c.laddr) if c.laddr else (), tuple(c.raddr) if c.raddr else ()
-            )
-            for c in proc.net_connections(kind="tcp")
-        ]
     except psutil.Error:
         pass
     snap.descriptors = descriptors(pid)
+    inodes = {
+        fd: int(d.target[8:-1])
+        for fd, d in snap.descriptors.items()
+        if d.target.startswith("socket:[")
+    }
+    snap.connections = [
+        Connection(s.fd, s.state, s.local, s.remote) for s in _tcp_sockets(pid, inodes)
+    ]
     return snap
 
 
@@ -188,6 +194,13 @@ class CpuWindow:
         return 100.0 * self.cpu / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def awake(self) -> float:
+        """Seconds of the window it was not kept waiting for a CPU: asleep or running."""
+        if self.running is None or self.waiting is None:
+            return self.seconds
+        return max(self.running, self.seconds - self.waiting)
+
+    @property
     def busy_percent(self) -> float:
         """How much of the time it was not kept waiting for a CPU the process spent running.
         Neither a crowded machine nor a CPU quota moves it: a busy loop is near 100% however
@@ -196,21 +209,36 @@ class CpuWindow:
         for a CPU (that wait is taken out, not counted as wanting the CPU)."""
         if self.running is None or self.waiting is None or self.seconds <= 0:
             return self.percent
-        awake = max(self.running, self.seconds - self.waiting)
+        awake = self.awake
         share = 100.0 * self.running / awake if awake > 0 else 0.0
         return max(self.percent, share)
 
 
-def measure_cpu(pid: int, window: float) -> CpuWindow | None:
+def measure_cpu(
+    pid: int, window: float, settled: Callable[[CpuWindow], bool] | None = None
+) -> CpuWindow | None:
     """CPU time and schedstat times of the process over an observation window of wall-clock
-    time."""
+    time, ended early once `settled` holds for what was measured so far (only where
+    schedstat is read: the CPU ticks alone are too coarse to settle anything early)."""
     start_cpu, start_sched = cpu_seconds(pid), schedstat_seconds(pid)
     start = time.monotonic()
     deadline = start + window
     while time.monotonic() < deadline:
         time.sleep(min(CPU_SAMPLE, max(0.0, deadline - time.monotonic())))
+        if settled is not None and start_cpu is not None and start_sched is not None:
+            now = _window(start, start_cpu, start_sched, pid)
+            if now is not None and now.running is not None and settled(now):
+                return now
+    if start_cpu is None:
+        return None
+    return _window(start, start_cpu, start_sched, pid)
+
+
+def _window(
+    start: float, start_cpu: float, start_sched: tuple[float, float] | None, pid: int
+) -> CpuWindow | None:
     end_cpu, end_sched = cpu_seconds(pid), schedstat_seconds(pid)
-    if start_cpu is None or end_cpu is None:
+    if end_cpu is None:
         return None
     seconds = time.monotonic() - start
     if start_sched is None or end_sched is None:
@@ -220,26 +248,12 @@ def measure_cpu(pid: int, window: float) -> CpuWindow | None:
     return CpuWindow(seconds, end_cpu - start_cpu, running, waiting)
 
 
-# --- sockets straight from the kernel's TCP tables, with their queues -----------------------
-
-TCP_STATES = {
-    1: "ESTABLISHED",
-    2: "SYN_SENT",
-    3: "SYN_RECV",
-    4: "FIN_WAIT1",
-    5: "FIN_WAIT2",
-    6: "TIME_WAIT",
-    7: "CLOSE",
-    8: "CLOSE_WAIT",
-    9: "LAST_ACK",
-    10: "LISTEN",
-    11: "CLOSING",
-}
+# --- sockets straight from the kernel's TCP table, with their queues ------------------------
 
 
 @dataclass(frozen=True)
 class TcpSocket:
-    """One of the process's TCP sockets as /proc/PID/net/tcp{,6} shows it. `rx_queue` is
+    """One of the process's TCP sockets as the kernel's table shows it. `rx_queue` is
     what arrived and the process has not read yet (an unread end of stream counts 1: the
     FIN takes a sequence number); for a listening socket it is the accept queue's length."""
 
@@ -250,36 +264,6 @@ class TcpSocket:
     remote: tuple
     rx_queue: int
     tx_queue: int
-
-
-def _address(text: str) -> tuple:
-    """'0100007F:1F90' (IPv4) or 32 hex digits (IPv6), each 32-bit word in host order."""
-    host, port = text.split(":")
-    raw = bytes.fromhex(host)
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    if len(raw) == 4:
-        ip = ".".join(str(b) for b in words)
-    else:
-        import ipaddress
-
-        ip = str(ipaddress.IPv6Address(words))
-    return ip, int(port, 16)
-
-
-def parse_tcp_table(text: str) -> dict[int, tuple]:
-    """inode -> (state, local, remote, tx_queue, rx_queue) from the text of /proc/net/tcp."""
-    out = {}
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 10:
-            continue
-        try:
-            tx, rx = (int(x, 16) for x in parts[4].split(":"))
-            state = TCP_STATES.get(int(parts[3], 16), parts[3])
-            out[int(parts[9])] = (state, _address(parts[1]), _address(parts[2]), tx, rx)
-        except ValueError:
-            continue
-    return out
 
 
 def socket_inodes(pid: int) -> dict[int, int]:
@@ -294,16 +278,13 @@ def socket_inodes(pid: int) -> dict[int, int]:
 @reads_as_student
 def tcp_sockets(pid: int) -> list[TcpSocket]:
     """The process's TCP sockets with their queues: no round trip, nothing the process says."""
-    inodes = socket_inodes(pid)
+    return _tcp_sockets(pid, socket_inodes(pid))
+
+
+def _tcp_sockets(pid: int, inodes: dict[int, int]) -> list[TcpSocket]:
     if not inodes:
         return []
-    table: dict[int, tuple] = {}
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{name}") as fh:
-                table.update(parse_tcp_table(fh.read()))
-        except OSError:
-            continue
+    table = tcp_table(pid)
     out = []
     for fd, inode in sorted(inodes.items()):
         row = table.get(inode)

@@ -31,6 +31,9 @@ def pytest_args(args: HarnessArgs) -> list[str]:
         "--no-header",
         "-rN",
         "--tb=short",
+        # Captured in the process (not through shared files): checks may run in forked
+        # children at once (lanes.py), each capturing its own.
+        "--capture=sys",
         "--json-report",
         "--json-report-file",
         args.report,

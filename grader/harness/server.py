@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import time
 from dataclasses import dataclass, field
 
@@ -164,8 +165,9 @@ class Server:
                 )
             )
 
-    def cpu(self, window: float) -> procobs.CpuWindow:
-        measured = procobs.measure_cpu(self.pid, window)
+    def cpu(self, window: float, settled=None) -> procobs.CpuWindow:
+        """CPU over `window` seconds, or less once `settled(measured so far)` holds."""
+        measured = procobs.measure_cpu(self.pid, window, settled)
         if measured is None:
             self.require_alive(msg("an observation of its CPU time"))
             raise RuntimeError("the server's CPU time could not be read from /proc")
@@ -293,7 +295,9 @@ class Server:
                     if not r.pull():
                         r.end = "timeout"
                 return replies
-            time.sleep(POLL)
+            # Until the next look, or sooner when a reply arrives: a served message is seen
+            # as it comes back, not at the next tick.
+            _until_readable([r.client.sock for r in waiting], POLL)
 
     def exchange(self, client: Client, data: bytes, timeout: float, quiet: bool = False) -> Reply:
         """Send one message and await what comes of it (see await_replies)."""
@@ -341,3 +345,14 @@ class Server:
         for c in self.clients:
             c.reset(quiet=True)
         self.proc.kill()
+
+
+def _until_readable(socks: list, timeout: float) -> None:
+    live = [s for s in socks if s is not None and s.fileno() >= 0]
+    if not live:
+        time.sleep(timeout)
+        return
+    try:
+        select.select(live, [], [], timeout)
+    except (OSError, ValueError):
+        time.sleep(timeout)

@@ -41,12 +41,27 @@ CPU_WINDOW = 0.8
 # Percent of a window an idle server may want the CPU: an event loop asleep in the kernel is
 # near 0, a busy loop near 100, whatever the load; 20 is far from both.
 IDLE_CPU_LIMIT = 20.0
+# A CPU window ends early once its verdict is certain: the process has been awake (asleep or
+# running, not kept waiting for a CPU: schedstat's nanoseconds, not ticks) this long, and ran
+# at most SURE_IDLE or at least SURE_BUSY percent of it. An event loop asleep in the kernel
+# runs microseconds in that time, a busy loop all of it; a starved one gets there later, as
+# its waiting is not counted, and one in between takes the whole window.
+SETTLE_AWAKE = 0.2
+SURE_IDLE = 5.0
+SURE_BUSY = 60.0
+# nonblocking: the stretch with nothing to accept or receive (BlockingIOError each time)
+# ends once the server has run this much CPU: thousands of turns of a loop that retries.
+# One that sleeps instead is watched the whole CPU_WINDOW.
+SURVIVE_CPU = 0.05
 # How long a second client is watched not being served while the first stays (blocking
 # assignments): a concurrent server answers within milliseconds.
 TURN_WINDOW = 1.0
 # The slow reader's sending made no progress this long: the socket buffers are full. Far
 # above the microseconds a send takes while the server still reads.
 STALL = 0.5
+# ... or this long, once the server is seen asleep (two looks, no CPU used between): it is
+# not reading, and no more data is on its way to it.
+STALL_SURE = 0.1
 # Between two sends of the slow reader once its buffer is full: short against STALL.
 STALL_POLL = 0.01
 # Until the idle server is seen asleep in the wait the assignment asks for (check_waits_in):
@@ -81,7 +96,7 @@ SPIN_LOOK = 0.02
 # --- sampling periods: how often to look (far below every deadline, cheap per look) ----------
 
 # Between two looks at /proc while a CPU window runs: the window's end is met within this.
-CPU_SAMPLE = 0.05
+CPU_SAMPLE = 0.02
 
 # --- the client assignment ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ def harness_args(
     work: str,
     user: int | None = None,
     python: str | None = None,
+    lanes: int = 1,
 ) -> list[str]:
     """The harness command line, the same for every sandbox (paths as the harness sees them):
     the contract's HarnessArgs, so that host and harness spell it once."""
@@ -39,6 +40,7 @@ def harness_args(
         user=user,
         python=python,
         only=tuple(req.only),
+        lanes=lanes,
     ).to_argv()
 
 

@@ -226,6 +226,9 @@ class InPlaceSandbox(LocalSandbox):
     name = "inplace"
     # The harness's files (the report, the checks' copy) are root's alone.
     harness_umask = 0o077
+    # One check at a time: the lanes would need a uid each, and the clean-up after a run
+    # kills by uid.
+    lanes = 1
 
     def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         if os.geteuid() != 0:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from grader import kitpaths
+from grader.contract import CHECK_LANES
 from grader.models import RunOutcome, RunRequest
 from grader.proc import Limits, OutputTap, become_subreaper, kill_tree
 from grader.sandbox.common import (
@@ -30,6 +31,9 @@ class LocalSandbox:
     name = "local"
     # The umask the harness runs with (-1: this process's own).
     harness_umask = -1
+    # Checks at once (grader.contract.CHECK_LANES). Here every lane's program runs as you:
+    # nothing isolates them from each other, as nothing isolates them from you.
+    lanes = CHECK_LANES
 
     def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         self.wall_clock = wall_clock
@@ -96,6 +100,7 @@ class LocalSandbox:
                     str(report.parent / "work"),
                     user=self.student_uid(),
                     python=self.student_python(),
+                    lanes=self.lanes,
                 ),
             ]
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **self.harness_env()}

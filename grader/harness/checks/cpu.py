@@ -6,7 +6,14 @@ from grader.contract import Message, msg
 from grader.harness.checks import evidence
 from grader.harness.checks.common import serve_or_fail, wait_accepted, wait_server_closed
 from grader.harness.plugin import Server, fail
-from grader.harness.timing import CPU_WINDOW, IDLE_CPU_LIMIT
+from grader.harness.procobs import CpuWindow
+from grader.harness.timing import CPU_WINDOW, IDLE_CPU_LIMIT, SETTLE_AWAKE, SURE_BUSY, SURE_IDLE
+
+
+def certain(measured: CpuWindow) -> bool:
+    """Whether a window's verdict is already certain (idle or busy), far from the limit."""
+    pct = measured.busy_percent
+    return measured.awake >= SETTLE_AWAKE and (pct <= SURE_IDLE or pct >= SURE_BUSY)
 
 
 def check_idle_cpu(server: Server) -> None:
@@ -16,7 +23,7 @@ def check_idle_cpu(server: Server) -> None:
     readings: list[tuple[Message, float, Message]] = []
 
     def window(label: Message, key: str) -> None:
-        measured = server.cpu(CPU_WINDOW)
+        measured = server.cpu(CPU_WINDOW, certain)
         where = evidence.waiting(server)
         # Judged on how much of its time not spent waiting for a CPU it ran, which neither a
         # loaded machine nor a CPU quota changes; the CPU it got is shown too.

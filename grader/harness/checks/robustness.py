@@ -15,6 +15,7 @@ from grader.harness.timing import (
     SLOW_READER_DEADLINE,
     STALL,
     STALL_POLL,
+    STALL_SURE,
 )
 
 
@@ -124,6 +125,10 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> Message |
             now = time.monotonic()
             stalled_since = stalled_since or now
             if now - stalled_since > STALL:
+                break
+            # Sooner where the kernel shows it: no progress, and the server asleep (not
+            # running, nor waiting for a CPU as a starved one would be).
+            if now - stalled_since > STALL_SURE and server.asleep():
                 break
             time.sleep(STALL_POLL)
         except OSError as exc:

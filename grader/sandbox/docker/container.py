@@ -9,6 +9,7 @@ from typing import Literal
 from docker.types import LogConfig, Mount, Ulimit
 
 from grader import kitpaths
+from grader.contract import CHECK_LANES
 from grader.models import RunRequest
 from grader.sandbox.common import harness_args
 from grader.sandbox.docker.image import STUDENT_UID
@@ -94,6 +95,7 @@ def create_kwargs(
     limits: DockerLimits,
     owner: str,
     volumes: dict[str, str] | None = None,
+    lanes: int = CHECK_LANES,
 ) -> dict:
     """Everything containers.create() is given for one submission's container: the
     hardening lives here. `owner` ("host:pid") labels it for the clean-up of orphans.
@@ -108,6 +110,7 @@ def create_kwargs(
         f"{OUT_IN}/report.json",
         WORK_IN,
         user=STUDENT_UID,
+        lanes=lanes,
     )
     mib = 2**20
     return dict(

@@ -18,7 +18,7 @@ import requests
 from docker.utils import kwargs_from_env
 
 from grader import kitpaths
-from grader.contract import Message, join, msg, verbatim
+from grader.contract import CHECK_LANES, Message, join, msg, verbatim
 from grader.sandbox.common import SandboxError
 
 IMAGE = "socketgrade-sandbox:latest"
@@ -114,6 +114,7 @@ def source_hash() -> str:
     """Content hash of what the image is built from (files, student uid)."""
     digest = hashlib.sha256()
     digest.update(f"student-uid={STUDENT_UID}\n".encode())
+    digest.update(f"student-lanes={CHECK_LANES}\n".encode())
     for name in CONTEXT_FILES:
         data = (SANDBOX_DIR / name).read_bytes()
         digest.update(f"{name}\0{len(data)}\0".encode())
@@ -324,7 +325,11 @@ def build_image(offline: bool | None = None, progress=print, url: str | None = N
                 pull=False,
                 decode=True,
                 network_mode="none",  # RUN steps need nothing from outside
-                buildargs={"BASE": base, "STUDENT_UID": str(STUDENT_UID)},
+                buildargs={
+                    "BASE": base,
+                    "STUDENT_UID": str(STUDENT_UID),
+                    "STUDENT_LANES": str(CHECK_LANES),
+                },
                 labels={HASH_LABEL: wanted, BASE_LABEL: base},
             ):
                 if "error" in chunk:
