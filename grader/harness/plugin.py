@@ -38,6 +38,10 @@ from grader.harness.server import POLL, SETTLE_CPU, Reply, Server, describe_deat
 # A server must listen within this bound: far above the fraction of a second a tutorial
 # server takes, so that a loaded machine or a starved sandbox never turns "slow" into "broken".
 START_TIMEOUT = 10.0
+# ... but one seen asleep this long (every thread, no CPU used) before it listens is waiting
+# for something that will not come (a sleep, a read of a pipe): it is judged then. Far above
+# the moments a starting interpreter sleeps reading its files.
+START_ASLEEP = 3.0
 # The port offered to submissions that read PORT or argv[1] (the tutorial's own); those that
 # hard-code one are moved to an ephemeral port by the launcher, and the grader finds it from
 # the kernel, so several gradings never collide.
@@ -236,7 +240,7 @@ def discard(proc: StudentProcess) -> None:
 NOT_JUDGED = msg("not judged: see runs")
 
 
-def _runs_selected(config) -> bool:
+def runs_selected(config) -> bool:
     wanted = _wanted(config)
     return not wanted or "runs" in wanted
 
@@ -248,11 +252,11 @@ def _start_server(
     `started` at once, so that even a failed start is torn down and its output reported.
     Why a server cannot start is said once, by `runs`; every other check says it could not
     judge, rather than repeating that reason as if it were its own."""
-    defer = check != "runs" and _runs_selected(config)
+    defer = check != "runs" and runs_selected(config)
     if config._sg_start_failure:
         fail(
             NOT_JUDGED
-            if _runs_selected(config)
+            if runs_selected(config)
             else msg("not judged: the server did not start: {why}", why=config._sg_start_failure)
         )
     workdir = submission.fresh_copy()
@@ -269,14 +273,25 @@ def _start_server(
     started.append(srv)
     listening = None
     deadline = time.monotonic() + START_TIMEOUT
+    asleep_since = None
     while time.monotonic() < deadline and proc.alive():
         listeners = procobs.snapshot(proc.pid).listeners()
         if listeners:
             listening = sorted(listeners, key=lambda c: ":" in c.local[0])[0]
             break
+        # Asleep this long without a listening socket, it waits for something that never
+        # comes: a starved program would be waiting for a CPU instead, not asleep.
+        now = srv.activity()
+        if now is None or not now.asleep:
+            asleep_since = None
+        elif asleep_since is None or now.on_cpu != asleep_since[1]:
+            asleep_since = (time.monotonic(), now.on_cpu)
+        elif time.monotonic() - asleep_since[0] >= START_ASLEEP:
+            break
         time.sleep(POLL)
     if listening is None:
-        reason = start_failure_reason(proc, submission.entry, START_TIMEOUT)
+        waited = min(START_TIMEOUT, round(proc.elapsed(), 1))
+        reason = start_failure_reason(proc, submission.entry, waited)
         config._sg_start_failure = reason
         story.saw(reason)
         fail(NOT_JUDGED if defer else reason)

@@ -27,6 +27,12 @@ def pytest_args(args: HarnessArgs) -> list[str]:
         str(Path(args.checks_file).parent),
         "-p",
         "grader.harness.plugin",
+        # Not wanted in a grading, and their clean-up (rounds of garbage collection at the
+        # end) costs up to a second: the checks report their own failures.
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
         "-q",
         "--no-header",
         "-rN",

@@ -26,16 +26,16 @@ def check_runs(kit: Kit) -> None:
     message = "hello, kit"
     srv = kit.server(message.encode())
     proc = kit.run(srv, message)
-    if not wait_exit(proc, RUN_BOUND):
-        fail(
-            msg(
-                "the client was still running {bound:g} s after it started: it was "
-                "{where}; {progress}",
-                bound=RUN_BOUND,
-                where=where(proc),
-                progress=srv.progress(),
-            )
+    if not wait_exit(proc, RUN_BOUND, unless_stuck=srv):
+        reason = msg(
+            "the client was still running {bound:g} s after it started: it was {where}; {progress}",
+            bound=min(RUN_BOUND, round(proc.elapsed(), 1)),
+            where=where(proc),
+            progress=srv.progress(),
         )
+        if not srv.conversations:
+            kit.stuck(reason)
+        fail(reason)
     settle(srv, proc)
     code = proc.returncode()
     kit.story.saw(

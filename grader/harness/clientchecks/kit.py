@@ -13,7 +13,7 @@ from grader.harness import procobs
 from grader.harness.clients import Story
 from grader.harness.kitserver import HOST, MESSAGE_DEADLINE, POLL, KitServer
 from grader.harness.launch import StudentProcess
-from grader.harness.plugin import describe_death
+from grader.harness.plugin import NOT_JUDGED, START_ASLEEP, describe_death, fail, runs_selected
 from grader.harness.timing import JOIN_GRACE
 
 ECHO_MESSAGES = [  # (message, pieces the reply is sent back in)
@@ -114,7 +114,22 @@ class Kit:
             srv.start()
         return srv
 
+    def stuck(self, reason: Message) -> None:
+        """The client never got as far as connecting: said once, by `runs` (as a server
+        that never listens); every other check then says it could not judge."""
+        self.submission.config._sg_start_failure = reason
+        fail(reason)
+
     def run(self, srv: KitServer, message: str) -> StudentProcess:
+        config = self.submission.config
+        if config._sg_start_failure:
+            fail(
+                NOT_JUDGED
+                if runs_selected(config)
+                else msg(
+                    "not judged: the client never connected: {why}", why=config._sg_start_failure
+                )
+            )
         proc = self.launch(args=[HOST, str(srv.port), message])
         self.story.did(
             msg(
@@ -145,12 +160,23 @@ def shown(message: str, limit: int = 60) -> str:
     return f"{message[:limit]!r}… ({len(message.encode())} bytes)"
 
 
-def wait_exit(proc: StudentProcess, timeout: float) -> bool:
-    """Wait until the client has ended and its output is all read; False at the deadline."""
+def wait_exit(proc: StudentProcess, timeout: float, unless_stuck: KitServer | None = None) -> bool:
+    """Wait until the client has ended and its output is all read; False at the deadline.
+    With `unless_stuck`: False as well once the client has been asleep START_ASLEEP without
+    ever connecting to that server: it waits for something that will not come."""
     deadline = time.monotonic() + timeout
+    since: tuple[float, float] | None = None
     while proc.alive():
         if time.monotonic() >= deadline:
             return False
+        if unless_stuck is not None and not unless_stuck.conversations:
+            now = procobs.activity([proc.pid])
+            if now is None or not now.asleep:
+                since = None
+            elif since is None or now.on_cpu != since[1]:
+                since = (time.monotonic(), now.on_cpu)
+            elif time.monotonic() - since[0] >= START_ASLEEP:
+                return False
         time.sleep(POLL)
     for tap in (proc.stdout, proc.stderr):
         if tap is not None:
