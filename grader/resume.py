@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -139,23 +137,7 @@ def keep_reports(
         path = out / ident / REPORT_FILE
         same = ident in before and navigation(before, ident) == nav
         if not (path.is_file() and same):
-            _write_report(result, path, False, sp, nav)
-
-
-def _write_report(
-    result: SubmissionResult, path: Path, self_check: bool, sp: Speaker, nav: dict | None
-) -> None:
-    html = render.render_report(result, self_check=self_check, speaker=sp, nav=nav)
-    # Not export.write_atomically: its temporary file (mkstemp) is private to its owner, and a
-    # report is a page that a web server, or the course's other TAs, may have to read.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
-            fh.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            render.write_report(result, path, speaker=sp, nav=nav)
 
 
 def write_submission(
@@ -174,6 +156,6 @@ def write_submission(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / saved.RESULT_FILE).unlink(missing_ok=True)
     export.write_results_json(result, folder / GRADESCOPE_FILE, sp)
-    _write_report(result, folder / REPORT_FILE, self_check, sp, nav)
+    render.write_report(result, folder / REPORT_FILE, self_check=self_check, speaker=sp, nav=nav)
     saved.write(result, folder / saved.RESULT_FILE, self_check)
     return folder / REPORT_FILE
