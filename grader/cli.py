@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from grader import export, i18n, render, saved, terminal
+from grader import export, i18n, render, resume, terminal
 from grader.assignment import AssignmentError, load_assignment
 from grader.cli_assignments import add_assignments_option, cmd_assignments, folders_of
 from grader.cli_docker import add_docker_host_option, engines_of
@@ -34,6 +34,7 @@ from grader.models import (
     Submission,
     SubmissionResult,
 )
+from grader.resume import write_submission
 from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
 from grader.score import score
 from grader.terminal import HelpFormatter, UsageError, console, helps, say, summary
@@ -84,24 +85,6 @@ def grade_one(
             )
     result = score(assignment, sub, outcome, only)
     return replace(result, engine=outcome.engine) if outcome else result
-
-
-def write_submission(
-    result: SubmissionResult,
-    out: Path,
-    self_check: bool = False,
-    speaker: Speaker | None = None,
-    nav: dict | None = None,
-) -> Path:
-    """The submission's results.json (Gradescope's), its result.json (everything, for
-    `grade report`) and its report.html."""
-    sp = speaker or i18n.speaker()
-    folder = out / result.submission.id
-    folder.mkdir(parents=True, exist_ok=True)
-    export.write_results_json(result, folder / "results.json", sp)
-    saved.write(result, folder / saved.RESULT_FILE, self_check)
-    render.write_report(result, folder / "report.html", self_check=self_check, speaker=sp, nav=nav)
-    return folder / "report.html"
 
 
 # The local sandbox reads the server's state from /proc and the checks expect epoll: Linux only.
@@ -169,7 +152,13 @@ def cmd_grade(ns) -> int:
         ids = [s.id for s in subs]
         runs, notify = scratch / "runs", (lambda sentence: say(sp, sentence, "yellow"))
         sandbox = make_sandbox(ns.sandbox, ns.wall_clock, runs, ns.engines, notify)
-        results: list[SubmissionResult] = []
+        # Before anything is written: the class the kept reports' links were made for.
+        before = resume.reported(out)
+        now = resume.now_for(assignment, sandbox.name)
+        results, todo = resume.split(subs, out, now, ns.regrade)
+        if results:
+            say(sp, resume.kept_line(len(results), len(subs)))
+            resume.keep_reports(results, out, ids, before, sp)
         unfinished: list[str] = []
         lock = threading.Lock()
         with Progress(
@@ -181,13 +170,13 @@ def cmd_grade(ns) -> int:
             console=console,
             transient=False,
         ) as progress:
-            task = progress.add_task("", total=len(subs))
+            task = progress.add_task("", total=len(todo))
             # Several engines: as many at once as all their slots (each keeps to its own).
             pool = ThreadPoolExecutor(max_workers=getattr(sandbox, "jobs", ns.jobs))
             try:
                 futures = {
                     pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
-                    for s in subs
+                    for s in todo
                 }
                 for fut in as_completed(futures):
                     sub = futures[fut]
@@ -338,6 +327,17 @@ def build_parser(sp: Speaker | None = None) -> argparse.ArgumentParser:
         type=int,
         default=default_jobs(),
         help=helps(sp, msg("submissions graded at once (default: %(default)s)")),
+    )
+    p.add_argument(
+        "--regrade",
+        action="store_true",
+        help=helps(
+            sp,
+            msg(
+                "grade every submission again, also those whose saved result in --out is for "
+                "the same files, assignment, kit version and sandbox (by default kept)"
+            ),
+        ),
     )
     add_docker_host_option(p, sp, grading=True)
     terminal.add_lang_option(p, sp)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import uuid
 from pathlib import Path
 
 from markupsafe import Markup
@@ -206,9 +208,17 @@ def render_index(
 
 
 def _write(text: str, path: Path) -> Path:
+    """Through a temporary file beside it: a grading stopped half-way never leaves half a
+    page (not mkstemp's, which only its owner may read: a web server may serve the reports)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
