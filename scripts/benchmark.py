@@ -149,8 +149,8 @@ def measure_hang(ns: argparse.Namespace, row: Row, work: Path) -> None:
     run = timed(argv, work, HANG_TIMEOUT_SECONDS, work / "hangs.log")
     row.values["hang"] = run.wall
     say(
-        f"  one submission that never listens, {ns.sandbox}: wall {run.wall:.1f} s "
-        f"(target <= {HANG_TARGET_SECONDS:g} s)"
+        f"  one submission that only sleeps (never listens or connects), {ns.sandbox}: "
+        f"wall {run.wall:.1f} s (target <= {HANG_TARGET_SECONDS:g} s)"
     )
     if run.code != 0 or run.timed_out:
         warn(row, "the hanging submission", [f"grade exited {run.code}", run.tail])
