@@ -31,6 +31,20 @@ BARE_CONTAINER_TIMEOUT_SECONDS = 60
 HANGS = "import time\n\ntime.sleep(3600)\n"
 # Trivial work for a bare container: the image's entry point runs `python3 -s -P` with these.
 TRIVIAL_COMMAND = ["-c", "pass"]
+# A process's peak RSS starts at that of the process it was forked from (the kernel keeps the
+# old image's high-water mark across exec), so `grade` is not started from this script, whose
+# Docker client and threads would set its floor, but from this small launcher: `python -S`
+# (about 10 MiB, far below what grade imports) that reports its one child's ru_maxrss.
+LAUNCHER = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child gets it and decides
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ, setsigdef=(signal.SIGINT,))
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 def grade_command() -> list[str]:
@@ -78,6 +92,18 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
+def docker_problem() -> str | None:
+    """Why the Docker sandbox cannot run here (no engine, no or a stale image), or None."""
+    from grader.sandbox import SandboxError
+    from grader.sandbox.docker.image import connect, require_image
+
+    try:
+        require_image(connect())
+    except SandboxError as exc:
+        return str(exc)
+    return None
+
+
 def entry_name(assignment: str) -> str:
     return reference_file(assignment).name
 
@@ -108,18 +134,21 @@ class Timed:
 
     wall: float
     code: int
-    peak_mib: float  # ru_maxrss of the child: itself or the largest process it waited for
+    peak_mib: float  # ru_maxrss of the command: itself or the largest process it waited for
     timed_out: bool
     tail: str
 
 
 def timed(argv: list[str], cwd: Path, timeout: float, log: Path) -> Timed:
-    """Run `argv` in its own session, output to `log`; its rusage comes from wait4."""
+    """Run `argv` in its own session through LAUNCHER, output to `log`."""
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
+    peak = log.with_suffix(".maxrss")
+    peak.unlink(missing_ok=True)
+    launch = [sys.executable, "-S", "-c", LAUNCHER, str(peak), *argv]
     with open(log, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(
-            argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            launch, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         expired = threading.Event()
 
@@ -135,16 +164,17 @@ def timed(argv: list[str], cwd: Path, timeout: float, log: Path) -> Timed:
         interrupt.start()
         kill.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            code = proc.wait()
         finally:
             interrupt.cancel()
             kill.cancel()
         wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     text = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return Timed(
-        wall, proc.returncode, usage.ru_maxrss / 1024, expired.is_set(), "\n".join(text[-15:])
-    )
+    try:
+        kib = int(peak.read_text())
+    except (OSError, ValueError):  # the launcher was killed: no figure
+        kib = 0
+    return Timed(wall, code, kib / 1024, expired.is_set(), "\n".join(text[-15:]))
 
 
 def full_marks(out: Path, size: int) -> list[str]:

@@ -13,6 +13,7 @@ from benchlib import (
     Timed,
     assignment_names,
     bare_containers,
+    docker_problem,
     entry_name,
     full_marks,
     grade_command,
@@ -90,8 +91,8 @@ def grade_class(
     run = timed(argv, work, bound, work / f"{name}.log")
     wrong = full_marks(work / f"out-{name}", size)
     if run.code != 0 or run.timed_out:
-        wrong.insert(0, f"grade exited {run.code}{' (timed out)' if run.timed_out else ''}")
-        wrong.append(run.tail)
+        ended = f"grade exited {run.code}{' (timed out)' if run.timed_out else ''}"
+        wrong = [ended, *run.tail.splitlines(), *wrong]
     return run, wrong
 
 
@@ -99,7 +100,7 @@ def warn(row: Row, what: str, wrong: list[str]) -> None:
     if wrong:
         row.wrong.append(what)
         say(f"  !!! WRONG VERDICTS in {what}: the figure above is worthless !!!")
-        for line in wrong[:10]:
+        for line in wrong[:30]:
             say(f"  !!!   {line}")
 
 
@@ -138,7 +139,8 @@ def measure_self_check(row: Row, work: Path) -> None:
         f"  self-check (grade check {entry}, local): wall {run.wall:.2f} s "
         f"(target <= {SELF_CHECK_TARGET_SECONDS:g} s)"
     )
-    warn(row, "the self-check", [] if run.code == 0 else [f"exit {run.code}", run.tail])
+    if run.code != 0:
+        warn(row, "the self-check", [f"grade check exited {run.code}", *run.tail.splitlines()])
 
 
 def measure_hang(ns: argparse.Namespace, row: Row, work: Path) -> None:
@@ -153,7 +155,7 @@ def measure_hang(ns: argparse.Namespace, row: Row, work: Path) -> None:
         f"wall {run.wall:.1f} s (target <= {HANG_TARGET_SECONDS:g} s)"
     )
     if run.code != 0 or run.timed_out:
-        warn(row, "the hanging submission", [f"grade exited {run.code}", run.tail])
+        warn(row, "the hanging submission", [f"grade exited {run.code}", *run.tail.splitlines()])
 
 
 def measure_memory(ns: argparse.Namespace, row: Row, work: Path) -> None:
@@ -214,8 +216,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     names = assignment_names()
     ap = argparse.ArgumentParser(
         description=__doc__,
-        epilog="Figures are printed, not asserted: exit 0 unless the script breaks (or, with "
-        "--check, a target is missed). Time it: the default run grades about "
+        epilog="Figures are printed, not asserted: exit 0 unless the script breaks (2: the Docker "
+        "sandbox cannot run; with --check, 1: a target is missed). Time it: the default run "
+        "grades about "
         f"{DEFAULTS['class_size'] + 2 + DEFAULTS['memory_class'] + DEFAULTS['memory_small']} "
         "submissions per assignment; the memory part (200 + 20 per assignment) dominates: "
         "in Docker with --jobs 2 on 2 cores, 220 x 6 assignments take 20 min at 1 s per "
@@ -252,6 +255,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse(argv)
+    problem = docker_problem() if ns.sandbox == "docker" else None
+    if problem:  # exit 2, not --check's 1: nothing was measured
+        print(f"benchmark: the Docker sandbox cannot run: {problem}", file=sys.stderr)
+        return 2
     say("machine (shared machines give noisy figures: measure on an idle one):")
     for what, value in machine():
         say(f"  {what:14s} {value}")
