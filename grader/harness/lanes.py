@@ -13,6 +13,7 @@ reports come back as pytest-xdist relays them, and are logged in the order of th
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -48,6 +49,9 @@ def runtestloop(session: pytest.Session, lanes: int, lane_attr: str, work: Path)
     work.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="lanes-", dir=work))
     children: list[_Child] = []
+    # What the harness has built so far stays out of the collector's walks: they would touch
+    # (and so copy) every page each child shares with the harness.
+    gc.freeze()
     for i in range(1, len(items)):
         children.append(_fork(config, items, i, folder, lane_attr, children))
     try:
