@@ -56,6 +56,8 @@ SURVIVE_CPU = 0.05
 # How long a second client is watched not being served while the first stays (blocking
 # assignments): a concurrent server answers within milliseconds.
 TURN_WINDOW = 1.0
+# ... looked at this often: between two looks, a concurrent server has answered long since.
+TURN_LOOK = 0.1
 # The slow reader's sending made no progress this long: the socket buffers are full. Far
 # above the microseconds a send takes while the server still reads.
 STALL = 0.5

@@ -9,7 +9,7 @@ from grader.contract import msg
 from grader.harness.checks import evidence
 from grader.harness.checks.common import ECHO_MESSAGES, CloseWaiter, echo_or_fail, serve_or_fail
 from grader.harness.plugin import Reply, Server, fail
-from grader.harness.timing import DEATH_GRACE, REPLY_DEADLINE, TURN_WINDOW
+from grader.harness.timing import DEATH_GRACE, REPLY_DEADLINE, TURN_LOOK, TURN_WINDOW
 
 
 def check_runs(server: Server) -> None:
@@ -52,8 +52,17 @@ def check_waits_its_turn(server: Server, window: float = TURN_WINDOW) -> None:
     b = server.connect("B")
     b.send(b"me too?")
     reply = Reply(b, b"me too?")
-    # An observation window (what a one-at-a-time server does not do): B is not served.
-    server.await_replies([reply], window)
+    # An observation window (what a one-at-a-time server does not do): B is not served. It
+    # ends early once the server is seen asleep with B's message unread: it waits on A. The
+    # window is shown, not judged: what B gets once A leaves is the verdict.
+    opened = time.monotonic()
+    deadline = opened + window
+    while True:
+        reply.end = None
+        server.await_replies([reply], max(0.0, min(TURN_LOOK, deadline - time.monotonic())))
+        if reply.served or time.monotonic() >= deadline or server.asleep():
+            break
+    window = round(time.monotonic() - opened, 2)
     if reply.served:
         server.story.saw(
             msg(
