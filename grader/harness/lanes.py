@@ -18,6 +18,7 @@ import json
 import os
 import select
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def _fork(config, items, index: int, folder: Path, attr: str, before: list[_Chil
             if lane is not None:
                 _child(config, items[index], lane, _out(folder, index), attr)
             code = 0
+        except BaseException:
+            traceback.print_exc()  # the harness's log: the check is reported as the kit's fault
         finally:
             os._exit(code)
     os.close(read_go)
@@ -175,16 +178,16 @@ def _log(config, item: pytest.Item, child: _Child) -> None:
             report = config.hook.pytest_report_from_serializable(config=config, data=raw)
             hook.pytest_runtest_logreport(report=report)
     else:
-        report = pytest.TestReport(
-            item.nodeid,
-            item.location,
-            {},
-            "failed",
-            CHILD_FAILED.format(how=_how(status)),
-            "call",
-        )
-        hook.pytest_runtest_logreport(report=report)
+        # The kit's failure, not the student's: the host reads an exception in a check as
+        # "the grader itself failed while running this check".
+        error = RuntimeError(CHILD_FAILED.format(how=_how(status)))
+        call = pytest.CallInfo.from_call(lambda: _raise(error), "call")
+        hook.pytest_runtest_logreport(report=pytest.TestReport.from_item_and_call(item, call))
     hook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 def _how(status: int | None) -> str:
