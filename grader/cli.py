@@ -179,11 +179,11 @@ def cmd_grade(ns) -> int:
                     for s in todo
                 }
                 for fut in as_completed(futures):
-                    sub = futures[fut]
+                    sub = futures.pop(fut)  # its result is not kept beyond what follows
                     result = fut.result()
                     write_submission(result, out, speaker=sp, nav=navigation(ids, sub.id))
                     with lock:
-                        results.append(result)
+                        results.append(result.in_brief())
                     if result.status == GRADER_ERROR:
                         unfinished.append(sub.id)
                     progress.update(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.contract.message import Message, msg
@@ -303,3 +303,13 @@ class SubmissionResult:
     @property
     def grader_errors(self) -> tuple[CheckResult, ...]:
         return tuple(c for c in self.checks if c.grader_error)
+
+    def in_brief(self) -> SubmissionResult:
+        """What a batch keeps of it once its own files are written, for the class overview,
+        grades.csv and the terminal: every check's verdict and reason, without its timeline,
+        measurements, program runs or traceback. So a class of 200 takes no more memory than
+        a class of 20."""
+        brief = tuple(
+            replace(c, story=(), measurements=(), processes=(), details="") for c in self.checks
+        )
+        return replace(self, checks=brief)

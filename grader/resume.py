@@ -98,7 +98,8 @@ def split(
             todo.append(sub)
             continue
         if differs(found, sub, now) is None:
-            kept.append(replace(found.result, submission=sub))
+            # In brief: a report to render again reads the whole result once more.
+            kept.append(replace(found.result, submission=sub).in_brief())
         else:
             todo.append(sub)
     return kept, todo
@@ -137,7 +138,9 @@ def keep_reports(
         path = out / ident / REPORT_FILE
         same = ident in before and navigation(before, ident) == nav
         if not (path.is_file() and same):
-            render.write_report(result, path, speaker=sp, nav=nav)
+            whole = saved.read_saved(out / ident / saved.RESULT_FILE).result
+            whole = replace(whole, submission=result.submission)
+            render.write_report(whole, path, speaker=sp, nav=nav)
 
 
 def write_submission(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import render
+from grader import export, render
 from grader import score as score_stage
 from grader.assignment import load_assignment
 from grader.contract import CheckMetadata, TraceEvent
@@ -499,3 +499,17 @@ def test_write_report_and_index(tmp_path, assignment, listing):
     index = render.write_index([listing], assignment, tmp_path / "out" / "index.html")
     assert report.read_bytes() == render.render_report(listing, self_check=True).encode()
     assert index.read_bytes() == render.render_index([listing], assignment).encode()
+
+
+def test_the_overview_and_grades_need_only_each_result_in_brief(
+    tmp_path, assignment, listing, hostile
+):
+    """A batch keeps each student's result in brief once its own files are written (memory
+    flat in class size): the overview and grades.csv come out the same from the briefs."""
+    whole = [hostile, listing]
+    brief = [r.in_brief() for r in whole]
+    assert all(not c.story and not c.processes for r in brief for c in r.checks)
+    assert render.render_index(brief, assignment) == render.render_index(whole, assignment)
+    export.write_grades_csv(whole, tmp_path / "whole.csv")
+    export.write_grades_csv(brief, tmp_path / "brief.csv")
+    assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "brief.csv").read_bytes()
