@@ -595,3 +595,17 @@ def test_checklib_and_clientlib_keep_their_public_names():
         for name in lib.__all__:
             assert getattr(lib, name, None) is not None, (lib.__name__, name)
     assert callable(checklib.check_waits_in)
+
+
+def test_stillness_counts_only_unbroken_sleep_without_cpu(monkeypatch):
+    """Asleep with no CPU used, look after look, counts; running, a CPU spent between two
+    looks, or a process gone starts the count again (a starved program is never 'still')."""
+    clock = iter([10.0, 10.0, 13.5, 14.0, 14.0, 15.0, 16.0, 16.0])
+    monkeypatch.setattr(procobs.time, "monotonic", lambda: next(clock))
+    still = procobs.Stillness()
+    assert still.look(procobs.Activity(True, 1.0)) == 0.0
+    assert still.look(procobs.Activity(True, 1.0)) == 3.5
+    assert still.look(procobs.Activity(True, 1.5)) == 0.0  # it ran between the looks
+    assert still.look(procobs.Activity(True, 1.5)) == 1.0
+    assert still.look(procobs.Activity(False, 1.5)) == 0.0  # running, or waiting for a CPU
+    assert still.look(None) == 0.0  # gone

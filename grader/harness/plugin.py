@@ -273,7 +273,7 @@ def _start_server(
     started.append(srv)
     listening = None
     deadline = time.monotonic() + START_TIMEOUT
-    asleep_since = None
+    still = procobs.Stillness()
     while time.monotonic() < deadline and proc.alive():
         listeners = procobs.snapshot(proc.pid).listeners()
         if listeners:
@@ -281,12 +281,7 @@ def _start_server(
             break
         # Asleep this long without a listening socket, it waits for something that never
         # comes: a starved program would be waiting for a CPU instead, not asleep.
-        now = srv.activity()
-        if now is None or not now.asleep:
-            asleep_since = None
-        elif asleep_since is None or now.on_cpu != asleep_since[1]:
-            asleep_since = (time.monotonic(), now.on_cpu)
-        elif time.monotonic() - asleep_since[0] >= START_ASLEEP:
+        if still.look(srv.activity()) >= START_ASLEEP:
             break
         time.sleep(POLL)
     if listening is None:

@@ -140,11 +140,7 @@ def snapshot(pid: int) -> Snapshot:
     except psutil.Error:
         pass
     snap.descriptors = descriptors(pid)
-    inodes = {
-        fd: int(d.target[8:-1])
-        for fd, d in snap.descriptors.items()
-        if d.target.startswith("socket:[")
-    }
+    inodes = socket_inodes(pid, {fd: d.target for fd, d in snap.descriptors.items()})
     snap.connections = [
         Connection(s.fd, s.state, s.local, s.remote) for s in _tcp_sockets(pid, inodes)
     ]
@@ -266,11 +262,11 @@ class TcpSocket:
     tx_queue: int
 
 
-def socket_inodes(pid: int) -> dict[int, int]:
-    """fd -> socket inode, from the links in /proc/PID/fd."""
+def socket_inodes(pid: int, links: dict[int, str] | None = None) -> dict[int, int]:
+    """fd -> socket inode, from the links in /proc/PID/fd (or those already read)."""
     return {
         fd: int(target[8:-1])
-        for fd, target in fd_links(pid).items()
+        for fd, target in (fd_links(pid) if links is None else links).items()
         if target.startswith("socket:[")
     }
 
@@ -324,6 +320,21 @@ class Activity:
 
     asleep: bool
     on_cpu: float
+
+
+class Stillness:
+    """How long, look after look, a process has been asleep without using any CPU: a look
+    that finds it running, waiting for a CPU or gone starts the count again."""
+
+    def __init__(self) -> None:
+        self._since: tuple[float, float] | None = None  # (when first seen so, its CPU then)
+
+    def look(self, now: Activity | None) -> float:
+        if now is None or not now.asleep:
+            self._since = None
+        elif self._since is None or now.on_cpu != self._since[1]:
+            self._since = (time.monotonic(), now.on_cpu)
+        return time.monotonic() - self._since[0] if self._since else 0.0
 
 
 def activity(pids: list[int]) -> Activity | None:

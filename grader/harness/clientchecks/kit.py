@@ -165,17 +165,12 @@ def wait_exit(proc: StudentProcess, timeout: float, unless_stuck: KitServer | No
     With `unless_stuck`: False as well once the client has been asleep START_ASLEEP without
     ever connecting to that server: it waits for something that will not come."""
     deadline = time.monotonic() + timeout
-    since: tuple[float, float] | None = None
+    still = procobs.Stillness()
     while proc.alive():
         if time.monotonic() >= deadline:
             return False
         if unless_stuck is not None and not unless_stuck.conversations:
-            now = procobs.activity([proc.pid])
-            if now is None or not now.asleep:
-                since = None
-            elif since is None or now.on_cpu != since[1]:
-                since = (time.monotonic(), now.on_cpu)
-            elif time.monotonic() - since[0] >= START_ASLEEP:
+            if still.look(procobs.activity([proc.pid])) >= START_ASLEEP:
                 return False
         time.sleep(POLL)
     for tap in (proc.stdout, proc.stderr):
