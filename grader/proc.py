@@ -74,19 +74,28 @@ class Limits:
         if self.processes:
             resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
 
-    def apply(self) -> None:
+    def rlimits(self) -> list[tuple[int, int, int]]:
+        """(resource, soft, hard) of what apply() sets; one that fails is left as it was."""
         # Imported here: `resource` exists only on POSIX systems, and `grade` must start on
         # Windows too, if only to say that the local sandbox needs Linux.
         import resource
 
-        for res, value in (
-            (resource.RLIMIT_FSIZE, self.file_size),
-            (resource.RLIMIT_NOFILE, self.open_files),
-            (resource.RLIMIT_CPU, self.cpu_seconds),
-            (resource.RLIMIT_CORE, 0),
-        ):
+        return [
+            (res, value, value)
+            for res, value in (
+                (resource.RLIMIT_FSIZE, self.file_size),
+                (resource.RLIMIT_NOFILE, self.open_files),
+                (resource.RLIMIT_CPU, self.cpu_seconds),
+                (resource.RLIMIT_CORE, 0),
+            )
+        ]
+
+    def apply(self) -> None:
+        import resource
+
+        for res, soft, hard in self.rlimits():
             try:
-                resource.setrlimit(res, (value, value))
+                resource.setrlimit(res, (soft, hard))
             except (ValueError, OSError):
                 pass
         # And no-new-privileges: a setuid or file-capability binary of the machine gives

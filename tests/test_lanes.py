@@ -99,7 +99,7 @@ def _notes(notes: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def test_the_rest_run_at_once_each_in_its_own_process(tmp_path):
+def test_the_rest_run_at_once_in_lanes_of_their_own(tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     report = _harness(tmp_path, CHECKS, lanes=3, env={"LANES_NOTES": str(notes)})
@@ -123,10 +123,17 @@ def test_the_rest_run_at_once_each_in_its_own_process(tmp_path):
     first_pid, first_lane = seen["first"]
     assert first_lane == 0
     others = {name: seen[name] for name in ("a", "b", "fails", "dies", "last")}
-    pids = [pid for pid, _ in others.values()]
-    assert first_pid not in pids and len(set(pids)) == len(pids), "one process per check"
+    assert first_pid not in {pid for pid, _ in others.values()}, "the rest run in lanes"
     assert {lane for _, lane in others.values()} <= {0, 1, 2}
+    # A lane is one process: the checks it ran one after another, in its own number.
+    lanes_of = {
+        pid: {lane for p, lane in others.values() if p == pid} for pid, _ in others.values()
+    }
+    assert all(len(lanes) == 1 for lanes in lanes_of.values())
+    assert len(lanes_of) <= 3, "three lanes, forked once"
     assert seen["a"][1] != seen["b"][1], "two checks at once are in two lanes"
+    # The check after the one that ended its lane was run by a lane still there.
+    assert seen["last"][0] != seen["dies"][0]
     assert report["summary"]["total"] == 6
 
 
@@ -141,6 +148,44 @@ def test_one_lane_is_one_check_after_another_in_the_harness(tmp_path):
     outcome = {t["nodeid"].split("::")[-1]: t["outcome"] for t in report["tests"]}
     # Alone, `a` and `b` never meet: the proof that the other test's meeting is real.
     assert outcome["test_a"] == outcome["test_b"] == "failed"
+
+
+# Two lanes: `holds` keeps one busy until `after` has run, so `after` runs in the lane that
+# ran `sets` just before it.
+ONE_LANE_TWO_CHECKS = """
+import os, time
+from pathlib import Path
+
+NOTES = Path(os.environ["LANES_NOTES"])
+
+def test_first():
+    pass
+
+def test_sets(request):
+    (NOTES / "sets").write_text(str(os.getpid()))
+    request.config._sg_start_failure = "this run did not start"
+
+def test_holds():
+    deadline = time.monotonic() + 5
+    while not (NOTES / "after").exists():
+        assert time.monotonic() < deadline, "`after` never ran"
+        time.sleep(0.01)
+
+def test_after(request):
+    (NOTES / "after").write_text(str(os.getpid()))
+    assert request.config._sg_start_failure is None
+"""
+
+
+def test_a_check_in_a_lane_starts_as_after_runs_whatever_the_one_before_saw(tmp_path):
+    """One after another in a lane, each check finds the harness as `runs` left it: a run
+    that could not start in one check does not make the next "not judged"."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    report = _harness(tmp_path, ONE_LANE_TWO_CHECKS, 2, {"LANES_NOTES": str(notes)})
+    outcome = {t["nodeid"].split("::")[-1]: t["outcome"] for t in report["tests"]}
+    assert outcome == {n: "passed" for n in ("test_first", "test_sets", "test_holds", "test_after")}
+    assert (notes / "sets").read_text() == (notes / "after").read_text(), "the same lane"
 
 
 # The first check's program never starts: the rest are judged at once, in the harness,

@@ -32,6 +32,9 @@ class HarnessArgs:
     python: str | None = None  # the interpreter the student's code runs with; None: the harness's
     only: tuple[str, ...] = ()  # check ids to run; empty: all
     lanes: int = 1  # checks run at once, each with its own run (1: one after another)
+    # Runs forked from an interpreter started once (grader/harness/forkserver.py); False: each
+    # run a fresh interpreter.
+    fork_server: bool = True
 
     def to_argv(self) -> list[str]:
         """The interpreter's arguments: `python <to_argv()>`."""
@@ -53,6 +56,8 @@ class HarnessArgs:
             "--lanes",
             str(self.lanes),
         ]
+        if not self.fork_server:
+            argv.append("--no-fork-server")
         if self.user is not None:
             argv += ["--user", str(self.user)]
         if self.python is not None:
@@ -77,6 +82,7 @@ class HarnessArgs:
             python=ns.python,
             only=_only(ns.only),
             lanes=ns.lanes,
+            fork_server=not ns.no_fork_server,
         )
 
     def plugin_argv(self) -> list[str]:
@@ -93,6 +99,8 @@ class HarnessArgs:
             PLUGIN_OPTIONS["lanes"],
             str(self.lanes),
         ]
+        if not self.fork_server:
+            argv.append(PLUGIN_OPTIONS["no_fork_server"])
         if self.user is not None:
             argv += [PLUGIN_OPTIONS["user"], str(self.user)]
         if self.python is not None:
@@ -109,6 +117,7 @@ PLUGIN_OPTIONS = {
     "python": "--sg-python",
     "only": "--sg-checks",
     "lanes": "--sg-lanes",
+    "no_fork_server": "--sg-no-fork-server",
 }
 
 
@@ -123,4 +132,5 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--python", default=None)
     parser.add_argument("--only", default="")
     parser.add_argument("--lanes", type=int, default=1)
+    parser.add_argument("--no-fork-server", action="store_true")
     return parser

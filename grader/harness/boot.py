@@ -34,17 +34,24 @@ import time
 
 MAX_EVENTS = 5000
 
-_env = {k: os.environ.pop(k, "") for k in ("SG_TRACE", "SG_ROOT", "SG_PORT_ZERO", "SG_STACK")}
-_root = os.path.realpath(_env["SG_ROOT"] or os.getcwd())
+_ENV_KEYS = ("SG_TRACE", "SG_ROOT", "SG_PORT_ZERO", "SG_STACK")
+_env = dict.fromkeys(_ENV_KEYS, "")
+_root = ""
 _out = None
 _count = 0
 _lock = threading.Lock()
-# The hooks' file, beside this one, and the private name it is loaded under: never put into
-# sys.modules, so no module of the student's (a tracehooks.py of its own) can meet it.
+# The hooks' file, beside this one, and the private name it is loaded under.
 HOOKS_FILE = "tracehooks.py"
 HOOKS_MODULE = "_socketgrade_tracehooks"
 _hooks = None  # the loaded hooks module: held here, since sys.modules does not hold it
 _stack = None  # the descriptor faulthandler dumps to: open for the program's whole life
+
+
+def _take_env():
+    """Read the tracer's variables, and remove them so the submission does not see them."""
+    global _env, _root
+    _env = {k: os.environ.pop(k, "") for k in _ENV_KEYS}
+    _root = os.path.realpath(_env["SG_ROOT"] or os.getcwd())
 
 
 def _open_trace():
@@ -117,20 +124,31 @@ def _listen_for_stack():
     atexit.register(signal.signal, signal.SIGUSR2, signal.SIG_IGN)
 
 
-def _install():
-    """Load the hooks by their path (no folder of ours goes onto the student's sys.path) and
-    put them in place."""
-    global _hooks
+def _load_beside(file, name):
+    """A file beside this one, loaded by its path under a private name that is never put
+    into sys.modules: no folder of ours goes onto the student's sys.path, and no module of
+    the student's (a tracehooks.py of its own) can meet ours."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.realpath(__file__)), HOOKS_FILE)
-    spec = importlib.util.spec_from_file_location(HOOKS_MODULE, path)
+    path = os.path.join(os.path.dirname(os.path.realpath(__file__)), file)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the trace hooks from {path}")
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _hooks = module
-    module.install(_emit, _root, _env["SG_PORT_ZERO"] == "1")
+    return module
+
+
+def _load_hooks():
+    global _hooks
+    _hooks = _load_beside(HOOKS_FILE, HOOKS_MODULE)
+    return _hooks
+
+
+def _install():
+    """Put the hooks in place (a fork server loaded them once, before the fork)."""
+    hooks = _hooks if _hooks is not None else _load_hooks()
+    hooks.install(_emit, _root, _env["SG_PORT_ZERO"] == "1")
 
 
 def _raised_at(exc):
@@ -149,6 +167,7 @@ def main():
     if len(sys.argv) < 2:
         sys.stderr.write("usage: boot.py ENTRY [ARGS...]\n")
         return 2
+    _take_env()
     entry = os.path.realpath(sys.argv[1])
     sys.argv = [entry] + sys.argv[2:]
     sys.path[0:0] = [os.path.dirname(entry)]
@@ -177,4 +196,8 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        # A fork server (forkserve.py): returns only in a forked run, set up as this
+        # file's own command line would have it.
+        _load_beside("forkserve.py", "_socketgrade_forkserve").serve(int(sys.argv[2]), _load_hooks)
     sys.exit(main())

@@ -19,6 +19,7 @@ import psutil
 from grader.contract import Message, msg, verbatim
 from grader.harness import asstudent, stackdump
 from grader.harness.family import own_children
+from grader.harness.forkserver import SERVERS, ServedRun
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
@@ -166,7 +167,7 @@ class StudentProcess:
     # The interpreter the program runs with; None: the harness's own (sys.executable).
     python: str | None = None
     limits: Limits = field(default_factory=Limits)
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen | ServedRun | None = None
     started_at: float = 0.0
     stdout: OutputTap | None = None
     stderr: OutputTap | None = None
@@ -197,7 +198,6 @@ class StudentProcess:
         stamp = time.monotonic_ns()
         self.trace_path = self._student_file(f"trace-{stamp}.jsonl")
         self.stack_path = self._student_file(f"stack-{stamp}.txt")
-        boot = self._boot_copy()
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.workdir),
@@ -221,10 +221,13 @@ class StudentProcess:
                 os.setuid(user)
 
         python = self.python or sys.executable
-        cmd = [python, "-I", "-S", "-u", str(boot), str(self.entry), *self.args]
+        argv = [str(self.entry), *self.args]
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            cmd,
+        # Forked from this lane's fork server if it can (forkserver.py), else a fresh one.
+        self.proc = SERVERS.spawn(
+            python, argv, env, self.workdir, user, limits.rlimits(), limits.processes
+        ) or subprocess.Popen(
+            [python, "-I", "-S", "-u", str(self._boot_copy()), *argv],
             cwd=self.workdir,
             env=env,
             stdin=subprocess.DEVNULL,

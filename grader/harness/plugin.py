@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from grader.contract import (
 )
 from grader.harness import procobs
 from grader.harness.clients import Story
+from grader.harness.forkserver import SERVERS
 from grader.harness.lanes import runtestloop as lanes_runtestloop
 from grader.harness.launch import StudentProcess, become_subreaper
 
@@ -67,6 +69,11 @@ def pytest_addoption(parser):
     group.addoption(
         PLUGIN_OPTIONS["lanes"], type=int, default=1, help="checks run at once (1: one by one)"
     )
+    group.addoption(
+        PLUGIN_OPTIONS["no_fork_server"],
+        action="store_true",
+        help="start each run as a fresh interpreter, not forked from a server",
+    )
 
 
 def pytest_configure(config):
@@ -74,6 +81,19 @@ def pytest_configure(config):
     config._sg_runs = 0
     config._sg_lane = 0  # the lane a check runs in (lanes.py); its program's uid is user + lane
     become_subreaper()
+
+
+def pytest_sessionstart(session):
+    """The runs' fork servers (forkserver.py), started before the checks are collected."""
+    config = session.config
+    if config.option.collectonly or config.getoption(PLUGIN_OPTIONS["no_fork_server"]):
+        return
+    sub = Submission(config)
+    SERVERS.start(sub.python or sys.executable, sub.work, config.getoption(PLUGIN_OPTIONS["lanes"]))
+
+
+def pytest_unconfigure(config):
+    SERVERS.stop()
 
 
 # Fewer checks than this gain nothing from lanes: the first always runs alone.

@@ -28,6 +28,7 @@ def harness_args(
     user: int | None = None,
     python: str | None = None,
     lanes: int = 1,
+    fork_server: bool = True,
 ) -> list[str]:
     """The harness command line, the same for every sandbox (paths as the harness sees them):
     the contract's HarnessArgs, so that host and harness spell it once."""
@@ -41,6 +42,7 @@ def harness_args(
         python=python,
         only=tuple(req.only),
         lanes=lanes,
+        fork_server=fork_server,
     ).to_argv()
 
 

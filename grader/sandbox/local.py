@@ -34,6 +34,7 @@ class LocalSandbox:
     # Checks at once (grader.contract.CHECK_LANES). Here every lane's program runs as you:
     # nothing isolates them from each other, as nothing isolates them from you.
     lanes = CHECK_LANES
+    fork_server = True  # runs forked from a server (grader/harness/forkserver.py)
 
     def __init__(self, wall_clock: float = DEFAULT_WALL_CLOCK, scratch: Path | None = None):
         self.wall_clock = wall_clock
@@ -101,6 +102,7 @@ class LocalSandbox:
                     user=self.student_uid(),
                     python=self.student_python(),
                     lanes=self.lanes,
+                    fork_server=self.fork_server,
                 ),
             ]
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **self.harness_env()}

@@ -96,6 +96,7 @@ def create_kwargs(
     owner: str,
     volumes: dict[str, str] | None = None,
     lanes: int = CHECK_LANES,
+    fork_server: bool = True,
 ) -> dict:
     """Everything containers.create() is given for one submission's container: the
     hardening lives here. `owner` ("host:pid") labels it for the clean-up of orphans.
@@ -111,6 +112,7 @@ def create_kwargs(
         WORK_IN,
         user=STUDENT_UID,
         lanes=lanes,
+        fork_server=fork_server,
     )
     mib = 2**20
     return dict(

@@ -92,6 +92,7 @@ class DockerSandbox:
 
     name = "docker"
     lanes = CHECK_LANES  # checks at once, each lane as its own uid (see sandbox/Dockerfile)
+    fork_server = True  # runs forked from a server (grader/harness/forkserver.py)
 
     def __init__(
         self,
@@ -178,15 +179,13 @@ class DockerSandbox:
     ) -> dict:
         """Everything containers.create() is given (see container.create_kwargs)."""
         return create_kwargs(
-            req,
-            name,
-            submission,
-            out,
+            *(req, name, submission, out),
             image=self.image,
             limits=self.limits,
             owner=self.owner,
             volumes=volumes,
             lanes=self.lanes,
+            fork_server=self.fork_server,
         )
 
     def run(self, req: RunRequest) -> RunOutcome:

@@ -1,0 +1,276 @@
+"""Runs of the student's program forked from an interpreter started once per lane.
+
+A grading starts the student's program a dozen times, and each start of a fresh interpreter
+that loads the tracer costs some 20 ms of CPU: the largest share of a grading's CPU after
+the container itself. Here the harness starts one interpreter, `boot.py --serve` with the
+runs' own interpreter and flags (forkserve.py is its side), before any check; it makes one
+server more per lane, and each run is forked from its lane's server, set up as Popen would
+(session, limits, no new privileges, uid, environment, folder) and then going on as
+`boot.py ENTRY ARGS`. The kit's own code is never in a run's memory: a server has loaded
+only boot.py, tracehooks.py and forkserve.py, the files a run can read anyway.
+
+A server is the subreaper of what its runs leave behind (family.py counts its children as
+the harness's own), and relays each run's wait status through a pipe, read by `ServedRun`,
+which stands in for the run's Popen. When a server cannot be had (not started, gone, or a
+run it could not set up), the run is started as before, by Popen: a server is a speed-up,
+never a condition of a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from grader.harness import family
+
+# How long the harness waits for a server's answer. A server answers at once; only a run
+# that it could not set up, or a starved machine, takes longer.
+ANSWER_SECONDS = 10.0
+FILES = ("boot.py", "tracehooks.py", "forkserve.py")
+# The environment of the servers' interpreters. Of a run's environment, the interpreter reads
+# only the locale as it starts (with -I, PYTHON* is ignored): a run that asks for another
+# locale gets an interpreter of its own.
+SERVER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+LOCALE_VARIABLES = ("LC_ALL", "LC_CTYPE", "LANG")
+
+
+def _say(text: str) -> None:
+    """A line in the harness's log (its stderr): the kit's own trouble, not the student's."""
+    print(text, file=sys.stderr)
+
+
+def _started_alike(env: dict[str, str]) -> bool:
+    return all(env.get(k) == SERVER_ENV.get(k) for k in LOCALE_VARIABLES)
+
+
+class ServedRun:
+    """What launch.py uses of a run's Popen, for a run forked by a server: the pid, the
+    pipes, and its exit status as the server relays it (returncode as Popen gives it)."""
+
+    def __init__(self, pid: int, stdout, stderr, status_fd: int):
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self._status_fd = status_fd
+        self._data = b""
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                self._read(0)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self.returncode is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise subprocess.TimeoutExpired(f"run {self.pid}", timeout or 0)
+                self._read(left)
+            return self.returncode
+
+    def _read(self, timeout: float | None) -> None:
+        ready, _, _ = select.select([self._status_fd], [], [], timeout)
+        if not ready:
+            return
+        chunk = os.read(self._status_fd, 64)
+        self._data += chunk
+        if self._data.endswith(b"\n"):
+            self.returncode = os.waitstatus_to_exitcode(int(self._data))
+        elif not chunk:
+            # The server ended before its run did: nobody can say how the run ended.
+            os.close(self._status_fd)
+            self._status_fd = -1
+            raise RuntimeError(f"the fork server ended before run {self.pid} did")
+        else:
+            return
+        os.close(self._status_fd)
+        self._status_fd = -1
+
+    def __del__(self):
+        if self._status_fd >= 0:
+            os.close(self._status_fd)
+
+
+class _Server:
+    def __init__(self, sock: socket.socket, pid: int):
+        self.sock = sock
+        self.pid = pid
+        self.lock = threading.Lock()
+
+    def ask(self, request: dict, fds: list[int]) -> dict:
+        with self.lock:
+            socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+            self.sock.settimeout(ANSWER_SECONDS)
+            data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("the fork server is gone")
+        return json.loads(data)
+
+
+class Servers:
+    """The harness's fork servers: [0] for the harness itself, [1 + lane] for each lane."""
+
+    def __init__(self) -> None:
+        self.servers: list[_Server | None] = []
+        self.index = 0  # which one this process uses
+        self.python = ""
+        self.folder: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self._pending: list[socket.socket] = []
+
+    def start(self, python: str, work: Path, lanes: int) -> None:
+        """Start the first server and ask it for one per lane (lanes > 1). Nothing here waits
+        for the interpreter: the answers are read when a run first needs them."""
+        work.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="forkserver-", dir=work))
+        here = Path(__file__).parent
+        for name in FILES:
+            (self.folder / name).write_bytes((here / name).read_bytes())
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.python = python
+        self.proc = subprocess.Popen(
+            [
+                python,
+                "-I",
+                "-S",
+                "-u",
+                str(self.folder / "boot.py"),
+                "--serve",
+                str(theirs.fileno()),
+            ],
+            cwd="/",
+            env=SERVER_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=[theirs.fileno()],
+            start_new_session=True,
+        )
+        theirs.close()
+        first = _Server(ours, self.proc.pid)
+        family.SERVER_PIDS.add(self.proc.pid)
+        self.servers = [first]
+        self._pending = []
+        for _ in range(lanes if lanes > 1 else 0):
+            mine, lane_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            socket.send_fds(ours, [b'{"do": "server"}'], [lane_end.fileno()])
+            lane_end.close()
+            self._pending.append(mine)
+        self._use(0)
+
+    def ready(self) -> None:
+        """Read the first server's answers about the lanes' servers (their pids must be in
+        family.SERVER_PIDS before any lane is forked): this waits for it to have started."""
+        pending, self._pending = self._pending, []
+        for mine in pending:
+            first = self.servers[0]
+            try:
+                if first is None:
+                    raise ConnectionError("the first fork server is gone")
+                answer = self._answer(first)
+                server: _Server | None = _Server(mine, int(answer["pid"]))
+                family.SERVER_PIDS.add(int(answer["pid"]))
+            except (OSError, ValueError, KeyError) as exc:
+                _say(f"socketgrade: a lane's fork server did not start: {exc}")
+                mine.close()
+                server = None
+            self.servers.append(server)
+
+    @staticmethod
+    def _answer(server: _Server) -> dict:
+        server.sock.settimeout(ANSWER_SECONDS)
+        data = server.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("the fork server is gone")
+        return json.loads(data)
+
+    def enter_lane(self, lane: int) -> None:
+        """In a lane's process: use that lane's server, and hold no other's socket."""
+        for i, server in enumerate(self.servers):
+            if server is not None and i != lane + 1:
+                server.sock.close()
+                self.servers[i] = None
+        self._use(lane + 1)
+
+    def _use(self, index: int) -> None:
+        self.index = index
+        server = self.servers[index] if index < len(self.servers) else None
+        family.SERVING = server.pid if server is not None else None
+
+    def spawn(
+        self,
+        python: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        user: int | None,
+        rlimits: list[tuple[int, int, int]],
+        nproc: int | None,
+    ) -> ServedRun | None:
+        """A run forked by this process's server; None when it must be started by Popen."""
+        self.ready()
+        server = self.servers[self.index] if self.index < len(self.servers) else None
+        if server is None or python != self.python or not _started_alike(env):
+            return None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        status_r, status_w = os.pipe()
+        request = {
+            "do": "spawn",
+            "argv": argv,
+            "env": env,
+            "cwd": str(cwd),
+            "user": user,
+            "rlimits": [list(r) for r in rlimits],
+            "nproc": nproc,
+        }
+        try:
+            answer = server.ask(request, [out_w, err_w, status_w])
+        except (OSError, ValueError) as exc:
+            # Gone or garbled: this process's runs start by Popen from now on.
+            server.sock.close()
+            self.servers[self.index] = None
+            answer = {"error": f"the fork server failed: {exc}"}
+        finally:
+            for fd in (out_w, err_w, status_w):
+                os.close(fd)
+        if "pid" not in answer:
+            _say(f"socketgrade: a run starts by Popen: {answer.get('error')}")
+            for fd in (out_r, err_r, status_r):
+                os.close(fd)
+            return None
+        return ServedRun(int(answer["pid"]), open(out_r, "rb"), open(err_r, "rb"), status_r)
+
+    def stop(self) -> None:
+        """Close every socket: each server then exits. The first server is reaped here."""
+        for server in self.servers:
+            if server is not None:
+                server.sock.close()
+        self.servers = []
+        family.SERVING = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=ANSWER_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            family.SERVER_PIDS.discard(self.proc.pid)
+            self.proc = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+SERVERS = Servers()
