@@ -18,7 +18,7 @@ import psutil
 # become_subreaper is imported from here by the harness's plugin.
 from grader.contract import Message, msg, verbatim
 from grader.harness import asstudent, stackdump
-from grader.harness.family import own_children
+from grader.harness.family import descendant_pids, own_children, processes
 from grader.harness.forkserver import SERVERS, ServedRun
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
@@ -347,26 +347,15 @@ class StudentProcess:
 
     def descendants(self) -> list[psutil.Process]:
         """Every process started by this run, orphans included (we are their subreaper)."""
-        found = {}
+        pids: list[int] = []
         if self.proc is not None and self.proc.returncode is None:
-            try:
-                root = psutil.Process(self.proc.pid)
-                found[root.pid] = root
-                for child in root.children(recursive=True):
-                    found[child.pid] = child
-            except psutil.Error:
-                pass
-        # The harness starts no process but the student's and its own lanes (lanes.py), so
-        # every descendant of ours outside a lane that is not yet accounted for is an orphan
-        # of the student's program. A lane's processes are that lane's to end.
+            pids = [self.proc.pid, *descendant_pids(self.proc.pid)]
+        # The harness starts no process but the student's, its own lanes (lanes.py) and
+        # fork servers, so every descendant of ours (or of our server) outside those that is
+        # not yet accounted for is an orphan of the student's program.
         for child in own_children():
-            found.setdefault(child.pid, child)
-            try:
-                for grandchild in child.children(recursive=True):
-                    found.setdefault(grandchild.pid, grandchild)
-            except psutil.Error:
-                pass
-        return list(found.values())
+            pids += [child.pid, *descendant_pids(child.pid)]
+        return processes(list(dict.fromkeys(pids)))
 
     def kill(self) -> None:
         """Stop every process of this run: freeze them all first, so a fork bomb cannot

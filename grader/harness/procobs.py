@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from grader.harness.asstudent import reads_as_student
+from grader.harness.family import descendant_pids
 
 # The TCP table's reader is sockdiag's; the parser of /proc's is re-exported for the tests.
 from grader.harness.sockdiag import TCP_STATES, parse_tcp_table, tcp_table  # noqa: F401
@@ -136,7 +137,7 @@ def snapshot(pid: int) -> Snapshot:
     try:
         proc = psutil.Process(pid)
         snap.threads = proc.num_threads()
-        snap.children = [c.pid for c in proc.children(recursive=True)]
+        snap.children = descendant_pids(pid)
     except psutil.Error:
         pass
     snap.descriptors = descriptors(pid)

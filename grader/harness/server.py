@@ -6,14 +6,13 @@ import select
 import time
 from dataclasses import dataclass, field
 
-import psutil
-
 from grader.contract import Message, as_message, msg
 from grader.harness import procobs
 from grader.harness.clients import Client, Story
 
 # The verdict and how a program ended are endings.py's; checks import them from here too.
 from grader.harness.endings import describe_death, fail, with_line  # noqa: F401
+from grader.harness.family import descendant_pids
 from grader.harness.launch import StudentProcess
 
 POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
@@ -212,13 +211,8 @@ class Server:
 
     def activity(self) -> procobs.Activity | None:
         """Whether the server (and anything it started) is asleep, and its CPU time so far."""
-        pids = [self.pid]
-        try:
-            # Its own tree only: other runs of the same check are our children too.
-            pids += [p.pid for p in psutil.Process(self.pid).children(recursive=True)]
-        except psutil.Error:
-            pass
-        return procobs.activity(pids)
+        # Its own tree only: other runs of the same check are our children too.
+        return procobs.activity([self.pid, *descendant_pids(self.pid)])
 
     def known_fds(self, names: dict[int, Message] | None = None) -> dict[int, Message]:
         """What the server's descriptors are, in words: its listening socket and the

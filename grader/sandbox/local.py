@@ -43,6 +43,7 @@ class LocalSandbox:
         self._lock = threading.Lock()
         # Orphans of a harness we had to kill come to us, so they can be killed too.
         become_subreaper()
+        kitpaths.precompile(kitpaths.PACKAGE)
 
     def describe(self) -> dict:
         lim = Limits()

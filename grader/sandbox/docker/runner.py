@@ -125,6 +125,7 @@ class DockerSandbox:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._remove_orphans()
+        kitpaths.precompile(kitpaths.PACKAGE)  # every container imports it: compiled once
         self.copy_files = not self._sees_our_files() if copy_files is None else copy_files
 
     def _sees_our_files(self) -> bool:
