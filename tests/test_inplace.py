@@ -132,9 +132,16 @@ def test_the_kit_is_hidden_from_the_student(sandbox):
 # A server that, before it serves, tries to read what the harness was given (its command
 # line is in /proc for every uid to read): the checks, the report's folder, the kit's
 # assignments and references. It exits before listening when it could read any of them.
+# The harness is among the program's ancestors (its parent is the fork server): its command
+# line names the paths a curious student would try.
 PROBE_SERVER = """
 import os, sys
-args = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
+pid = os.getppid()
+while True:
+    args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+    if b"--checks-file" in args:
+        break
+    pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
 given = {a.decode(): b.decode() for a, b in zip(args, args[1:]) if a.startswith(b"--")}
 paths = [given["--checks-file"], os.path.dirname(given["--checks-file"]),
          given["--report"], os.path.dirname(given["--report"]), %(kit)r]
