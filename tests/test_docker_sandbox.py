@@ -361,12 +361,15 @@ def test_the_harness_is_never_told_of_a_hand_in_problem(tmp_path):
         id="lab", source=tmp_path, folder=None, entry=None, problem="no server.py in the hand-in"
     )
     req = RunRequest(submission=sub, assignment=epoll_assignment(), only=(), wall_clock=60)
-    box = SimpleNamespace(limits=sd.DockerLimits(), owner="host:1", image="img", lanes=4)
+    box = SimpleNamespace(
+        limits=sd.DockerLimits(), owner="host:1", image="img", lanes=4, fork_server=False
+    )
     command = sd.DockerSandbox.create_kwargs(box, req, "name", tmp_path, tmp_path)["command"]
     assert command[:2] == ["-m", "grader.harness.run"]
     assert not any("problem" in arg for arg in command)
     assert command[command.index("--user") + 1] == str(image.STUDENT_UID)
     assert command[command.index("--lanes") + 1] == "4"
+    assert "--no-fork-server" in command  # and without it, the fork server is on (default)
 
 
 def test_the_image_command_line_runs_as_a_module(docker_engine):
