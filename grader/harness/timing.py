@@ -46,7 +46,7 @@ IDLE_CPU_LIMIT = 20.0
 # at most SURE_IDLE or at least SURE_BUSY percent of it. An event loop asleep in the kernel
 # runs microseconds in that time, a busy loop all of it; a starved one gets there later, as
 # its waiting is not counted, and one in between takes the whole window.
-SETTLE_AWAKE = 0.2
+SETTLE_AWAKE = 0.1
 SURE_IDLE = 5.0
 SURE_BUSY = 60.0
 # nonblocking: the stretch with nothing to accept or receive (BlockingIOError each time)
