@@ -9,7 +9,7 @@ import shutil
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from grader.models import (
     SubmissionResult,
 )
 from grader.resume import write_submission
-from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, make_sandbox
+from grader.sandbox import DEFAULT_WALL_CLOCK, SandboxError, batch_pool, end_batch, make_sandbox
 from grader.score import score
 from grader.terminal import HelpFormatter, UsageError, console, helps, say, summary
 
@@ -172,7 +172,7 @@ def cmd_grade(ns) -> int:
         ) as progress:
             task = progress.add_task("", total=len(todo))
             # Several engines: as many at once as all their slots (each keeps to its own).
-            pool = ThreadPoolExecutor(max_workers=getattr(sandbox, "jobs", ns.jobs))
+            pool = batch_pool(sandbox, ns.jobs, len(todo))
             try:
                 futures = {
                     pool.submit(grade_one, sandbox, assignment, s, (), ns.wall_clock): s
@@ -211,7 +211,7 @@ def cmd_grade(ns) -> int:
                 )
                 return 130
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                end_batch(pool, sandbox)
         _finish(results, assignment, out, sp)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -60,6 +60,7 @@ CAP_BITS = {
 }
 
 SLEEPER = "import time\ntime.sleep(3600)\n"
+REFERENCE = (kitpaths.ASSIGNMENTS / "epoll" / "reference" / "server.py").read_text("utf-8")
 
 SNOOPER = textwrap.dedent("""\
     import os, socket
@@ -412,3 +413,59 @@ def test_an_engine_that_cannot_see_our_files_gets_copies(docker_engine, tmp_path
     assert not ours(docker_engine, box)
     owner = {"label": f"{sd.OWNER_LABEL}={box.owner}"}
     assert docker_engine.volumes.list(filters=owner) == []
+
+
+def test_containers_started_ahead_are_as_hardened_and_never_one_too_many(
+    docker_engine, sandbox, tmp_path
+):
+    """Told two hand-ins are coming, the sandbox starts the second's container while the
+    first is graded (grader/sandbox/docker/warm.py): hardened as a cold one, its harness
+    waiting for its request; the second run takes it and grades as a cold run would, and
+    nothing more is started or left behind."""
+    from grader.sandbox.docker.warm import WAIT_COMMAND
+
+    assert sandbox.warm is not None
+    taken = []
+    take = sandbox.warm.take
+    sandbox.warm.take = lambda req: taken.append(take(req)) or taken[-1]
+    sandbox.expect(2)
+    first = sandbox.run(request(submission(tmp_path, REFERENCE, "first")))
+    assert not first.error, first.log
+    ahead = wait_for(
+        lambda: [c for c in ours(docker_engine, sandbox) if c.status == "running"], APPEAR
+    )
+    assert len(ahead) == 1, "one container ahead, for the one hand-in still to come"
+    waiting = ahead[0]
+    assert waiting.attrs["Config"]["Cmd"] == WAIT_COMMAND
+    cold = sandbox.create_kwargs(request(tmp_path), "x", tmp_path, tmp_path)
+    host = waiting.attrs["HostConfig"]
+    assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == sorted(cold["cap_add"])
+    assert host["SecurityOpt"] == ["no-new-privileges"] and host["Privileged"] is False
+    assert host["Memory"] == sandbox.limits.memory_mib * 2**20
+    assert host["PidsLimit"] == sandbox.limits.pids
+    mounts = {m["Destination"]: m["RW"] for m in waiting.attrs["Mounts"]}
+    assert mounts == {
+        "/opt/harness/kit/grader": False,
+        "/opt/harness/kit/assignments/epoll": False,
+        "/opt/harness/submission": False,
+        "/opt/harness/out": True,
+    }
+    second = sandbox.run(request(submission(tmp_path, REFERENCE, "second")))
+    assert taken[0] is None and taken[1] is not None and taken[1].name == waiting.name
+    assert not second.error, second.log
+    assert verdicts(second.report) == verdicts(first.report)
+    assert set(verdicts(second.report).values()) == {"passed"}
+    assert not ours(docker_engine, sandbox), "no container started past the last hand-in"
+
+
+def test_a_warm_container_grades_a_faulty_hand_in_as_a_cold_one(docker_engine, sandbox, tmp_path):
+    faulty = REFERENCE.replace("self.outbox += data", "self.outbox += data.upper()")
+    assert faulty != REFERENCE
+    cold = sandbox.run(request(submission(tmp_path, faulty, "cold")))
+    sandbox.expect(2)
+    sandbox.run(request(submission(tmp_path, REFERENCE, "first")))
+    warm = sandbox.run(request(submission(tmp_path, faulty, "warm")))
+    assert not warm.error, warm.log
+    assert verdicts(warm.report) == verdicts(cold.report)
+    assert verdicts(warm.report)["echo"] == "failed"

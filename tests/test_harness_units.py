@@ -609,3 +609,20 @@ def test_stillness_counts_only_unbroken_sleep_without_cpu(monkeypatch):
     assert still.look(procobs.Activity(True, 1.5)) == 1.0
     assert still.look(procobs.Activity(False, 1.5)) == 0.0  # running, or waiting for a CPU
     assert still.look(None) == 0.0  # gone
+
+
+def test_a_warm_harness_waits_for_its_request_and_gives_up_in_time(tmp_path):
+    """grader/harness/run.py --wait-request: the command line comes in a file, written whole
+    by the host; none within the limit, and the harness ends (a host gone leaves nothing)."""
+    import threading
+
+    from grader.harness.run import wait_for_request
+
+    path = tmp_path / "request.json"
+    assert wait_for_request(path, limit=0.05) is None
+    writer = threading.Timer(0.05, lambda: path.write_text(json.dumps({"argv": ["--x", "1"]})))
+    writer.start()
+    assert wait_for_request(path, limit=10) == ["--x", "1"]
+    writer.join()
+    path.write_text(json.dumps({"argv": "not a list"}))
+    assert wait_for_request(path, limit=10) is None

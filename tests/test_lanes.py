@@ -224,14 +224,16 @@ def test_a_program_that_cannot_start_is_not_run_again_in_lanes(tmp_path):
 def test_serial_and_concurrent_verdicts_are_the_same(
     graded_local, tmp_path, monkeypatch, assignment
 ):
-    """Every fixture table graded with one check at a time: each check's verdict is the one
-    the same class got with checks at once (the session's local grading), and both match
-    the table."""
+    """Every fixture table graded with one check at a time, each run a fresh interpreter (no
+    fork server): each check's verdict is the one the same class got with checks at once
+    and runs forked from the fork servers (the session's local grading), and both match the
+    table."""
     from grader.cli import main
 
     code, concurrent = graded_local(assignment)
     assert code == 0
     monkeypatch.setattr(LocalSandbox, "lanes", 1)
+    monkeypatch.setattr(LocalSandbox, "fork_server", False)
     serial = tmp_path / "serial"
     batch = build_batch(assignment, tmp_path / "class")
     args = [str(batch), "-a", assignment, "-o", str(serial), "--sandbox", "local", "--jobs", "3"]

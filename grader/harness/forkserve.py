@@ -199,6 +199,11 @@ def serve(ctl_fd, preload):
         preload()  # what fails here fails again in the run, which traces why
     except Exception:
         pass
-    import selectors  # noqa: F401  (what the hooks wrap: imported once, not in every run)
+    # What every run imports (the hooks' targets, runpy's and the stack dump's helpers):
+    # once here, not in each run.
+    import faulthandler  # noqa: F401
+    import fcntl  # noqa: F401
+    import pkgutil  # noqa: F401
+    import selectors  # noqa: F401
 
     _Server(ctl_fd).loop()

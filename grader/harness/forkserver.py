@@ -30,11 +30,15 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from grader.harness import family
 
 # How long the harness waits for a server's answer. A server answers at once; only a run
 # that it could not set up, or a starved machine, takes longer.
 ANSWER_SECONDS = 10.0
+# How often a run whose server is gone is looked at while waited for.
+ORPHAN_POLL = 0.01
 FILES = ("boot.py", "tracehooks.py", "forkserve.py")
 # The environment of the servers' interpreters. Of a run's environment, the interpreter reads
 # only the locale as it starts (with -I, PYTHON* is ignored): a run that asks for another
@@ -82,22 +86,42 @@ class ServedRun:
             return self.returncode
 
     def _read(self, timeout: float | None) -> None:
+        if self._status_fd < 0:  # the server is gone (see below)
+            self._orphaned(timeout)
+            return
         ready, _, _ = select.select([self._status_fd], [], [], timeout)
         if not ready:
             return
         chunk = os.read(self._status_fd, 64)
         self._data += chunk
-        if self._data.endswith(b"\n"):
-            self.returncode = os.waitstatus_to_exitcode(int(self._data))
-        elif not chunk:
-            # The server ended before its run did: nobody can say how the run ended.
-            os.close(self._status_fd)
-            self._status_fd = -1
-            raise RuntimeError(f"the fork server ended before run {self.pid} did")
-        else:
+        if chunk and not self._data.endswith(b"\n"):
             return
         os.close(self._status_fd)
         self._status_fd = -1
+        if chunk:
+            self.returncode = os.waitstatus_to_exitcode(int(self._data))
+        else:
+            self._orphaned(0)
+
+    def _orphaned(self, timeout: float | None) -> None:
+        """The server ended before its run did: the run is then the child of the nearest
+        subreaper, the harness or its lane, which reaps it itself. Where it is not ours, or
+        was reaped with its status unsaid, nobody can say how it ended: the kit's fault."""
+        deadline = time.monotonic() + (timeout or 0)
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                if psutil.pid_exists(self.pid):
+                    pid = 0  # not reparented yet, or to someone else: still running
+                else:
+                    raise RuntimeError(f"the fork server ended before run {self.pid} did") from None
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(ORPHAN_POLL)
 
     def __del__(self):
         if self._status_fd >= 0:

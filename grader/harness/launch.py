@@ -364,8 +364,11 @@ class StudentProcess:
             return
         if self.watchdog is not None:
             self.watchdog.stop()
-        if self.proc.poll() is None and not self.killed_for:
-            self.stopped_by_grader = True
+        try:
+            if self.proc.poll() is None and not self.killed_for:
+                self.stopped_by_grader = True
+        except RuntimeError:  # gone, its status lost with its fork server: its orphans remain
+            pass
         for _ in range(KILL_ROUNDS):
             # Once reaped, the pid (and group id) may belong to someone else: leave it; what
             # the run started is still found among our own descendants.
@@ -390,7 +393,7 @@ class StudentProcess:
             freeze_and_kill(live, timeout=KILL_ROUND_WAIT_SECONDS)
         try:
             self.proc.wait(timeout=REAP_WAIT_SECONDS)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, RuntimeError):
             pass
         self._reap_orphans()
         for tap in (self.stdout, self.stderr):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -14,7 +15,15 @@ from grader.sandbox.local import LocalSandbox
 if TYPE_CHECKING:  # the docker SDK is imported only where Docker is used
     from grader.sandbox.docker.engines import EngineSpec
 
-__all__ = ["DEFAULT_WALL_CLOCK", "LocalSandbox", "Sandbox", "SandboxError", "make_sandbox"]
+__all__ = [
+    "DEFAULT_WALL_CLOCK",
+    "LocalSandbox",
+    "Sandbox",
+    "SandboxError",
+    "batch_pool",
+    "end_batch",
+    "make_sandbox",
+]
 
 SANDBOXES = ("docker", "local", "inplace")
 
@@ -65,3 +74,21 @@ def make_sandbox(
 
         return InPlaceSandbox(wall_clock, scratch)
     raise ValueError(f"unknown sandbox {name!r}: choose {' or '.join(map(repr, SANDBOXES))}")
+
+
+def batch_pool(sandbox: Sandbox, jobs: int, count: int) -> ThreadPoolExecutor:
+    """The threads grading a batch of `count` hand-ins, `jobs` at once (several engines: as
+    many as all their slots, each keeping to its own). A sandbox that starts containers
+    ahead of need is told how many hand-ins are coming, so as to start none too many."""
+    expect = getattr(sandbox, "expect", None)
+    if expect is not None:
+        expect(count)
+    return ThreadPoolExecutor(max_workers=getattr(sandbox, "jobs", jobs))
+
+
+def end_batch(pool: ThreadPoolExecutor, sandbox: Sandbox) -> None:
+    """Wait for the batch's threads, then let the sandbox remove what it started ahead."""
+    pool.shutdown(wait=True, cancel_futures=True)
+    close = getattr(sandbox, "close", None)
+    if close is not None:
+        close()

@@ -153,3 +153,39 @@ def create_kwargs(
         stdin_open=False,
         tty=False,
     )
+
+
+# The engine reports a main process that died of signal N as exit code 128 + N, as a
+# shell does.
+SIGNAL_EXIT_BASE = 128
+
+
+def as_popen(code: int | None) -> int | None:
+    """The container's exit code as Popen gives a process's: -N for a death by signal N."""
+    if code is not None and code > SIGNAL_EXIT_BASE:
+        return -(code - SIGNAL_EXIT_BASE)
+    return code
+
+
+def pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# What is kept of the container's output (the harness's own log): its head and its tail.
+LOG_HEAD = 8 * 1024
+LOG_TAIL = 8 * 1024
+
+
+def bounded_log(raw: bytes) -> str:
+    if len(raw) > LOG_HEAD + LOG_TAIL:
+        hidden = len(raw) - LOG_HEAD - LOG_TAIL
+        raw = raw[:LOG_HEAD] + b"\n[... %d bytes not shown ...]\n" % hidden + raw[-LOG_TAIL:]
+    return raw.decode("utf-8", errors="replace")

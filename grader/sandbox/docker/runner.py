@@ -36,7 +36,10 @@ from grader.sandbox.docker.container import (
     ROLE,
     ROLE_LABEL,
     DockerLimits,
+    as_popen,
+    bounded_log,
     create_kwargs,
+    pid_alive,
 )
 from grader.sandbox.docker.image import (
     IMAGE,
@@ -56,10 +59,7 @@ from grader.sandbox.docker.transfer import (
     sees_host_files,
     stage_submission,
 )
-
-# What is kept of the container's output (the harness's own log): its head and its tail.
-LOG_HEAD = 8 * 1024
-LOG_TAIL = 8 * 1024
+from grader.sandbox.docker.warm import WarmPool
 
 # The engine holds a wait request open until the container stops, and its read time-out is
 # our wall clock. The time-out is rounded up to whole seconds, at least this many: a wait
@@ -68,21 +68,11 @@ WAIT_SLICE_SECONDS = 1
 # A wait that timed out this close to the deadline is the wall clock, not a sign that the
 # engine is gone: the engine is pinged only when a wait ends earlier than that.
 PING_MARGIN_SECONDS = 0.5
-# The engine reports a main process that died of signal N as exit code 128 + N, as a
-# shell does.
-SIGNAL_EXIT_BASE = 128
 
 
 class EngineError(SandboxError):
     """The engine failed (gone, dying, refusing): the infrastructure's fault, never the
     submission's. Another engine may grade the same submission."""
-
-
-def _bounded_log(raw: bytes) -> str:
-    if len(raw) > LOG_HEAD + LOG_TAIL:
-        hidden = len(raw) - LOG_HEAD - LOG_TAIL
-        raw = raw[:LOG_HEAD] + b"\n[... %d bytes not shown ...]\n" % hidden + raw[-LOG_TAIL:]
-    return raw.decode("utf-8", errors="replace")
 
 
 class DockerSandbox:
@@ -93,6 +83,7 @@ class DockerSandbox:
     name = "docker"
     lanes = CHECK_LANES  # checks at once, each lane as its own uid (see sandbox/Dockerfile)
     fork_server = True  # runs forked from a server (grader/harness/forkserver.py)
+    warm_ahead = True  # containers started ahead of need (warm.py)
 
     def __init__(
         self,
@@ -127,6 +118,8 @@ class DockerSandbox:
         self._remove_orphans()
         kitpaths.precompile(kitpaths.PACKAGE)  # every container imports it: compiled once
         self.copy_files = not self._sees_our_files() if copy_files is None else copy_files
+        # Containers started ahead of need (warm.py), where the engine sees our folders.
+        self.warm = WarmPool(self) if self.warm_ahead and not self.copy_files else None
 
     def _sees_our_files(self) -> bool:
         # Beside the runs' folders (in the nearest folder of theirs that exists yet).
@@ -203,17 +196,21 @@ class DockerSandbox:
         name = f"socketgrade-{os.getpid()}-{next(self._seq)}-{uuid.uuid4().hex[:8]}"
         if self.scratch is not None:
             self.scratch.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
+        warm = self.warm.take(req) if self.warm is not None else None
+        if warm is not None:
+            name, scratch = warm.name, warm.scratch
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
         timed_out, code, oom, log, stopped = False, None, False, "", False
         volumes: dict[str, str] = {}
         try:
             out = scratch / "out"
-            out.mkdir()
             # World-writable, inside our private 0700 folder: the container's root may not
             # be root on the host (rootless engines, userns-remap), and when we are not root
             # it must still be able to write here.
+            out.mkdir(exist_ok=True)
             out.chmod(0o777)
-            submission = scratch / "submission"
+            submission = warm.hand_in if warm is not None else scratch / "submission"
             if req.submission.folder is None:
                 submission.mkdir()
                 skipped = []
@@ -235,24 +232,27 @@ class DockerSandbox:
                     )
             # Registered before create(): Ctrl-C between the engine creating it and us
             # hearing back must still find it.
-            with self._lock:
-                self._running.add(name)
+            self.register(name)
             try:
-                if self.copy_files:
+                if warm is not None:
+                    container = warm.container
+                    warm.go(self.create_kwargs(req, name, submission, out)["command"])
+                elif self.copy_files:
                     labels = {ROLE_LABEL: ROLE, OWNER_LABEL: self.owner}
                     folder = req.assignment.folder
                     volumes = fill_volumes(
                         self.client, self.image, name, labels, folder, submission
                     )
-                kwargs = self.create_kwargs(req, name, submission, out, volumes or None)
-                container = self.client.containers.create(**kwargs)
-                container.start()
+                if warm is None:
+                    kwargs = self.create_kwargs(req, name, submission, out, volumes or None)
+                    container = self.client.containers.create(**kwargs)
+                    container.start()
                 timed_out, code = self._wait(container, start + bound)
                 if timed_out:
                     self._kill(container)
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-                log = _bounded_log(container.logs(stdout=True, stderr=True))
+                log = bounded_log(container.logs(stdout=True, stderr=True))
                 if volumes and not timed_out:
                     fetch_report(container, out)
                 if skipped:
@@ -327,7 +327,7 @@ class DockerSandbox:
                     ),
                     "submission",
                 )
-            return without_report(no_report(how_it_ended(_as_popen(code))), "infrastructure")
+            return without_report(no_report(how_it_ended(as_popen(code))), "infrastructure")
         return RunOutcome(data, seconds, self.name, limits, log=log)
 
     def _wait(self, container, deadline: float) -> tuple[bool, int | None]:
@@ -352,6 +352,19 @@ class DockerSandbox:
         except docker.errors.APIError:
             pass  # already stopped
 
+    def register(self, name: str) -> None:
+        with self._lock:
+            self._running.add(name)
+
+    def expect(self, count: int) -> None:
+        if self.warm is not None:
+            self.warm.expect(count)
+
+    def close(self) -> None:
+        """The batch is over: the warm containers no run took are removed."""
+        if self.warm is not None:
+            self.warm.close()
+
     def _remove(self, name: str) -> None:
         try:
             self.client.api.remove_container(name, force=True, v=True)
@@ -364,6 +377,8 @@ class DockerSandbox:
         finally:
             with self._lock:
                 self._running.discard(name)
+
+    forget = _remove  # a container of ours no run will wait for (a warm one)
 
     def _ours(self, owner: str | None = None) -> list:
         labels = [f"{ROLE_LABEL}={ROLE}"]
@@ -378,7 +393,7 @@ class DockerSandbox:
 
         def dead(owner: str) -> bool:
             o_host, _, o_pid = owner.rpartition(":")
-            return o_host == host and o_pid.isdigit() and not _pid_alive(int(o_pid))
+            return o_host == host and o_pid.isdigit() and not pid_alive(int(o_pid))
 
         try:
             for c in self._ours():
@@ -391,6 +406,7 @@ class DockerSandbox:
     def stop_all(self) -> None:
         """Ctrl-C: remove every container this process started (a run waiting on one
         returns at once and reports nothing)."""
+        self.close()
         with self._lock:
             names = set(self._running)
             self._stopped |= names
@@ -401,20 +417,3 @@ class DockerSandbox:
         for name in names:
             self._remove(name)
         remove_volumes(self.client, our_volumes(self.client, self.owner))
-
-
-def _as_popen(code: int | None) -> int | None:
-    """The container's exit code as Popen gives a process's: -N for a death by signal N."""
-    if code is not None and code > SIGNAL_EXIT_BASE:
-        return -(code - SIGNAL_EXIT_BASE)
-    return code
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

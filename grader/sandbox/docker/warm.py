@@ -1,0 +1,141 @@
+"""Grading containers started ahead of need, while the previous ones run.
+
+A cold grading pays, before its first check, for the engine to create and start a container
+and for the harness to load the kit: some 0.4 s of each hand-in's wait on a small machine,
+while the machine has CPU to spare. A warm container is one started for the next hand-in of
+the same assignment while the current ones are graded: fresh, unused, with its harness
+waiting (grader/harness/run.py, `--wait-request`). Taken by a run, it gets the hand-in in its
+own input folder and the harness's command line in a request file; the run goes on as a cold
+one would (one fresh container each, the same hardening, mounts and limits). Only where the
+engine sees this machine's folders (bind mounts); never more than the hand-ins still to come
+need (`expect`); what is left at the end is removed (`close`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.contract import HarnessArgs
+from grader.models import RunRequest
+from grader.sandbox.docker.container import OUT_IN, SUBMISSION_IN
+
+REQUEST = "request.json"
+# Inside a warm container's input folder, the hand-in's own folder (staged when taken).
+HAND_IN = "hand-in"
+WAIT_COMMAND = ["-m", "grader.harness.run", "--wait-request", f"{OUT_IN}/{REQUEST}"]
+
+
+@dataclass
+class Warm:
+    """One started container whose harness waits for its request."""
+
+    name: str
+    scratch: Path  # out/ and in/ (mounted at OUT_IN and SUBMISSION_IN)
+    container: Any
+
+    @property
+    def out(self) -> Path:
+        return self.scratch / "out"
+
+    @property
+    def hand_in(self) -> Path:
+        """Where the hand-in is staged (created by the staging)."""
+        return self.scratch / "in" / HAND_IN
+
+    def go(self, command: list[str]) -> None:
+        """Give the waiting harness the command line a cold container would have run, the
+        hand-in being in its own folder of the input (written whole, then renamed)."""
+        args = HarnessArgs.from_argv(command)
+        args = dataclasses.replace(args, submission=f"{SUBMISSION_IN}/{HAND_IN}")
+        tmp = self.out / f".{REQUEST}.tmp"
+        tmp.write_text(json.dumps({"argv": args.to_argv()}), encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        tmp.replace(self.out / REQUEST)
+
+
+class WarmPool:
+    """Warm containers by assignment, started in the background for the runs to come."""
+
+    def __init__(self, sandbox) -> None:
+        self.sandbox = sandbox
+        self._lock = threading.Lock()
+        self._ready: dict[str, list[Warm]] = {}
+        self._starting = 0
+        self._expected: int | None = None  # hand-ins still to come; None: not said
+        self._closed = False
+        atexit.register(self.close)  # a batch that never said it was over
+
+    def expect(self, count: int) -> None:
+        """This many hand-ins are still to be graded: no more are started than they need."""
+        with self._lock:
+            self._expected = count
+
+    def take(self, req: RunRequest) -> Warm | None:
+        """A warm container for this request's assignment, or None (a cold start then); and
+        another one started for the run after it."""
+        key = str(req.assignment.folder.resolve())
+        with self._lock:
+            ready = self._ready.get(key, [])
+            warm = ready.pop(0) if ready else None
+            if self._expected is not None:
+                self._expected = max(0, self._expected - 1)
+            # Only for hand-ins said to be coming: a run on its own leaves nothing behind.
+            want = (
+                not self._closed
+                and self._expected is not None
+                and self._expected > len(ready) + self._starting
+            )
+            if want:
+                self._starting += 1
+        if want:
+            threading.Thread(target=self._start, args=(req, key), daemon=True).start()
+        return warm
+
+    def _start(self, req: RunRequest, key: str) -> None:
+        sandbox = self.sandbox
+        name = f"socketgrade-{os.getpid()}-w{uuid.uuid4().hex[:10]}"
+        scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=sandbox.scratch))
+        warm = None
+        try:
+            (scratch / "in").mkdir()
+            out = scratch / "out"
+            out.mkdir()
+            out.chmod(0o777)  # as a cold run's (see runner.py)
+            sandbox.register(name)
+            kwargs = sandbox.create_kwargs(req, name, scratch / "in", out)
+            kwargs["command"] = WAIT_COMMAND
+            kwargs["labels"]["org.socketgrade.submission"] = "(warm: none yet)"
+            container = sandbox.client.containers.create(**kwargs)
+            container.start()
+            warm = Warm(name, scratch, container)
+        except Exception:  # a warm start is a speed-up: the run that needs it starts cold
+            sandbox.forget(name)
+            shutil.rmtree(scratch, ignore_errors=True)
+        with self._lock:
+            self._starting -= 1
+            if warm is not None and not self._closed:
+                self._ready.setdefault(key, []).append(warm)
+                warm = None
+        if warm is not None:  # closed meanwhile
+            sandbox.forget(warm.name)
+            shutil.rmtree(warm.scratch, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the warm containers no run took."""
+        with self._lock:
+            self._closed = True
+            left = [w for ready in self._ready.values() for w in ready]
+            self._ready.clear()
+        for warm in left:
+            self.sandbox.forget(warm.name)
+            shutil.rmtree(warm.scratch, ignore_errors=True)
