@@ -259,10 +259,19 @@ class Server:
         not the RST that closing over unread bytes sends). `on_look` runs at every look."""
         deadline = time.monotonic() + timeout
         since, last = None, None
+        got = -1
         while True:
             waiting = [r for r in replies if not r.pull()]
             if not waiting:
                 return replies
+            before, got = got, sum(len(r.got) for r in replies)
+            if got != before and before >= 0 and time.monotonic() < deadline:
+                # Replies are coming: nothing to ask the kernel until they stop.
+                since = last = None
+                if on_look:
+                    on_look()
+                _until_readable([r.client.sock for r in waiting], POLL)
+                continue
             socks = self.sockets()
             if on_look:
                 on_look()

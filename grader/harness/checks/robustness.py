@@ -111,7 +111,7 @@ def robust_slow_reader(server: Server, cap: int = 16 * 1024 * 1024) -> Message |
     sock = s.sock
     assert sock is not None  # connect() made it
     sock.setblocking(False)
-    data = pattern(256 * 1024, seed=3)
+    data = memoryview(pattern(256 * 1024, seed=3))  # sent from, never copied
     sent = 0
     stalled_since = None
     ended = None
