@@ -28,8 +28,9 @@ OUT_IN = f"{HARNESS_HOME}/out"
 WORK_IN = "/work"
 
 # Every capability is dropped; these few are given back to the harness, which runs as root.
-# The student's program gets none of them: the harness setuid()s to STUDENT_UID before
-# exec, which clears them, and no-new-privileges stops any way back.
+# The student's program gets none of them: its process setuid()s to STUDENT_UID before
+# the program runs (forked from the fork server, or before exec), which clears them, and
+# no-new-privileges stops any way back.
 CAPABILITIES = {
     "CHOWN": "hand each copy of the submission (and its trace file) to the student's uid",
     # The harness writes the trace file and the launcher into the run folder after handing
