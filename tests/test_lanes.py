@@ -188,6 +188,42 @@ def test_a_check_in_a_lane_starts_as_after_runs_whatever_the_one_before_saw(tmp_
     assert (notes / "sets").read_text() == (notes / "after").read_text(), "the same lane"
 
 
+LONG_ONES_FIRST = """
+import os
+from pathlib import Path
+
+NOTES = Path(os.environ["LANES_NOTES"])
+
+def note(request, name):
+    (NOTES / name).write_text(f"{os.getpid()} {request.config._sg_lane}")
+
+def test_first(request):
+    note(request, "first")
+
+def test_a(request):
+    note(request, "a")
+
+def test_b(request):
+    note(request, "b")
+
+def test_robustness(request):
+    note(request, "robustness")
+"""
+
+
+def test_the_long_checks_are_handed_out_first_and_reported_in_their_order(tmp_path):
+    """plugin.LONG_FIRST: `robustness`, last in its file, is the first a lane is given (lane
+    0, the first free one); the report keeps the file's order."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    report = _harness(tmp_path, LONG_ONES_FIRST, 2, {"LANES_NOTES": str(notes)})
+    names = [t["nodeid"].split("::")[-1] for t in report["tests"]]
+    assert names == ["test_first", "test_a", "test_b", "test_robustness"]
+    assert all(t["outcome"] == "passed" for t in report["tests"])
+    seen = _notes(notes)
+    assert seen["robustness"][1] == 0 and seen["a"][1] == 1
+
+
 # The first check's program never starts: the rest are judged at once, in the harness,
 # without a run of their own (as one after another), and no lane is forked for them.
 NEVER_STARTS = """

@@ -21,6 +21,7 @@ import os
 import select
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +49,18 @@ class _Lane:
     check: int = 0  # the check it runs now; 0: none
 
 
-def runtestloop(session: pytest.Session, lanes: int, lane_attr: str, work: Path) -> bool:
+def runtestloop(
+    session: pytest.Session,
+    lanes: int,
+    lane_attr: str,
+    work: Path,
+    rank: Callable[[pytest.Item], int] = lambda item: 0,
+) -> bool:
     """pytest_runtestloop with the checks after the first run `lanes` at a time. A lane
     knows its number by `config.<lane_attr>`, read by the plugin where it starts runs. The
-    lanes' reports go through a folder of the harness's own (0700) under `work`."""
+    lanes' reports go through a folder of the harness's own (0700) under `work`. The checks
+    are handed out by `rank` (lowest first, then in their order): the long ones first, so
+    that none of them is left to start last; they are logged in their order all the same."""
     config = session.config
     items = list(session.items)
     work.mkdir(parents=True, exist_ok=True)
@@ -71,7 +80,7 @@ def runtestloop(session: pytest.Session, lanes: int, lane_attr: str, work: Path)
             for i, item in enumerate(items[1:], start=1):
                 _run_here(item, items[i + 1] if i + 1 < len(items) else None)
             return True
-        _run_in_lanes(config, items, workers, folder)
+        _run_in_lanes(config, items, workers, folder, rank)
     finally:
         _close_tasks(workers)
         for worker in workers:
@@ -164,8 +173,8 @@ def _lane(config, items, lane: int, folder: Path, attr: str, tasks: int, done: i
         os.write(done, b"%d\n" % index)
 
 
-def _run_in_lanes(config, items, workers: list[_Lane], folder: Path) -> None:
-    waiting = list(range(1, len(items)))
+def _run_in_lanes(config, items, workers: list[_Lane], folder: Path, rank) -> None:
+    waiting = sorted(range(1, len(items)), key=lambda i: rank(items[i]))
     free = list(workers)
     done: dict[int, str | None] = {}  # index -> None: finished; else how its lane ended
     shown = 1  # items[0] ran here and is logged
