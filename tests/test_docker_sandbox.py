@@ -40,6 +40,13 @@ COURSE_LISTING_VERDICTS = {
     "cleanup": "passed",
     "robustness": "failed",
 }
+# Where a grading container's mounts go, and which are writable: only the output.
+MOUNTS = {
+    "/opt/harness/kit/grader": False,
+    "/opt/harness/kit/assignments/epoll": False,
+    "/opt/harness/submission": False,
+    "/opt/harness/out": True,
+}
 APPEAR = 30.0  # deadline for a container to show up after run() starts
 FINISH = 90.0  # deadline for a run that should end on its own
 
@@ -198,12 +205,7 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
     assert ulimits["fsize"] == (lim.file_size_mib * 2**20,) * 2
     assert ulimits["nofile"] == (lim.open_files,) * 2
     mounts = {m["Destination"]: m["RW"] for m in container.attrs["Mounts"]}
-    assert mounts == {
-        "/opt/harness/kit/grader": False,
-        "/opt/harness/kit/assignments/epoll": False,
-        "/opt/harness/submission": False,
-        "/opt/harness/out": True,
-    }
+    assert mounts == MOUNTS
     assert container.labels[sd.ROLE_LABEL] == sd.ROLE
 
     # What the kernel says about the harness (pid 1) inside: the engine applied all of it.
@@ -445,12 +447,7 @@ def test_containers_started_ahead_are_as_hardened_and_never_one_too_many(
     assert host["Memory"] == sandbox.limits.memory_mib * 2**20
     assert host["PidsLimit"] == sandbox.limits.pids
     mounts = {m["Destination"]: m["RW"] for m in waiting.attrs["Mounts"]}
-    assert mounts == {
-        "/opt/harness/kit/grader": False,
-        "/opt/harness/kit/assignments/epoll": False,
-        "/opt/harness/submission": False,
-        "/opt/harness/out": True,
-    }
+    assert mounts == MOUNTS
     second = sandbox.run(request(submission(tmp_path, REFERENCE, "second")))
     assert taken[0] is None and taken[1] is not None and taken[1].name == waiting.name
     assert not second.error, second.log
