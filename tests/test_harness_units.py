@@ -626,3 +626,24 @@ def test_a_warm_harness_waits_for_its_request_and_gives_up_in_time(tmp_path):
     writer.join()
     path.write_text(json.dumps({"argv": "not a list"}))
     assert wait_for_request(path, limit=10) is None
+
+
+def test_a_window_is_certain_idle_only_while_the_server_is_seen_asleep():
+    """schedstat counts a wait for a CPU only once the thread gets one: a busy loop kept off
+    the CPU for a whole short window reads as neither running nor waiting. Such a window is
+    never settled as idle while the program shows 'R' (checks/cpu.py)."""
+    from types import SimpleNamespace
+
+    from grader.harness.checks.cpu import certain
+    from grader.harness.procobs import Activity, CpuWindow
+    from grader.harness.timing import SETTLE_AWAKE
+
+    nothing = CpuWindow(SETTLE_AWAKE * 1.5, 0.0, running=0.0, waiting=0.0)
+    spinning = CpuWindow(SETTLE_AWAKE * 1.5, 0.1, running=0.1, waiting=0.0)
+    kept_off = SimpleNamespace(activity=lambda: Activity(asleep=False, on_cpu=1.0))
+    asleep = SimpleNamespace(activity=lambda: Activity(asleep=True, on_cpu=1.0))
+    assert not certain(nothing, kept_off)  # runnable: the window goes on
+    assert certain(nothing, asleep)
+    assert certain(spinning, kept_off)  # busy: certain whatever it shows now
+    early = CpuWindow(SETTLE_AWAKE / 2, 0.0, running=0.0, waiting=0.0)
+    assert not certain(early, asleep)

@@ -10,10 +10,19 @@ from grader.harness.procobs import CpuWindow
 from grader.harness.timing import CPU_WINDOW, IDLE_CPU_LIMIT, SETTLE_AWAKE, SURE_BUSY, SURE_IDLE
 
 
-def certain(measured: CpuWindow) -> bool:
-    """Whether a window's verdict is already certain (idle or busy), far from the limit."""
+def certain(measured: CpuWindow, server: Server) -> bool:
+    """Whether a window's verdict is already certain (idle or busy), far from the limit.
+    Idle only while the server is seen asleep: schedstat counts a thread's wait for a CPU
+    only once it gets one, so a busy loop kept off the CPU for the whole of a short window (a
+    crowded machine, the container's CPU quota) would read as neither running nor waiting,
+    that is, idle; a thread waiting for a CPU shows 'R', never asleep."""
     pct = measured.busy_percent
-    return measured.awake >= SETTLE_AWAKE and (pct <= SURE_IDLE or pct >= SURE_BUSY)
+    if measured.awake < SETTLE_AWAKE or SURE_IDLE < pct < SURE_BUSY:
+        return False
+    if pct >= SURE_BUSY:
+        return True
+    now = server.activity()
+    return now is not None and now.asleep
 
 
 def check_idle_cpu(server: Server) -> None:
@@ -23,7 +32,7 @@ def check_idle_cpu(server: Server) -> None:
     readings: list[tuple[Message, float, Message]] = []
 
     def window(label: Message, key: str) -> None:
-        measured = server.cpu(CPU_WINDOW, certain)
+        measured = server.cpu(CPU_WINDOW, lambda m: certain(m, server))
         where = evidence.waiting(server)
         # Judged on how much of its time not spent waiting for a CPU it ran, which neither a
         # loaded machine nor a CPU quota changes; the CPU it got is shown too.
