@@ -14,7 +14,7 @@ import pytest
 
 from grader.harness import family
 from grader.harness.forkserver import ServedRun, Servers
-from grader.harness.launch import StudentProcess
+from grader.harness.launch import StudentProcess, latest_running
 from grader.proc import Limits, become_subreaper
 
 PROBE = """
@@ -183,6 +183,10 @@ def test_a_run_whose_end_nobody_can_tell_is_the_kits_fault(servers, tmp_path):
         time.sleep(0.01)
     with pytest.raises(RuntimeError, match="fork server ended"):
         sleeper.proc.wait(timeout=1)
+    with pytest.raises(RuntimeError, match="fork server ended"):
+        sleeper.returncode()  # where its end is asked for, the kit's fault
+    assert not sleeper.alive()  # gone all the same: not the newest run still going
+    assert latest_running() is not sleeper
     sleeper.kill()  # and the kit can still clean up after it
 
 

@@ -259,7 +259,10 @@ class StudentProcess:
         return self.proc.pid
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        try:
+            return self.proc is not None and self.proc.poll() is None
+        except RuntimeError:  # gone, its exit status lost with its fork server (forkserver.py)
+            return False
 
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
