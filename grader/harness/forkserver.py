@@ -137,8 +137,12 @@ class _Server:
     def ask(self, request: dict, fds: list[int]) -> dict:
         with self.lock:
             socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
-            self.sock.settimeout(ANSWER_SECONDS)
-            data = self.sock.recv(1 << 16)
+            return self.answer()
+
+    def answer(self) -> dict:
+        """The server's answer to the request sent before (ANSWER_SECONDS at the most)."""
+        self.sock.settimeout(ANSWER_SECONDS)
+        data = self.sock.recv(1 << 16)
         if not data:
             raise ConnectionError("the fork server is gone")
         return json.loads(data)
@@ -203,7 +207,7 @@ class Servers:
             try:
                 if first is None:
                     raise ConnectionError("the first fork server is gone")
-                answer = self._answer(first)
+                answer = first.answer()
                 server: _Server | None = _Server(mine, int(answer["pid"]))
                 family.SERVER_PIDS.add(int(answer["pid"]))
             except (OSError, ValueError, KeyError) as exc:
@@ -211,14 +215,6 @@ class Servers:
                 mine.close()
                 server = None
             self.servers.append(server)
-
-    @staticmethod
-    def _answer(server: _Server) -> dict:
-        server.sock.settimeout(ANSWER_SECONDS)
-        data = server.sock.recv(1 << 16)
-        if not data:
-            raise ConnectionError("the fork server is gone")
-        return json.loads(data)
 
     def enter_lane(self, lane: int) -> None:
         """In a lane's process: use that lane's server, and hold no other's socket."""
