@@ -29,13 +29,14 @@ TCP_STATES = {
 }
 
 # A row: (state, local, remote, tx_queue, rx_queue). For a listening socket rx_queue is the
-# accept queue's length and tx_queue its bound, as /proc/net/tcp shows them.
+# accept queue's length, and tx_queue its bound from netlink (0 from /proc/net/tcp).
 Row = tuple[str, tuple, tuple, int, int]
 
 # --- netlink sock_diag (linux/inet_diag.h) ---------------------------------------------------
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
+TCPDIAG_GETSOCK = 18  # the older request: one family or both, in a single walk
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
 NLMSG_ERROR = 2
@@ -44,6 +45,10 @@ ALL_STATES = 0xFFF  # one bit per TCP state
 NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 # inet_diag_req_v2: family, protocol, ext, pad, states, then an inet_diag_sockid of zeroes.
 DIAG_REQUEST = struct.Struct("=BBBBI48x")
+# inet_diag_req (TCPDIAG_GETSOCK): family, src_len, dst_len, ext, an inet_diag_sockid of
+# zeroes, states, dbs. The kernel dumps it for every family (AF_UNSPEC): the table is walked
+# once for IPv4 and IPv6 together, where a SOCK_DIAG_BY_FAMILY request walks it per family.
+DIAG_REQUEST_BOTH = struct.Struct("=BBBB48xII")
 # inet_diag_msg: family, state, timer, retrans; sockid (sport, dport big-endian; src, dst
 # 16 bytes each; interface; cookie); expires, rqueue, wqueue, uid, inode.
 DIAG_MESSAGE = struct.Struct("=BBBB2s2s16s16sI8sIIIII")
@@ -66,16 +71,15 @@ def _endpoint(family: int, raw_ip: bytes, raw_port: bytes) -> tuple:
     return (_ip(family, raw_ip), port) if port else ()
 
 
-def _dump(family: int) -> dict[int, Row]:
+def _dump(kind: int, request: bytes) -> dict[int, Row]:
     out: dict[int, Row] = {}
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as exc:
         raise Unavailable(str(exc)) from exc
     with sock:
-        request = DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, ALL_STATES)
         header = NLMSG_HEADER.pack(
-            NLMSG_HEADER.size + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
+            NLMSG_HEADER.size + len(request), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
         )
         try:
             sock.send(header + request)
@@ -87,10 +91,10 @@ def _dump(family: int) -> dict[int, Row]:
                 raise Unavailable("the dump ended without its last message")
             offset = 0
             while offset + NLMSG_HEADER.size <= len(data):
-                length, kind, _, _, _ = NLMSG_HEADER.unpack_from(data, offset)
-                if kind == NLMSG_DONE:
+                length, answer, _, _, _ = NLMSG_HEADER.unpack_from(data, offset)
+                if answer == NLMSG_DONE:
                     return out
-                if kind == NLMSG_ERROR or length < NLMSG_HEADER.size:
+                if answer == NLMSG_ERROR or length < NLMSG_HEADER.size:
                     raise Unavailable("the kernel refused the sock_diag dump")
                 body = offset + NLMSG_HEADER.size
                 if length >= NLMSG_HEADER.size + DIAG_MESSAGE.size:
@@ -105,6 +109,23 @@ def _dump(family: int) -> dict[int, Row]:
                         rq,
                     )
                 offset += (length + 3) & ~3
+
+
+def _dump_both() -> dict[int, Row]:
+    """Every TCP socket of both families, in one walk of the table."""
+    return _dump(TCPDIAG_GETSOCK, DIAG_REQUEST_BOTH.pack(socket.AF_UNSPEC, 0, 0, 0, ALL_STATES, 0))
+
+
+def _dump_family(family: int) -> dict[int, Row]:
+    return _dump(
+        SOCK_DIAG_BY_FAMILY, DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, ALL_STATES)
+    )
+
+
+def _dump_by_family() -> dict[int, Row]:
+    table = _dump_family(socket.AF_INET)
+    table.update(_dump_family(socket.AF_INET6))
+    return table
 
 
 # --- /proc/net/tcp, where netlink is not answered ---------------------------------------------
@@ -152,7 +173,9 @@ def _proc_table(pid: int) -> dict[int, Row]:
     return table
 
 
-_netlink_answers = True
+# How the kernel is asked, first that answers: one walk for both families, a walk per family,
+# and /proc (emptied as each one is found not to answer).
+_netlink_ways = [_dump_both, _dump_by_family]
 
 
 def _same_namespace(pid: int) -> bool:
@@ -168,12 +191,10 @@ def tcp_table(pid: int) -> dict[int, Row]:
     """inode -> Row for every TCP socket in the network namespace `pid` is in. The harness
     shares that namespace with the programs it grades (in every sandbox), so netlink's view
     is theirs; the /proc table of `pid` is the fallback."""
-    global _netlink_answers
-    if _netlink_answers and _same_namespace(pid):
-        try:
-            table = _dump(socket.AF_INET)
-            table.update(_dump(socket.AF_INET6))
-            return table
-        except Unavailable:
-            _netlink_answers = False
+    if _netlink_ways and _same_namespace(pid):
+        while _netlink_ways:
+            try:
+                return _netlink_ways[0]()
+            except Unavailable:
+                del _netlink_ways[0]
     return _proc_table(pid)
