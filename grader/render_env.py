@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import string
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -56,15 +57,75 @@ def since(t) -> str:
     return f"+{t:.3f} s" if isinstance(t, (int, float)) and math.isfinite(t) else ""
 
 
+_FORMATTER = string.Formatter()
+
+
+@functools.lru_cache(maxsize=8192)
+def _pieces(template: str) -> tuple[tuple[str, int | str | None, str], ...] | None:
+    """A template's (literal text, field, format spec) pieces, its fields numbered as
+    str.format numbers them; None where a field asks for more (a conversion, an attribute,
+    an index, a nested spec, both kinds of numbering): Markup.format itself then."""
+    out: list[tuple[str, int | str | None, str]] = []
+    auto = 0
+    numbered = False
+    for literal, name, spec, conversion in _FORMATTER.parse(template):
+        key: int | str | None = None
+        if name is not None:
+            if conversion or (spec and "{" in spec):
+                return None
+            if name == "":
+                key, auto = auto, auto + 1
+            elif name.isascii() and name.isdigit():
+                key, numbered = int(name), True
+            elif name.isidentifier():
+                key = name
+            else:
+                return None
+        out.append((literal, key, spec or ""))
+    return None if auto and numbered else tuple(out)
+
+
+def html_format(template: str, *args, **kwargs) -> Markup:
+    """Markup(template).format(*args, **kwargs), the same text and the same errors, without
+    string.Formatter's walk of the template each time (a report formats thousands)."""
+    pieces = _pieces(str(template))
+    if pieces is None:
+        return Markup(template).format(*args, **kwargs)
+    out: list[str] = []
+    for literal, key, spec in pieces:
+        out.append(literal)
+        if key is None:
+            continue
+        value = args[key] if isinstance(key, int) else kwargs[key]
+        # As markupsafe's EscapeFormatter.format_field; its two commonest cases first.
+        if type(value) is Markup:
+            if spec:
+                raise ValueError("Unsupported format specification for Markup.")
+            out.append(value)
+        elif type(value) is str:
+            out.append(escape(format(value, spec) if spec else value))
+        elif hasattr(value, "__html_format__"):
+            out.append(escape(value.__html_format__(spec)))
+        elif hasattr(value, "__html__"):
+            if spec:
+                raise ValueError(f"format specifier {spec} given to {type(value)}")
+            out.append(escape(value.__html__()))
+        else:
+            out.append(escape(format(value, spec)))
+    return Markup("".join(out))
+
+
 def _lines(text: str) -> Markup:
     """Escaped text whose line breaks stay lines (a reason with one line per scenario)."""
+    if "\n" not in text:
+        return escape(text)
     return Markup("<br>").join(escape(p) for p in text.split("\n"))
 
 
 def _verbatim(text: str) -> Markup:
     """Text never translated (a name, a path, code, the student's bytes), marked so for
     browsers and for the language checks."""
-    return Markup('<span translate="no">{}</span>').format(_lines(text)) if text else Markup("")
+    return html_format('<span translate="no">{}</span>', _lines(text)) if text else Markup("")
 
 
 # In a Chinese sentence, a run of Latin letters is an identifier, a syscall or a unit
@@ -90,8 +151,11 @@ def _spans(speaker: Speaker, texts: list[tuple[str, Markup]]) -> Markup:
     if speaker.lang != "both":
         return Markup(" ").join(t for _, t in texts)
     return Markup(" ").join(
-        Markup('<span lang="{}"{}>{}</span>').format(
-            lang, Markup(' class="alt"') if lang == "en" else "", text
+        html_format(
+            '<span lang="{}"{}>{}</span>',
+            lang,
+            Markup(' class="alt"') if lang == "en" else "",
+            text,
         )
         for lang, text in texts
     )
@@ -132,7 +196,7 @@ class Words:
                     escaped = _lines(candidate)
                     if lang == "zh" and candidate is template:
                         escaped = _mark_latin(escaped)
-                    return Markup(escaped).format(**values)
+                    return html_format(escaped, **values)
                 return candidate.format(**values)
             except (KeyError, IndexError, ValueError, TypeError):
                 # A broken translation must not lose the sentence: the English instead.
@@ -177,10 +241,12 @@ class Words:
         texts = dict((lang, self.markup(value, lang)) for lang, _ in self.speaker.renders(value))
         if "en" not in texts or "zh" not in texts:
             return self.say(value)
-        return Markup(
+        return html_format(
             '<span lang="zh">{}</span> <details class="alt-fold" lang="en">'
-            '<summary>English</summary><span class="alt">{}</span></details>'
-        ).format(texts["zh"], texts["en"])
+            '<summary>English</summary><span class="alt">{}</span></details>',
+            texts["zh"],
+            texts["en"],
+        )
 
     def say_short(self, value) -> Markup:
         """The start of a sentence, in each language shown (a table cell)."""
@@ -211,7 +277,7 @@ class Words:
             seen.append(found[lang])
             alt = Markup(' class="alt"') if lang == "en" and self.speaker.lang == "both" else ""
             body = _mark_latin(escape(found[lang])) if lang == "zh" else escape(found[lang])
-            out.append(Markup('<{0} lang="{1}"{2}>{3}</{0}>').format(tag, lang, alt, body))
+            out.append(html_format('<{0} lang="{1}"{2}>{3}</{0}>', tag, lang, alt, body))
         return Markup(" ").join(out)
 
 

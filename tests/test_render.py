@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markupsafe import Markup
 
 from grader import export, render
 from grader import score as score_stage
@@ -513,3 +514,45 @@ def test_the_overview_and_grades_need_only_each_result_in_brief(
     export.write_grades_csv(whole, tmp_path / "whole.csv")
     export.write_grades_csv(brief, tmp_path / "brief.csv")
     assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "brief.csv").read_bytes()
+
+
+class _Html:
+    """A value with __html__ only (no __html_format__)."""
+
+    def __html__(self):
+        return "<b>as html</b>"
+
+
+@pytest.mark.parametrize(
+    "template, args, kwargs",
+    [
+        ("{a} & {b}", (), {"a": "<x>", "b": Markup("<i>kept</i>")}),
+        ("{n:.0f}% of {s:>6}", (), {"n": 41.6, "s": "<&>"}),
+        ('<span lang="{}"{}>{}</span>', ("en", Markup(' class="alt"'), "<t>"), {}),
+        ("<{0} x={1}>{2}</{0}>", ("p", 3, "a\"b'c"), {}),
+        ("{{literal}} {v}", (), {"v": None}),
+        ("{h} and {n}", (), {"h": _Html(), "n": 7}),
+        ("{v!r}", (), {"v": "<r>"}),
+        ("{v.real}", (), {"v": 3}),
+        ("{m:>4}", (), {"m": Markup("<m>")}),
+        ("{h:>4}", (), {"h": _Html()}),
+        ("{missing}", (), {}),
+        ("{0} {}", ("a", "b"), {}),
+        ("{} {}", ("only one",), {}),
+        ("{w:{width}}", (), {"w": "x", "width": 3}),
+        ("single } brace", (), {}),
+    ],
+)
+def test_html_format_is_markup_format(template, args, kwargs):
+    """The reports' fast formatting gives Markup.format's text, and its errors."""
+    from grader.render_env import html_format
+
+    try:
+        expected = Markup(template).format(*args, **kwargs)
+    except Exception as exc:  # the same kind of error, which the renderer catches
+        with pytest.raises(type(exc)):
+            html_format(template, *args, **kwargs)
+    else:
+        got = html_format(template, *args, **kwargs)
+        assert isinstance(got, Markup)
+        assert str(got) == str(expected)
