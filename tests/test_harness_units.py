@@ -315,6 +315,9 @@ def test_tcp_table_ways_agree_for_both_families():
         both = ours(sockdiag._dump_both())
         assert len(both) == len(held)
         assert both == ours(sockdiag._dump_by_family())
+        assert both == sockdiag._dump_both(inodes) == sockdiag._dump_by_family(inodes)
+        # No row of the kernel's own (TIME_WAIT, SYN_RECV: no descriptor holds them).
+        assert not {r[0] for r in sockdiag._dump_both().values()} & {"TIME_WAIT", "SYN_RECV"}
         # /proc shows no bound for a listening socket's queue (netlink does): the rest agrees.
         from_proc = ours(sockdiag._proc_table(os.getpid()))
         assert {i: r[:3] + r[4:] for i, r in both.items()} == {

@@ -281,7 +281,7 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
 def _tcp_sockets(pid: int, inodes: dict[int, int]) -> list[TcpSocket]:
     if not inodes:
         return []
-    table = tcp_table(pid)
+    table = tcp_table(pid, set(inodes.values()))
     out = []
     for fd, inode in sorted(inodes.items()):
         row = table.get(inode)
