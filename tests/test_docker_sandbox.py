@@ -22,6 +22,7 @@ from grader.models import Assignment, RunRequest, Submission, Text
 from grader.sandbox import SandboxError, make_sandbox
 from grader.sandbox.docker import image
 from grader.sandbox.docker import runner as sd
+from grader.sandbox.docker.container import CAPABILITIES
 
 pytestmark = pytest.mark.docker
 
@@ -190,7 +191,7 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"]
-    assert sorted(host["CapAdd"]) == sorted(sd.CAPABILITIES)
+    assert sorted(host["CapAdd"]) == sorted(CAPABILITIES)
     assert host["SecurityOpt"] == ["no-new-privileges"]
     assert host["Privileged"] is False
     assert host["Memory"] == lim.memory_mib * 2**20
@@ -215,7 +216,7 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
         return data.decode()
 
     status = dict(line.split(":", 1) for line in inside("/proc/1/status").splitlines())
-    wanted = sum(1 << CAP_BITS[c] for c in sd.CAPABILITIES)
+    wanted = sum(1 << CAP_BITS[c] for c in CAPABILITIES)
     assert int(status["CapEff"], 16) == wanted
     assert int(status["CapBnd"], 16) == wanted
     assert status["NoNewPrivs"].strip() == "1"

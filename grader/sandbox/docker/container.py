@@ -11,6 +11,7 @@ from docker.types import LogConfig, Mount, Ulimit
 from grader import kitpaths
 from grader.contract import CHECK_LANES
 from grader.models import RunRequest
+from grader.proc import Limits
 from grader.sandbox.common import harness_args
 from grader.sandbox.docker.image import STUDENT_UID
 
@@ -60,6 +61,29 @@ class DockerLimits:
 
 
 DEFAULT_LIMITS = DockerLimits()
+
+
+def describe(lim: DockerLimits, image: str, wall_clock: float) -> dict:
+    """The limits a report shows, in words."""
+    student = Limits()
+    return {
+        "sandbox": f"docker ({image}: a fresh container per submission, "
+        f"no network but loopback, read-only root, no-new-privileges)",
+        "memory": f"{lim.memory_mib} MiB for the whole container, no swap (student's "
+        f"program: {student.memory // 2**20} MiB resident, polled by the kit, "
+        f"which kills it past that; address space is not limited)",
+        "processes": f"{lim.pids} (harness threads included)",
+        "CPU": f"{lim.cpus:g} core" + ("" if lim.cpus == 1 else "s"),
+        "file size": f"{lim.file_size_mib} MiB (student's program: "
+        f"{student.file_size // 2**20} MiB)",
+        "open files": f"{lim.open_files} (student's program: {student.open_files})",
+        "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
+        f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
+        "CPU time": f"{student.cpu_seconds} s (student's program)",
+        "capabilities": "all dropped but " + ", ".join(sorted(CAPABILITIES)) + " (harness only)",
+        "student uid": str(STUDENT_UID),
+        "wall clock": f"{wall_clock:g} s per submission",
+    }
 
 
 def _sources(

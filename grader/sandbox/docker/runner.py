@@ -20,7 +20,6 @@ import requests
 from grader import kitpaths
 from grader.contract import CHECK_LANES, Message, msg
 from grader.models import RunOutcome, RunRequest
-from grader.proc import Limits
 from grader.sandbox.common import (
     DEFAULT_WALL_CLOCK,
     SandboxError,
@@ -30,7 +29,6 @@ from grader.sandbox.common import (
     wall_clock_stop,
 )
 from grader.sandbox.docker.container import (
-    CAPABILITIES,
     DEFAULT_LIMITS,
     OWNER_LABEL,
     ROLE,
@@ -39,11 +37,11 @@ from grader.sandbox.docker.container import (
     as_popen,
     bounded_log,
     create_kwargs,
+    describe,
     pid_alive,
 )
 from grader.sandbox.docker.image import (
     IMAGE,
-    STUDENT_UID,
     connect,
     default_host,
     image_ids,
@@ -142,27 +140,7 @@ class DockerSandbox:
             probe.rmdir()
 
     def describe(self) -> dict:
-        lim, student = self.limits, Limits()
-        return {
-            "sandbox": f"docker ({self.image}: a fresh container per submission, "
-            f"no network but loopback, read-only root, no-new-privileges)",
-            "memory": f"{lim.memory_mib} MiB for the whole container, no swap (student's "
-            f"program: {student.memory // 2**20} MiB resident, polled by the kit, "
-            f"which kills it past that; address space is not limited)",
-            "processes": f"{lim.pids} (harness threads included)",
-            "CPU": f"{lim.cpus:g} core" + ("" if lim.cpus == 1 else "s"),
-            "file size": f"{lim.file_size_mib} MiB (student's program: "
-            f"{student.file_size // 2**20} MiB)",
-            "open files": f"{lim.open_files} (student's program: {student.open_files})",
-            "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
-            f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
-            "CPU time": f"{student.cpu_seconds} s (student's program)",
-            "capabilities": "all dropped but "
-            + ", ".join(sorted(CAPABILITIES))
-            + " (harness only)",
-            "student uid": str(STUDENT_UID),
-            "wall clock": f"{self.wall_clock:g} s per submission",
-        }
+        return describe(self.limits, self.image, self.wall_clock)
 
     def create_kwargs(
         self,
@@ -197,7 +175,9 @@ class DockerSandbox:
         name = f"socketgrade-{os.getpid()}-{next(self._seq)}-{uuid.uuid4().hex[:8]}"
         if self.scratch is not None:
             self.scratch.mkdir(parents=True, exist_ok=True)
-        warm = self.warm.take(req) if self.warm is not None else None
+        pool = self.warm
+        warm = pool.take(req) if pool is not None else None
+        cold = pool if warm is None else None  # to be told once our container is started
         if warm is not None:
             name, scratch = warm.name, warm.scratch
         else:
@@ -248,6 +228,9 @@ class DockerSandbox:
                     kwargs = self.create_kwargs(req, name, submission, out, volumes or None)
                     container = self.client.containers.create(**kwargs)
                     container.start()
+                    if cold is not None:
+                        cold.cold_started()
+                        cold = None
                 timed_out, code = self._wait(container, start + bound)
                 if timed_out:
                     self._kill(container)
@@ -299,6 +282,8 @@ class DockerSandbox:
                     ) from exc
             data = None if timed_out else read_report(out / "report.json")
         finally:
+            if cold is not None:
+                cold.cold_started()
             self._remove(name)
             remove_volumes(self.client, volumes.values())
             with self._lock:

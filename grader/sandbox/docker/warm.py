@@ -30,6 +30,9 @@ from grader.models import RunRequest
 from grader.sandbox.docker.container import OUT_IN, SUBMISSION_IN
 
 REQUEST = "request.json"
+# A container started ahead waits this long at most for the cold ones being started (the
+# first hand-ins of a batch) before it starts too: all at once, each starts slower.
+COLD_FIRST = 5.0
 # Inside a warm container's input folder, the hand-in's own folder (staged when taken).
 HAND_IN = "hand-in"
 WAIT_COMMAND = ["-m", "grader.harness.run", "--wait-request", f"{OUT_IN}/{REQUEST}"]
@@ -69,8 +72,10 @@ class WarmPool:
     def __init__(self, sandbox) -> None:
         self.sandbox = sandbox
         self._lock = threading.Lock()
+        self._turn = threading.Condition(self._lock)
         self._ready: dict[str, list[Warm]] = {}
         self._starting = 0
+        self._cold = 0  # runs that found none ready and are starting their own
         self._expected: int | None = None  # hand-ins still to come; None: not said
         self._closed = False
         atexit.register(self.close)  # a batch that never said it was over
@@ -81,12 +86,15 @@ class WarmPool:
             self._expected = count
 
     def take(self, req: RunRequest) -> Warm | None:
-        """A warm container for this request's assignment, or None (a cold start then); and
-        another one started for the run after it."""
+        """A warm container for this request's assignment, or None: a cold start then, and
+        the caller says `cold_started()` once its container is started (or will not be).
+        Another one is started for the run after it."""
         key = str(req.assignment.folder.resolve())
         with self._lock:
             ready = self._ready.get(key, [])
             warm = ready.pop(0) if ready else None
+            if warm is None:
+                self._cold += 1
             if self._expected is not None:
                 self._expected = max(0, self._expected - 1)
             # Only for hand-ins said to be coming: a run on its own leaves nothing behind.
@@ -101,7 +109,18 @@ class WarmPool:
             threading.Thread(target=self._start, args=(req, key), daemon=True).start()
         return warm
 
+    def cold_started(self) -> None:
+        """A run that took none has started its own container (or gave up)."""
+        with self._lock:
+            self._cold = max(0, self._cold - 1)
+            self._turn.notify_all()
+
     def _start(self, req: RunRequest, key: str) -> None:
+        with self._lock:  # after the cold starts under way: the hand-ins waiting for them
+            self._turn.wait_for(lambda: self._cold == 0 or self._closed, timeout=COLD_FIRST)
+            if self._closed:
+                self._starting -= 1
+                return
         sandbox = self.sandbox
         name = f"socketgrade-{os.getpid()}-w{uuid.uuid4().hex[:10]}"
         scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=sandbox.scratch))
@@ -134,6 +153,7 @@ class WarmPool:
         """Remove the warm containers no run took."""
         with self._lock:
             self._closed = True
+            self._turn.notify_all()
             left = [w for ready in self._ready.values() for w in ready]
             self._ready.clear()
         for warm in left:
