@@ -696,3 +696,39 @@ def test_a_window_is_certain_idle_only_while_the_server_is_seen_asleep():
     assert certain(spinning, kept_off)  # busy: certain whatever it shows now
     early = CpuWindow(SETTLE_AWAKE / 2, 0.0, running=0.0, waiting=0.0)
     assert not certain(early, asleep)
+
+
+def test_listeners_alone_are_what_a_snapshot_lists():
+    """The start's cheap look (the kernel's listeners alone) finds what a whole snapshot
+    finds: the listening socket, not the connections."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    conn, _ = listener.accept()
+    try:
+        found = procobs.listeners(os.getpid())
+        assert found == procobs.snapshot(os.getpid()).listeners()
+        assert [c.fd for c in found] == [listener.fileno()]
+        assert found[0].local == listener.getsockname()
+    finally:
+        for s in (conn, client, listener):
+            s.close()
+    assert procobs.listeners(os.getpid()) == []
+
+
+def test_waits_look_soon_then_every_poll():
+    from itertools import islice
+
+    from grader.harness.timing import FIRST_POLL, POLL, pauses
+
+    assert list(islice(pauses(), 7)) == [
+        FIRST_POLL,
+        2 * FIRST_POLL,
+        4 * FIRST_POLL,
+        8 * FIRST_POLL,
+        POLL,
+        POLL,
+        POLL,
+    ]
+    assert list(islice(pauses(0.001), 3)) == [0.001] * 3

@@ -36,6 +36,7 @@ from grader.harness.report import (  # noqa: F401
     trace_notes,
 )
 from grader.harness.server import POLL, SETTLE_CPU, Reply, Server, describe_death, fail  # noqa: F401
+from grader.harness.timing import pauses
 
 # A server must listen within this bound: far above the fraction of a second a tutorial
 # server takes, so that a loaded machine or a starved sandbox never turns "slow" into "broken".
@@ -306,8 +307,10 @@ def _start_server(
     listening = None
     deadline = time.monotonic() + START_TIMEOUT
     still = procobs.Stillness()
-    while time.monotonic() < deadline and proc.alive():
-        listeners = procobs.snapshot(proc.pid).listeners()
+    for pause in pauses():
+        if time.monotonic() >= deadline or not proc.alive():
+            break
+        listeners = procobs.listeners(proc.pid)
         if listeners:
             listening = sorted(listeners, key=lambda c: ":" in c.local[0])[0]
             break
@@ -315,7 +318,7 @@ def _start_server(
         # comes: a starved program would be waiting for a CPU instead, not asleep.
         if still.look(srv.activity()) >= START_ASLEEP:
             break
-        time.sleep(POLL)
+        time.sleep(pause)
     if listening is None:
         waited = min(START_TIMEOUT, round(proc.elapsed(), 1))
         reason = start_failure_reason(proc, submission.entry, waited)

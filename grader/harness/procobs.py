@@ -15,7 +15,12 @@ from grader.harness.asstudent import reads_as_student
 from grader.harness.family import descendant_pids
 
 # The TCP table's reader is sockdiag's; the parser of /proc's is re-exported for the tests.
-from grader.harness.sockdiag import TCP_STATES, parse_tcp_table, tcp_table  # noqa: F401
+from grader.harness.sockdiag import (  # noqa: F401
+    LISTEN_STATES,
+    TCP_STATES,
+    parse_tcp_table,
+    tcp_table,
+)
 from grader.harness.timing import CPU_SAMPLE
 
 # Where a process waits is its own module; the checks find it here with the rest.
@@ -270,6 +275,22 @@ def socket_inodes(pid: int, links: dict[int, str] | None = None) -> dict[int, in
         for fd, target in (fd_links(pid) if links is None else links).items()
         if target.startswith("socket:[")
     }
+
+
+@reads_as_student
+def listeners(pid: int) -> list[Connection]:
+    """The process's listening TCP sockets: what snapshot(pid).listeners() finds, asked of
+    the kernel's table of listeners alone (a program that starts is looked at often)."""
+    inodes = socket_inodes(pid)
+    if not inodes:
+        return []
+    table = tcp_table(pid, set(inodes.values()), LISTEN_STATES)
+    out = []
+    for fd, inode in sorted(inodes.items()):
+        row = table.get(inode)
+        if row and row[0] == psutil.CONN_LISTEN:
+            out.append(Connection(fd, row[0], row[1], row[2]))
+    return out
 
 
 @reads_as_student

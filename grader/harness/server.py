@@ -14,6 +14,7 @@ from grader.harness.clients import Client, Story
 from grader.harness.endings import describe_death, fail, with_line  # noqa: F401
 from grader.harness.family import descendant_pids
 from grader.harness.launch import StudentProcess
+from grader.harness.timing import pauses
 
 POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
 # After the server read a message, how much CPU time of its own it may spend before a
@@ -173,14 +174,16 @@ class Server:
         return measured
 
     def wait_until(self, predicate, timeout: float, interval: float = POLL) -> bool:
-        """Poll `predicate` until it holds or the deadline passes (for what should happen)."""
+        """Poll `predicate` until it holds or the deadline passes (for what should happen),
+        the looks at most `interval` apart (closer at first: timing.pauses)."""
         deadline = time.monotonic() + timeout
-        while True:
+        for pause in pauses(interval):
             if predicate():
                 return True
             if time.monotonic() >= deadline or not self.proc.alive():
                 return bool(predicate())
-            time.sleep(interval)
+            time.sleep(pause)
+        raise AssertionError("unreachable: pauses() never ends")
 
     def server_fd(self, client: Client, snap: procobs.Snapshot | None = None) -> int | None:
         """The server's descriptor for this client's connection, once it accepted it."""

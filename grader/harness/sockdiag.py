@@ -46,6 +46,8 @@ ALL_STATES = 0xFFF  # one bit per TCP state
 # Every state but TIME_WAIT and SYN_RECV: those are the kernel's alone (no descriptor, inode
 # 0), and a grading leaves dozens of TIME_WAIT ones behind.
 OWNED_STATES = ALL_STATES & ~((1 << 6) | (1 << 3))
+# Listening sockets alone: the kernel then walks only its (small) table of listeners.
+LISTEN_STATES = 1 << 10
 NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 # inet_diag_req_v2: family, protocol, ext, pad, states, then an inet_diag_sockid of zeroes.
 DIAG_REQUEST = struct.Struct("=BBBBI48x")
@@ -120,20 +122,24 @@ def _dump(kind: int, request: bytes, wanted: Collection[int] | None = None) -> d
                 offset += (length + 3) & ~3
 
 
-def _dump_both(wanted: Collection[int] | None = None) -> dict[int, Row]:
+def _dump_both(wanted: Collection[int] | None = None, states: int = OWNED_STATES) -> dict[int, Row]:
     """Every TCP socket of both families that a process can hold, in one walk of the table."""
-    request = DIAG_REQUEST_BOTH.pack(socket.AF_UNSPEC, 0, 0, 0, OWNED_STATES, 0)
+    request = DIAG_REQUEST_BOTH.pack(socket.AF_UNSPEC, 0, 0, 0, states, 0)
     return _dump(TCPDIAG_GETSOCK, request, wanted)
 
 
-def _dump_family(family: int, wanted: Collection[int] | None = None) -> dict[int, Row]:
-    request = DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, OWNED_STATES)
+def _dump_family(
+    family: int, wanted: Collection[int] | None = None, states: int = OWNED_STATES
+) -> dict[int, Row]:
+    request = DIAG_REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
     return _dump(SOCK_DIAG_BY_FAMILY, request, wanted)
 
 
-def _dump_by_family(wanted: Collection[int] | None = None) -> dict[int, Row]:
-    table = _dump_family(socket.AF_INET, wanted)
-    table.update(_dump_family(socket.AF_INET6, wanted))
+def _dump_by_family(
+    wanted: Collection[int] | None = None, states: int = OWNED_STATES
+) -> dict[int, Row]:
+    table = _dump_family(socket.AF_INET, wanted, states)
+    table.update(_dump_family(socket.AF_INET6, wanted, states))
     return table
 
 
@@ -196,15 +202,17 @@ def _same_namespace(pid: int) -> bool:
         return False
 
 
-def tcp_table(pid: int, wanted: Collection[int] | None = None) -> dict[int, Row]:
+def tcp_table(
+    pid: int, wanted: Collection[int] | None = None, states: int = OWNED_STATES
+) -> dict[int, Row]:
     """inode -> Row for every TCP socket in the network namespace `pid` is in (at least
-    those of the `wanted` inodes, if given). The harness shares that namespace with the
-    programs it grades (in every sandbox), so netlink's view is theirs; the /proc table of
-    `pid` is the fallback."""
+    those of the `wanted` inodes in the `states` asked for, if given). The harness shares
+    that namespace with the programs it grades (in every sandbox), so netlink's view is
+    theirs; the /proc table of `pid` is the fallback (every state)."""
     if _netlink_ways and _same_namespace(pid):
         while _netlink_ways:
             try:
-                return _netlink_ways[0](wanted)
+                return _netlink_ways[0](wanted, states)
             except Unavailable:
                 del _netlink_ways[0]
     return _proc_table(pid)

@@ -133,6 +133,20 @@ READ_DEADLINE = 10.0
 # How often the kit (and the harness) looks at the kernel's tables: cheap, and far below
 # every deadline above.
 POLL = 0.02
+# Waiting for what should happen soon (a forked server listens within milliseconds), the
+# looks start this close together and the pause doubles up to POLL (timing.pauses).
+FIRST_POLL = 0.002
+
+
+def pauses(longest: float = POLL):
+    """The pauses between the looks of a wait: FIRST_POLL, then twice as long each time, up
+    to `longest`: quick to see what happens at once, no busier than before for the rest."""
+    pause = min(FIRST_POLL, longest)
+    while True:
+        yield pause
+        pause = min(2 * pause, longest)
+
+
 # The kit's own sends to a client that does not read: then the kit gives up on it.
 SEND_TIMEOUT = 5.0
 # How often the kit's threads wake to see whether they should stop: short against every
