@@ -230,6 +230,10 @@ def test_container_has_exactly_the_hardening(docker_engine, sandbox, tmp_path):
     assert {"rw", "nosuid", "nodev", "noexec"} <= set(mounts["/work"])
     limits = inside("/proc/1/limits")
     assert f"Max file size             {lim.file_size_mib * 2**20}" in limits
+    # The namespace's TCP buffers grow to the limit at most (the kernel's own min/default).
+    cap = lim.socket_buffer_kib * 1024
+    assert inside("/proc/sys/net/ipv4/tcp_rmem").split() == ["4096", "131072", str(cap)]
+    assert inside("/proc/sys/net/ipv4/tcp_wmem").split() == ["4096", "16384", str(cap)]
 
     outcome = run.join(FINISH)
     assert not outcome.error and verdicts(outcome.report) == {"runs": "error"}

@@ -58,6 +58,11 @@ class DockerLimits:
     tmpfs_mib: int = 64  # /tmp, for whatever the student's program writes there
     work_mib: int = 128  # /work: the harness's copies of the submission
     shm_mib: int = 16  # /dev/shm, the other writable place
+    # The most a TCP socket's buffers grow to, each way, in the container's own network
+    # namespace (the kernel's are 4 and 6 MiB and more): the kernel memory a program can pin
+    # per connection, and what a client that never reads fills (robustness's slow reader:
+    # some 3.5 MB to push and read back instead of 10).
+    socket_buffer_kib: int = 1024
 
 
 DEFAULT_LIMITS = DockerLimits()
@@ -77,6 +82,7 @@ def describe(lim: DockerLimits, image: str, wall_clock: float) -> dict:
         "file size": f"{lim.file_size_mib} MiB (student's program: "
         f"{student.file_size // 2**20} MiB)",
         "open files": f"{lim.open_files} (student's program: {student.open_files})",
+        "socket buffers": f"TCP buffers grow to {lim.socket_buffer_kib} KiB at most, each way",
         "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
         f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
         "CPU time": f"{student.cpu_seconds} s (student's program)",
@@ -174,10 +180,29 @@ def create_kwargs(
             Ulimit(name="core", soft=0, hard=0),
         ],
         ipc_mode="private",
+        sysctls=socket_sysctls(lim.socket_buffer_kib),
         log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
         stdin_open=False,
         tty=False,
     )
+
+
+# The kernel's minimum and default of a TCP socket's receive and send buffers (bytes): kept.
+TCP_RMEM = (4096, 131072)
+TCP_WMEM = (4096, 16384)
+
+
+def socket_sysctls(kib: int) -> dict[str, str]:
+    """The network namespace's TCP buffer bounds: the kernel's minimum and default, and
+    `kib` as the most that autotuning grows a buffer to."""
+    cap = kib * 1024
+    return {
+        name: f"{low} {min(default, cap)} {cap}"
+        for name, (low, default) in (
+            ("net.ipv4.tcp_rmem", TCP_RMEM),
+            ("net.ipv4.tcp_wmem", TCP_WMEM),
+        )
+    }
 
 
 # The engine reports a main process that died of signal N as exit code 128 + N, as a
