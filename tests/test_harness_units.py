@@ -732,3 +732,27 @@ def test_waits_look_soon_then_every_poll():
         POLL,
     ]
     assert list(islice(pauses(0.001), 3)) == [0.001] * 3
+
+
+def test_a_netlink_way_that_answers_empty_is_not_trusted(monkeypatch):
+    """A kernel that only pretends to answer (an empty table, as an emulating runtime may
+    give) is found out on a socket of the harness's own before any verdict rests on it: the
+    next way is asked, and /proc when no way is left."""
+    from grader.harness import sockdiag
+
+    def empty(wanted=None, states=sockdiag.OWNED_STATES):
+        return {}
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    inode = os.fstat(listener.fileno()).st_ino
+    try:
+        for ways, left in (([empty, sockdiag._dump_both], 1), ([empty], 0)):
+            monkeypatch.setattr(sockdiag, "_netlink_ways", list(ways))
+            monkeypatch.setattr(sockdiag, "_ways_checked", False)
+            found = sockdiag.tcp_table(os.getpid(), {inode}, sockdiag.LISTEN_STATES)
+            assert found[inode][0] == "LISTEN"
+            assert len(sockdiag._netlink_ways) == left and empty not in sockdiag._netlink_ways
+    finally:
+        listener.close()
