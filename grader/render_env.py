@@ -68,7 +68,11 @@ def _pieces(template: str) -> tuple[tuple[str, int | str | None, str], ...] | No
     out: list[tuple[str, int | str | None, str]] = []
     auto = 0
     numbered = False
-    for literal, name, spec, conversion in _FORMATTER.parse(template):
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError:  # Markup.format then raises where it meets it (or a field's error first)
+        return None
+    for literal, name, spec, conversion in parsed:
         key: int | str | None = None
         if name is not None:
             if conversion or (spec and "{" in spec):

@@ -756,3 +756,24 @@ def test_a_netlink_way_that_answers_empty_is_not_trusted(monkeypatch):
             assert len(sockdiag._netlink_ways) == left and empty not in sockdiag._netlink_ways
     finally:
         listener.close()
+
+
+def test_a_wait_keeps_the_spacing_its_caller_asks_for():
+    """Looks that must span a moment (selector's consecutive looks, POLL apart) stay that far
+    apart; a plain wait looks soon at first."""
+    import time
+    from itertools import pairwise
+    from types import SimpleNamespace
+
+    from grader.harness.server import POLL, Server
+
+    server = Server.__new__(Server)
+    server.proc = SimpleNamespace(alive=lambda: True)
+
+    def looks(**kwargs) -> list[float]:
+        seen: list[float] = []
+        server.wait_until(lambda: seen.append(time.monotonic()) or len(seen) == 4, 5, **kwargs)
+        return [b - a for a, b in pairwise(seen)]
+
+    assert all(gap >= POLL for gap in looks(interval=POLL))
+    assert looks()[0] < POLL / 2

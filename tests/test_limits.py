@@ -210,3 +210,32 @@ def test_both_sandboxes_state_the_real_memory_bound():
         assert "512 MiB resident" in described["memory"]
         assert "address space is not limited" in described["memory"]
     assert docker["memory"].startswith("1024 MiB for the whole container, no swap")
+
+
+def test_tcp_buffers_are_bounded_only_where_the_engine_can():
+    """A container's own TCP buffer bounds need a kernel that keeps them per network
+    namespace (4.15) and a runtime that writes them (runc, crun): elsewhere every container
+    would fail to start, so they are left to the kernel there, and the report says so."""
+    from grader.sandbox.docker.container import (
+        DEFAULT_LIMITS,
+        describe,
+        for_engine,
+        socket_sysctls,
+    )
+
+    def kib(info):
+        return for_engine(DEFAULT_LIMITS, info).socket_buffer_kib
+
+    assert kib({"KernelVersion": "6.18.44-fc-v657", "DefaultRuntime": "runc"}) == 1024
+    assert kib({"KernelVersion": "4.15.0-20-generic", "DefaultRuntime": "crun"}) == 1024
+    assert kib({"KernelVersion": "3.10.0-1160.el7.x86_64", "DefaultRuntime": "runc"}) == 0
+    assert kib({"KernelVersion": "5.15.0", "DefaultRuntime": "runsc"}) == 0  # gVisor
+    assert kib({}) == 0
+    assert socket_sysctls(1024) == {
+        "net.ipv4.tcp_rmem": "4096 131072 1048576",
+        "net.ipv4.tcp_wmem": "4096 16384 1048576",
+    }
+    assert socket_sysctls(0) == {}
+    unbounded = for_engine(DEFAULT_LIMITS, {})
+    assert "kernel's own" in describe(unbounded, "img", 60)["socket buffers"]
+    assert "1024 KiB" in describe(DEFAULT_LIMITS, "img", 60)["socket buffers"]

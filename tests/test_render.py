@@ -541,6 +541,8 @@ class _Html:
         ("{} {}", ("only one",), {}),
         ("{w:{width}}", (), {"w": "x", "width": 3}),
         ("single } brace", (), {}),
+        ("{a} }", (), {}),  # the missing field is met before the stray brace
+        ("{0} {", (), {}),
     ],
 )
 def test_html_format_is_markup_format(template, args, kwargs):

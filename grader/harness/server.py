@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import select
 import time
 from dataclasses import dataclass, field
@@ -173,11 +174,12 @@ class Server:
             raise RuntimeError("the server's CPU time could not be read from /proc")
         return measured
 
-    def wait_until(self, predicate, timeout: float, interval: float = POLL) -> bool:
-        """Poll `predicate` until it holds or the deadline passes (for what should happen),
-        the looks at most `interval` apart (closer at first: timing.pauses)."""
+    def wait_until(self, predicate, timeout: float, interval: float | None = None) -> bool:
+        """Poll `predicate` until it holds or the deadline passes (for what should happen):
+        the looks `interval` apart where the caller's looks must be (consecutive looks that
+        must span a moment), else soon at first and then POLL apart (timing.pauses)."""
         deadline = time.monotonic() + timeout
-        for pause in pauses(interval):
+        for pause in pauses() if interval is None else itertools.repeat(interval):
             if predicate():
                 return True
             if time.monotonic() >= deadline or not self.proc.alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,7 +83,11 @@ def describe(lim: DockerLimits, image: str, wall_clock: float) -> dict:
         "file size": f"{lim.file_size_mib} MiB (student's program: "
         f"{student.file_size // 2**20} MiB)",
         "open files": f"{lim.open_files} (student's program: {student.open_files})",
-        "socket buffers": f"TCP buffers grow to {lim.socket_buffer_kib} KiB at most, each way",
+        "socket buffers": (
+            f"TCP buffers grow to {lim.socket_buffer_kib} KiB at most, each way"
+            if lim.socket_buffer_kib > 0
+            else "the kernel's own (this engine cannot bound them per container)"
+        ),
         "writable space": f"copies of the submission {lim.work_mib} MiB, /tmp "
         f"{lim.tmpfs_mib} MiB, /dev/shm {lim.shm_mib} MiB (all in memory)",
         "CPU time": f"{student.cpu_seconds} s (student's program)",
@@ -192,9 +197,32 @@ TCP_RMEM = (4096, 131072)
 TCP_WMEM = (4096, 16384)
 
 
+# A container's own bounds on its TCP buffers need a kernel that keeps them per network
+# namespace (4.15), and a runtime that writes them as runc does (not an emulated kernel).
+SOCKET_SYSCTL_KERNEL = (4, 15)
+SOCKET_SYSCTL_RUNTIMES = ("runc", "crun", "io.containerd.runc.v2")
+
+
+def for_engine(limits: DockerLimits, info: dict) -> DockerLimits:
+    """The limits as this engine (its `docker info`) can apply them: no bound on the TCP
+    buffers where it cannot (every container would fail to start), the kernel's then."""
+    try:
+        kernel = tuple(
+            int(n) for n in str(info.get("KernelVersion", "")).split("-")[0].split(".")[:2]
+        )
+    except ValueError:
+        kernel = ()
+    runtime = str(info.get("DefaultRuntime") or "runc")
+    if kernel >= SOCKET_SYSCTL_KERNEL and runtime in SOCKET_SYSCTL_RUNTIMES:
+        return limits
+    return dataclasses.replace(limits, socket_buffer_kib=0)
+
+
 def socket_sysctls(kib: int) -> dict[str, str]:
     """The network namespace's TCP buffer bounds: the kernel's minimum and default, and
-    `kib` as the most that autotuning grows a buffer to."""
+    `kib` as the most that autotuning grows a buffer to (0: none set, the kernel's own)."""
+    if kib <= 0:
+        return {}
     cap = kib * 1024
     return {
         name: f"{low} {min(default, cap)} {cap}"

@@ -38,6 +38,7 @@ from grader.sandbox.docker.container import (
     bounded_log,
     create_kwargs,
     describe,
+    for_engine,
     pid_alive,
 )
 from grader.sandbox.docker.image import (
@@ -102,9 +103,9 @@ class DockerSandbox:
         when the engine cannot see this machine's folders, as one on another machine)."""
         self.wall_clock = wall_clock
         self.scratch = Path(scratch) if scratch is not None else None
-        self.limits = limits
         self.image = image
         self.client = client or connect()
+        self.limits = for_engine(limits, self.client.info())
         self.engine = engine or default_host()
         self.engine_faults_raise = engine_faults_raise
         # Read once: every report of this batch names the image it was graded in.
@@ -181,7 +182,12 @@ class DockerSandbox:
         if warm is not None:
             name, scratch = warm.name, warm.scratch
         else:
-            scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
+            try:
+                scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=self.scratch))
+            except BaseException:
+                if cold is not None:
+                    cold.cold_started()
+                raise
         timed_out, code, oom, log, stopped = False, None, False, "", False
         volumes: dict[str, str] = {}
         try:

@@ -106,7 +106,14 @@ class WarmPool:
             if want:
                 self._starting += 1
         if want:
-            threading.Thread(target=self._start, args=(req, key), daemon=True).start()
+            try:
+                threading.Thread(target=self._start, args=(req, key), daemon=True).start()
+            except BaseException:
+                with self._lock:
+                    self._starting -= 1
+                if warm is None:
+                    self.cold_started()
+                raise
         return warm
 
     def cold_started(self) -> None:
@@ -123,9 +130,10 @@ class WarmPool:
                 return
         sandbox = self.sandbox
         name = f"socketgrade-{os.getpid()}-w{uuid.uuid4().hex[:10]}"
-        scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=sandbox.scratch))
+        scratch = None
         warm = None
         try:
+            scratch = Path(tempfile.mkdtemp(prefix="socketgrade-docker-", dir=sandbox.scratch))
             (scratch / "in").mkdir()
             out = scratch / "out"
             out.mkdir()
@@ -139,7 +147,8 @@ class WarmPool:
             warm = Warm(name, scratch, container)
         except Exception:  # a warm start is a speed-up: the run that needs it starts cold
             sandbox.forget(name)
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         with self._lock:
             self._starting -= 1
             if warm is not None and not self._closed:
