@@ -200,10 +200,11 @@ def bare_containers(assignment: str, students: Path, scratch: Path, jobs: int) -
 
     from grader.assignment import load_assignment
     from grader.models import RunRequest, Submission
-    from grader.sandbox.docker.container import DEFAULT_LIMITS, create_kwargs
+    from grader.sandbox.docker.container import DEFAULT_LIMITS, create_kwargs, for_engine
     from grader.sandbox.docker.image import IMAGE
 
     client = docker.from_env(timeout=BARE_CONTAINER_TIMEOUT_SECONDS)
+    limits = for_engine(DEFAULT_LIMITS, client.info())  # as the Docker sandbox applies them
     task = load_assignment(assignment)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     folders = sorted(p for p in students.iterdir() if p.is_dir())
@@ -215,9 +216,7 @@ def bare_containers(assignment: str, students: Path, scratch: Path, jobs: int) -
         sub = Submission(folder.name, folder, folder, entry_name(assignment))
         req = RunRequest(sub, task, (), BARE_CONTAINER_TIMEOUT_SECONDS)
         name = f"socketgrade-bench-{os.getpid()}-{index}"
-        kwargs = create_kwargs(
-            req, name, folder, out, image=IMAGE, limits=DEFAULT_LIMITS, owner=owner
-        )
+        kwargs = create_kwargs(req, name, folder, out, image=IMAGE, limits=limits, owner=owner)
         kwargs["command"] = TRIVIAL_COMMAND
         container = client.containers.create(**kwargs)
         try:
