@@ -17,6 +17,7 @@ from grader.harness.family import descendant_pids
 # The TCP table's reader is sockdiag's; the parser of /proc's is re-exported for the tests.
 from grader.harness.sockdiag import (  # noqa: F401
     LISTEN_STATES,
+    OWNED_STATES,
     TCP_STATES,
     parse_tcp_table,
     tcp_table,
@@ -281,16 +282,11 @@ def socket_inodes(pid: int, links: dict[int, str] | None = None) -> dict[int, in
 def listeners(pid: int) -> list[Connection]:
     """The process's listening TCP sockets: what snapshot(pid).listeners() finds, asked of
     the kernel's table of listeners alone (a program that starts is looked at often)."""
-    inodes = socket_inodes(pid)
-    if not inodes:
-        return []
-    table = tcp_table(pid, set(inodes.values()), LISTEN_STATES)
-    out = []
-    for fd, inode in sorted(inodes.items()):
-        row = table.get(inode)
-        if row and row[0] == psutil.CONN_LISTEN:
-            out.append(Connection(fd, row[0], row[1], row[2]))
-    return out
+    return [
+        Connection(s.fd, s.state, s.local, s.remote)
+        for s in _tcp_sockets(pid, socket_inodes(pid), LISTEN_STATES)
+        if s.state == psutil.CONN_LISTEN
+    ]
 
 
 @reads_as_student
@@ -299,10 +295,10 @@ def tcp_sockets(pid: int) -> list[TcpSocket]:
     return _tcp_sockets(pid, socket_inodes(pid))
 
 
-def _tcp_sockets(pid: int, inodes: dict[int, int]) -> list[TcpSocket]:
+def _tcp_sockets(pid: int, inodes: dict[int, int], states: int = OWNED_STATES) -> list[TcpSocket]:
     if not inodes:
         return []
-    table = tcp_table(pid, set(inodes.values()))
+    table = tcp_table(pid, set(inodes.values()), states)
     out = []
     for fd, inode in sorted(inodes.items()):
         row = table.get(inode)

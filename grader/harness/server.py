@@ -15,9 +15,8 @@ from grader.harness.clients import Client, Story
 from grader.harness.endings import describe_death, fail, with_line  # noqa: F401
 from grader.harness.family import descendant_pids
 from grader.harness.launch import StudentProcess
-from grader.harness.timing import pauses
+from grader.harness.timing import POLL, pauses
 
-POLL = 0.02  # between two looks at the kernel: cheap, and far below deadlines
 # After the server read a message, how much CPU time of its own it may spend before a
 # reply that has not come is taken as not coming. A loop that replies does so within
 # microseconds of CPU; counting its CPU time, not wall-clock time, means a starved sandbox

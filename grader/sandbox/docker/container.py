@@ -192,7 +192,8 @@ def create_kwargs(
     )
 
 
-# The kernel's minimum and default of a TCP socket's receive and send buffers (bytes): kept.
+# The kernel's built-in minimum and default of a TCP socket's receive and send buffers
+# (bytes), set with the bound (a new namespace would otherwise copy the host's).
 TCP_RMEM = (4096, 131072)
 TCP_WMEM = (4096, 16384)
 
