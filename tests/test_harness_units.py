@@ -677,6 +677,42 @@ def test_a_warm_harness_waits_for_its_request_and_gives_up_in_time(tmp_path):
     assert wait_for_request(path, limit=10) is None
 
 
+def test_the_harness_writes_its_report_in_one_go(tmp_path):
+    """pytest-json-report's dump goes through json.dumps, the C encoder (run._OneShotJson):
+    the very JSON json.dump wrote, what is not JSON through `default` as before."""
+    from grader.harness.run import _OneShotJson
+
+    report = {
+        "tests": [{"nodeid": "a.py::test_b", "metadata": {"x": [1, 2.5, None, True, "é"]}}],
+        "odd": Path("/x"),
+    }
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    with one.open("w", encoding="utf-8") as f:
+        _OneShotJson().dump(report, f, default=str, indent=None)
+    with two.open("w", encoding="utf-8") as f:
+        json.dump(report, f, default=str, indent=None)
+    assert one.read_text(encoding="utf-8") == two.read_text(encoding="utf-8")
+    assert _OneShotJson().dumps is json.dumps  # the rest of the module, as it is
+
+
+def test_the_harness_loads_no_plugin_a_grading_does_not_use(tmp_path):
+    """pytest-metadata (pytest-json-report's dependency) is never loaded: its platform line
+    forks the harness to run `uname -p`, and nothing reads it."""
+    from tests.test_lanes import _harness
+
+    checks = """
+    import sys
+
+    def test_plugins(request):
+        manager = request.config.pluginmanager
+        assert not manager.has_plugin("metadata")
+        assert "pytest_metadata.plugin" not in sys.modules
+        assert manager.has_plugin("doctest") is False
+    """
+    report = _harness(tmp_path, checks, lanes=1)
+    assert [t["outcome"] for t in report["tests"]] == ["passed"]
+
+
 def test_a_window_is_certain_idle_only_while_the_server_is_seen_asleep():
     """schedstat counts a wait for a CPU only once the thread gets one: a busy loop kept off
     the CPU for a whole short window reads as neither running nor waiting. Such a window is

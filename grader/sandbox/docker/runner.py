@@ -188,7 +188,7 @@ class DockerSandbox:
                 if cold is not None:
                     cold.cold_started()
                 raise
-        timed_out, code, oom, log, stopped = False, None, False, "", False
+        timed_out, code, oom, log, stopped, data = False, None, False, "", False, None
         volumes: dict[str, str] = {}
         try:
             out = scratch / "out"
@@ -240,11 +240,13 @@ class DockerSandbox:
                 timed_out, code = self._wait(container, start + bound)
                 if timed_out:
                     self._kill(container)
-                container.reload()
-                oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
                 log = bounded_log(container.logs(stdout=True, stderr=True))
                 if volumes and not timed_out:
                     fetch_report(container, out)
+                data = None if timed_out else read_report(out / "report.json")
+                if data is None and not timed_out:  # why there is none: asked only then
+                    container.reload()
+                    oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
                 if skipped:
                     log = (
                         f"not given to the grader (links, special files, over "
@@ -286,7 +288,6 @@ class DockerSandbox:
                             error=short(str(exc)),
                         )
                     ) from exc
-            data = None if timed_out else read_report(out / "report.json")
         finally:
             if cold is not None:
                 cold.cold_started()
