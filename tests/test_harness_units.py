@@ -713,6 +713,32 @@ def test_the_harness_loads_no_plugin_a_grading_does_not_use(tmp_path):
     assert [t["outcome"] for t in report["tests"]] == ["passed"]
 
 
+def test_the_harness_says_when_its_checks_begin(tmp_path):
+    """Beside its report, before its first check (the Docker sandbox starts no container
+    ahead of need until then: grader/sandbox/docker/warm.py), with lanes or without."""
+    from grader.contract import checks_begun
+    from tests.test_lanes import _harness
+
+    for lanes in (1, 3):
+        folder = tmp_path / str(lanes)
+        folder.mkdir()
+        begun = checks_begun(folder / "report.json")
+        checks = f"""
+        from pathlib import Path
+
+        def test_first():
+            assert Path({str(begun)!r}).exists()
+
+        def test_second():
+            assert Path({str(begun)!r}).exists()
+
+        def test_third():
+            pass
+        """
+        report = _harness(folder, checks, lanes=lanes)
+        assert [t["outcome"] for t in report["tests"]] == ["passed"] * 3
+
+
 def test_a_window_is_certain_idle_only_while_the_server_is_seen_asleep():
     """schedstat counts a wait for a CPU only once the thread gets one: a busy loop kept off
     the CPU for a whole short window reads as neither running nor waiting. Such a window is

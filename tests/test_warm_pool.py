@@ -55,6 +55,29 @@ def test_containers_ahead_wait_for_the_cold_starts_under_way(tmp_path):
     pool.close()
 
 
+def test_containers_ahead_wait_until_the_cold_gradings_checks_have_begun(tmp_path):
+    """Started is not enough: a cold grading's harness still loads its interpreter, pytest
+    and the kit, the heaviest part of its start. The containers ahead start once every cold
+    grading under way has begun its checks (its CHECKS_BEGUN file), or is over."""
+    from grader.contract import checks_begun
+
+    pool, engine = _pool(tmp_path)
+    pool.expect(4)
+    req = SimpleNamespace(assignment=SimpleNamespace(folder=tmp_path))
+    assert pool.take(req) is None and pool.take(req) is None
+    first, second = checks_begun(tmp_path / "1" / "report.json"), checks_begun(tmp_path / "2" / "r")
+    first.parent.mkdir()
+    pool.cold_started(first)
+    pool.cold_started(second)
+    assert not engine.created.acquire(timeout=WINDOW), "one started while both were loading"
+    first.touch()  # the first has begun its checks
+    assert not engine.created.acquire(timeout=WINDOW), "one started while the second loaded"
+    pool.cold_over(second)  # the second ended without beginning them (its harness failed)
+    assert engine.created.acquire(timeout=DEADLINE) and engine.created.acquire(timeout=DEADLINE)
+    assert engine.count == 2
+    pool.close()
+
+
 def test_a_closed_pool_starts_nothing_more(tmp_path):
     pool, engine = _pool(tmp_path)
     pool.expect(3)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from grader.contract.harness_args import (
     CHECK_LANES,
+    CHECKS_BEGUN,
     HARNESS_MODULE,
     PLUGIN_OPTIONS,
     HarnessArgs,
+    checks_begun,
 )
 from grader.contract.message import Message, as_message, join, msg, verbatim
 from grader.contract.reports import (
@@ -37,6 +39,7 @@ from grader.contract.trace import (
 
 __all__ = [
     "BUSY_TIMEOUT",
+    "CHECKS_BEGUN",
     "CHECK_LANES",
     "EXPLAINING",
     "HARNESS_MODULE",
@@ -59,6 +62,7 @@ __all__ = [
     "TraceEvent",
     "TraceKind",
     "as_message",
+    "checks_begun",
     "join",
     "msg",
     "verbatim",

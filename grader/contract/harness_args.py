@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 HARNESS_MODULE = "grader.harness.run"
 
@@ -12,6 +13,18 @@ HARNESS_MODULE = "grader.harness.run"
 # slowest check rather than the sum of all. Each lane's program runs as its own uid where
 # the harness switches uid (STUDENT_UID + lane), so that no run can signal another's.
 CHECK_LANES = 4
+
+
+# Beside its report, the harness creates this empty file once its checks begin: its
+# interpreter, pytest and the kit are loaded, the checks collected. The Docker sandbox starts
+# no container ahead of need while a batch's first gradings have not got that far
+# (grader/sandbox/docker/warm.py): on a small machine they would only slow each other.
+CHECKS_BEGUN = "checks-begun"
+
+
+def checks_begun(report: str | Path) -> Path:
+    """Where the harness writing `report` says that its checks have begun."""
+    return Path(report).with_name(CHECKS_BEGUN)
 
 
 def _only(text: str) -> tuple[str, ...]:

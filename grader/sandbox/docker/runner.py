@@ -18,7 +18,7 @@ import docker
 import requests
 
 from grader import kitpaths
-from grader.contract import CHECK_LANES, Message, msg
+from grader.contract import CHECK_LANES, Message, checks_begun, msg
 from grader.models import RunOutcome, RunRequest
 from grader.sandbox.common import (
     DEFAULT_WALL_CLOCK,
@@ -50,6 +50,7 @@ from grader.sandbox.docker.image import (
     short,
 )
 from grader.sandbox.docker.transfer import (
+    REPORT,
     STAGE_BYTES,
     fetch_report,
     fill_volumes,
@@ -189,6 +190,7 @@ class DockerSandbox:
                     cold.cold_started()
                 raise
         timed_out, code, oom, log, stopped, data = False, None, False, "", False, None
+        begun: Path | None = None  # a cold start's CHECKS_BEGUN file (warm.py)
         volumes: dict[str, str] = {}
         try:
             out = scratch / "out"
@@ -235,7 +237,8 @@ class DockerSandbox:
                     container = self.client.containers.create(**kwargs)
                     container.start()
                     if cold is not None:
-                        cold.cold_started()
+                        begun = checks_begun(out / REPORT)
+                        cold.cold_started(begun)
                         cold = None
                 timed_out, code = self._wait(container, start + bound)
                 if timed_out:
@@ -243,7 +246,7 @@ class DockerSandbox:
                 log = bounded_log(container.logs(stdout=True, stderr=True))
                 if volumes and not timed_out:
                     fetch_report(container, out)
-                data = None if timed_out else read_report(out / "report.json")
+                data = None if timed_out else read_report(out / REPORT)
                 if data is None and not timed_out:  # why there is none: asked only then
                     container.reload()
                     oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -291,6 +294,8 @@ class DockerSandbox:
         finally:
             if cold is not None:
                 cold.cold_started()
+            if begun is not None and pool is not None:
+                pool.cold_over(begun)
             self._remove(name)
             remove_volumes(self.client, volumes.values())
             with self._lock:

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,12 @@ from grader.models import RunRequest
 from grader.sandbox.docker.container import OUT_IN, SUBMISSION_IN
 
 REQUEST = "request.json"
-# A container started ahead waits this long at most for the cold ones being started (the
-# first hand-ins of a batch) before it starts too: all at once, each starts slower.
+# A container started ahead waits this long at most for the cold ones under way (the first
+# hand-ins of a batch) to be started and their harnesses to have begun their checks (their
+# CHECKS_BEGUN file) before it starts too: all at once, each starts slower.
 COLD_FIRST = 5.0
+# How often a container to be started ahead looks for those files meanwhile.
+BEGUN_LOOK = 0.02
 # Inside a warm container's input folder, the hand-in's own folder (staged when taken).
 HAND_IN = "hand-in"
 WAIT_COMMAND = ["-m", "grader.harness.run", "--wait-request", f"{OUT_IN}/{REQUEST}"]
@@ -76,6 +80,7 @@ class WarmPool:
         self._ready: dict[str, list[Warm]] = {}
         self._starting = 0
         self._cold = 0  # runs that found none ready and are starting their own
+        self._loading: set[Path] = set()  # their CHECKS_BEGUN files, once started
         self._expected: int | None = None  # hand-ins still to come; None: not said
         self._closed = False
         atexit.register(self.close)  # a batch that never said it was over
@@ -116,15 +121,36 @@ class WarmPool:
                 raise
         return warm
 
-    def cold_started(self) -> None:
-        """A run that took none has started its own container (or gave up)."""
+    def cold_started(self, begun: Path | None = None) -> None:
+        """A run that took none has started its own container (or gave up). `begun`: the
+        file its harness creates once its checks begin (grader.contract.checks_begun);
+        containers ahead wait for it too, until `cold_over(begun)`."""
         with self._lock:
             self._cold = max(0, self._cold - 1)
+            if begun is not None:
+                self._loading.add(begun)
             self._turn.notify_all()
+
+    def cold_over(self, begun: Path) -> None:
+        """That run is over, whether its harness said its checks began or not."""
+        with self._lock:
+            self._loading.discard(begun)
+            self._turn.notify_all()
+
+    def _wait_for_cold(self) -> None:
+        """Until the cold starts under way are started and their checks have begun, the pool
+        is closed, or COLD_FIRST has passed (with the lock held)."""
+        deadline = time.monotonic() + COLD_FIRST
+        while not self._closed:
+            self._loading = {path for path in self._loading if not path.exists()}
+            left = deadline - time.monotonic()
+            if (self._cold == 0 and not self._loading) or left <= 0:
+                return
+            self._turn.wait(min(left, BEGUN_LOOK) if self._loading else left)
 
     def _start(self, req: RunRequest, key: str) -> None:
         with self._lock:  # after the cold starts under way: the hand-ins waiting for them
-            self._turn.wait_for(lambda: self._cold == 0 or self._closed, timeout=COLD_FIRST)
+            self._wait_for_cold()
             if self._closed:
                 self._starting -= 1
                 return
