@@ -290,23 +290,6 @@ def test_no_container_left_after_wall_clock_timeout(docker_engine, tmp_path):
     assert list((tmp_path / "scratch").iterdir()) == []  # the out mount is gone too
 
 
-def test_a_harness_killed_for_memory_says_so(docker_engine, tmp_path):
-    """No report and the container's memory used up: the engine is asked why there is none
-    (only then), and the sentence names the limit, not a failure of the kit."""
-    from dataclasses import replace
-
-    from grader.sandbox.docker.container import DEFAULT_LIMITS
-
-    (tmp_path / "scratch").mkdir()
-    limits = replace(DEFAULT_LIMITS, memory_mib=12)  # less than the harness's interpreter
-    box = sd.DockerSandbox(wall_clock=120, scratch=tmp_path / "scratch", limits=limits)
-    outcome = box.run(request(submission(tmp_path, REFERENCE)))
-    assert outcome.report is None
-    assert outcome.error_fault == "submission"
-    assert "ran out of memory (12 MiB)" in str(outcome.error), outcome.error
-    assert not ours(docker_engine, box)
-
-
 def test_stop_all_removes_a_running_container(docker_engine, sandbox, tmp_path):
     folder = submission(tmp_path, SLEEPER)
     run = Background(sandbox, request(folder))

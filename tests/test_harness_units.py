@@ -692,6 +692,7 @@ def test_the_harness_writes_its_report_in_one_go(tmp_path):
     with two.open("w", encoding="utf-8") as f:
         json.dump(report, f, default=str, indent=None)
     assert one.read_text(encoding="utf-8") == two.read_text(encoding="utf-8")
+    assert "dump" in vars(_OneShotJson)  # its own, not json.dump through __getattr__
     assert _OneShotJson().dumps is json.dumps  # the rest of the module, as it is
 
 
@@ -708,9 +709,12 @@ def test_the_harness_loads_no_plugin_a_grading_does_not_use(tmp_path):
         assert not manager.has_plugin("metadata")
         assert "pytest_metadata.plugin" not in sys.modules
         assert manager.has_plugin("doctest") is False
+        # and pytest-json-report writes through the harness's one-shot json
+        assert type(sys.modules["pytest_jsonreport.plugin"].json).__name__ == "_OneShotJson"
     """
     report = _harness(tmp_path, checks, lanes=1)
     assert [t["outcome"] for t in report["tests"]] == ["passed"]
+    assert "\n" not in (tmp_path / "report.json").read_text(encoding="utf-8")  # compact
 
 
 def test_the_harness_says_when_its_checks_begin(tmp_path):

@@ -55,12 +55,15 @@ def test_containers_ahead_wait_for_the_cold_starts_under_way(tmp_path):
     pool.close()
 
 
-def test_containers_ahead_wait_until_the_cold_gradings_checks_have_begun(tmp_path):
+def test_containers_ahead_wait_until_the_cold_gradings_checks_have_begun(tmp_path, monkeypatch):
     """Started is not enough: a cold grading's harness still loads its interpreter, pytest
     and the kit, the heaviest part of its start. The containers ahead start once every cold
-    grading under way has begun its checks (its CHECKS_BEGUN file), or is over."""
+    grading under way has begun its checks (its CHECKS_BEGUN file), or is over. (COLD_FIRST,
+    the bound on that wait, is made long here: it is not what lets them start.)"""
     from grader.contract import checks_begun
+    from grader.sandbox.docker import warm
 
+    monkeypatch.setattr(warm, "COLD_FIRST", 60.0)
     pool, engine = _pool(tmp_path)
     pool.expect(4)
     req = SimpleNamespace(assignment=SimpleNamespace(folder=tmp_path))
@@ -75,6 +78,24 @@ def test_containers_ahead_wait_until_the_cold_gradings_checks_have_begun(tmp_pat
     pool.cold_over(second)  # the second ended without beginning them (its harness failed)
     assert engine.created.acquire(timeout=DEADLINE) and engine.created.acquire(timeout=DEADLINE)
     assert engine.count == 2
+    pool.close()
+
+
+def test_containers_ahead_start_once_the_file_says_the_checks_began(tmp_path, monkeypatch):
+    from grader.contract import checks_begun
+    from grader.sandbox.docker import warm
+
+    monkeypatch.setattr(warm, "COLD_FIRST", 60.0)
+    pool, engine = _pool(tmp_path)
+    pool.expect(2)
+    req = SimpleNamespace(assignment=SimpleNamespace(folder=tmp_path))
+    assert pool.take(req) is None
+    begun = checks_begun(tmp_path / "report.json")
+    pool.cold_started(begun)
+    assert not engine.created.acquire(timeout=WINDOW)
+    begun.touch()
+    assert engine.created.acquire(timeout=DEADLINE)
+    assert engine.count == 1
     pool.close()
 
 

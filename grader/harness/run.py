@@ -117,13 +117,13 @@ class _SayBegun:
     def __init__(self, report: str) -> None:
         self.path = checks_begun(report)
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session):
         try:
             self.path.touch()
         except OSError:
             pass  # only a hint to the host's scheduling
-        return (yield)
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,18 @@ HAND_IN = "hand-in"
 WAIT_COMMAND = ["-m", "grader.harness.run", "--wait-request", f"{OUT_IN}/{REQUEST}"]
 
 
+def _begun(path: Path) -> bool:
+    """Whether that harness said its checks began; a file that cannot be looked at is taken
+    as said (this only orders starts)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 @dataclass
 class Warm:
     """One started container whose harness waits for its request."""
@@ -92,8 +104,9 @@ class WarmPool:
 
     def take(self, req: RunRequest) -> Warm | None:
         """A warm container for this request's assignment, or None: a cold start then, and
-        the caller says `cold_started()` once its container is started (or will not be).
-        Another one is started for the run after it."""
+        the caller says `cold_started(begun)` once its container is started (or will not be),
+        and `cold_over(begun)` once its run is over. Another one is started for the run
+        after it."""
         key = str(req.assignment.folder.resolve())
         with self._lock:
             ready = self._ready.get(key, [])
@@ -142,7 +155,7 @@ class WarmPool:
         is closed, or COLD_FIRST has passed (with the lock held)."""
         deadline = time.monotonic() + COLD_FIRST
         while not self._closed:
-            self._loading = {path for path in self._loading if not path.exists()}
+            self._loading = {path for path in self._loading if not _begun(path)}
             left = deadline - time.monotonic()
             if (self._cold == 0 and not self._loading) or left <= 0:
                 return
