@@ -80,3 +80,33 @@ def test_a_lone_traceback_header_is_not_a_traceback():
     assert ProgramRun(
         stderr='Traceback (most recent call last):\n  File "server.py", line 3\nOSError: x\n'
     ).traceback
+
+
+def test_a_run_needs_no_thread_once_it_runs(tmp_path, monkeypatch):
+    """A fork bomb takes every process the container allows as soon as it runs, and a thread
+    is one: the threads that read a run's output and watch its memory are started before it,
+    and its output is still read whole."""
+    import subprocess
+    import threading
+
+    from grader.harness import launch
+
+    started: list = []
+    real_popen, real_start = subprocess.Popen, threading.Thread.start
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def start(thread):
+        if started:
+            raise RuntimeError("can't start new thread")
+        return real_start(thread)
+
+    monkeypatch.setattr(launch.subprocess, "Popen", popen)
+    monkeypatch.setattr(threading.Thread, "start", start)
+    proc = _run(tmp_path, "print('up', flush=True)\n", stop_when_printed=False)
+    monkeypatch.undo()
+    assert started, "the run was not started through Popen"
+    assert proc.stdout is not None and proc.stdout.text() == "up\n"
+    assert proc.watchdog is not None  # started before the run, and stopped with it

@@ -57,8 +57,9 @@ def _started_alike(env: dict[str, str]) -> bool:
 
 
 class ServedRun:
-    """What launch.py uses of a run's Popen, for a run forked by a server: the pid, the
-    pipes, and its exit status as the server relays it (returncode as Popen gives it)."""
+    """What launch.py uses of a run's Popen, for a run forked by a server: the pid and its
+    exit status as the server relays it (returncode as Popen gives it). Its output goes to
+    pipes of launch.py's own (stdout and stderr are None, as Popen's given descriptors)."""
 
     def __init__(self, pid: int, stdout, stderr, status_fd: int):
         self.pid = pid
@@ -238,14 +239,16 @@ class Servers:
         user: int | None,
         rlimits: list[tuple[int, int, int]],
         nproc: int | None,
+        out_w: int,
+        err_w: int,
     ) -> ServedRun | None:
-        """A run forked by this process's server; None when it must be started by Popen."""
+        """A run forked by this process's server, its stdout and stderr the write ends of the
+        caller's pipes (the caller's copies stay the caller's to close); None when it must be
+        started by Popen."""
         self.ready()
         server = self.servers[self.index] if self.index < len(self.servers) else None
         if server is None or python != self.python or not _started_alike(env):
             return None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         status_r, status_w = os.pipe()
         request = {
             "do": "spawn",
@@ -264,14 +267,12 @@ class Servers:
             self.servers[self.index] = None
             answer = {"error": f"the fork server failed: {exc}"}
         finally:
-            for fd in (out_w, err_w, status_w):
-                os.close(fd)
+            os.close(status_w)
         if "pid" not in answer:
             _say(f"socketgrade: a run starts by Popen: {answer.get('error')}")
-            for fd in (out_r, err_r, status_r):
-                os.close(fd)
+            os.close(status_r)
             return None
-        return ServedRun(int(answer["pid"]), open(out_r, "rb"), open(err_r, "rb"), status_r)
+        return ServedRun(int(answer["pid"]), None, None, status_r)
 
     def stop(self) -> None:
         """Close every socket: each server then exits by itself. Not waited for: the harness

@@ -126,19 +126,26 @@ class MemoryWatchdog:
         self.limit = limit
         self.interval = interval
         self._stop = threading.Event()
+        self._launched = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, daemon=True, name="socketgrade-memory-watchdog"
         )
 
     def start(self) -> None:
+        """Started before the run (see StudentProcess.start); it watches once `launched()`."""
         self._thread.start()
+
+    def launched(self) -> None:
+        self._launched.set()
 
     def stop(self) -> None:
         self._stop.set()
+        self._launched.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=WATCHDOG_JOIN_SECONDS)
 
     def _watch(self) -> None:
+        self._launched.wait()
         while not self._stop.is_set() and self.run.alive():
             procs = [p for p in self.run.descendants() if p.pid != os.getpid()]
             used = resident_bytes(procs, self.limit)
@@ -181,6 +188,8 @@ class StudentProcess:
     # the grader's doing, not a crash and not a limit.
     stopped_by_grader: bool = False
     watchdog: MemoryWatchdog | None = None
+    # The read ends of the run's stdout and stderr (the taps read them; kill() closes them).
+    _outputs: tuple = ()
 
     def _student_file(self, name: str) -> Path:
         """A new file in the run folder (root's) that only the student's uid may write:
@@ -222,27 +231,49 @@ class StudentProcess:
 
         python = self.python or sys.executable
         argv = [str(self.entry), *self.args]
-        self.started_at = time.monotonic()
-        # Forked from this lane's fork server if it can (forkserver.py), else a fresh one.
-        self.proc = SERVERS.spawn(
-            python, argv, env, self.workdir, user, limits.rlimits(), limits.processes
-        ) or subprocess.Popen(
-            [python, "-I", "-S", "-u", str(self._boot_copy()), *argv],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=preexec,
-            close_fds=True,
-        )
-        _STARTED.append(self)
-        self.stdout = OutputTap(self.proc.stdout)
-        self.stderr = OutputTap(self.proc.stderr)
+        # The threads that read the run's output and watch its memory start before the run
+        # does: once it runs, it may take every process the container allows (a fork bomb),
+        # and a thread is one.
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._outputs = (open(out_r, "rb", buffering=0), open(err_r, "rb", buffering=0))
+        self.stdout = OutputTap(self._outputs[0])
+        self.stderr = OutputTap(self._outputs[1])
         if self.limits.memory:
             self.watchdog = MemoryWatchdog(self, self.limits.memory)
             self.watchdog.start()
+        self.started_at = time.monotonic()
+        try:
+            # Forked from this lane's fork server if it can (forkserver.py), else a fresh one.
+            self.proc = SERVERS.spawn(
+                python,
+                argv,
+                env,
+                self.workdir,
+                user,
+                limits.rlimits(),
+                limits.processes,
+                out_w,
+                err_w,
+            ) or subprocess.Popen(
+                [python, "-I", "-S", "-u", str(self._boot_copy()), *argv],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+                preexec_fn=preexec,
+                close_fds=True,
+            )
+        finally:
+            os.close(out_w)  # the run holds its own: the taps end when it and its children end
+            os.close(err_w)
+            if self.watchdog is not None:
+                (self.watchdog.launched if self.proc is not None else self.watchdog.stop)()
+            if self.proc is None:  # not started: nothing writes to the taps' pipes any more
+                self._close_outputs()
+        _STARTED.append(self)
 
     def _boot_copy(self) -> Path:
         """The launcher must be readable by the student's uid, the kit itself need not be:
@@ -399,12 +430,15 @@ class StudentProcess:
         except (subprocess.TimeoutExpired, RuntimeError):
             pass
         self._reap_orphans()
+        self._close_outputs()
+
+    def _close_outputs(self) -> None:
         for tap in (self.stdout, self.stderr):
             if tap is not None:
                 tap.join()
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        for pipe in self._outputs:
+            pipe.close()
+        self._outputs = ()
 
     @staticmethod
     def _reap_orphans() -> None:
