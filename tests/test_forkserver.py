@@ -197,3 +197,54 @@ def psutil_exists(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _ended_child() -> int:
+    """A process of ours that has exited (a zombie: nobody reaps it before the test does)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not end"
+        time.sleep(0.01)
+    return pid
+
+
+def test_a_run_that_ended_is_not_alive_while_its_server_is_slow_to_say(monkeypatch):
+    """A starved machine: the run has ended, and its server, which reaps it and relays how,
+    has not had a CPU yet. Popen would see the end at once; so does a served run, waiting for
+    the status the kernel shows is coming (a stale_fd server's crash read as 'alive' flipped
+    cleanup's verdict in a container starved to a quarter of a core)."""
+    import threading
+
+    pid = _ended_child()
+    status_r, status_w = os.pipe()
+    run = ServedRun(pid, None, None, status_r)
+    relay = threading.Timer(0.3, lambda: os.write(status_w, b"%d\n" % (3 << 8)))
+    relay.start()
+    try:
+        assert run.poll() == 3
+    finally:
+        relay.join()
+        os.close(status_w)
+        os.waitpid(pid, 0)
+
+
+def test_a_server_that_never_says_costs_one_wait_only(monkeypatch):
+    monkeypatch.setattr("grader.harness.forkserver.RELAY_SECONDS", 0.2)
+    pid = _ended_child()
+    status_r, status_w = os.pipe()
+    run = ServedRun(pid, None, None, status_r)
+    try:
+        started = time.monotonic()
+        assert run.poll() is None  # as before: nobody said how it ended
+        assert time.monotonic() - started >= 0.2
+        started = time.monotonic()
+        assert run.poll() is None
+        assert time.monotonic() - started < 0.2  # not waited for again
+        os.write(status_w, b"0\n")
+        assert run.poll() == 0
+    finally:
+        os.close(status_w)
+        os.waitpid(pid, 0)

@@ -39,6 +39,9 @@ from grader.harness import family
 ANSWER_SECONDS = 10.0
 # How often a run whose server is gone is looked at while waited for.
 ORPHAN_POLL = 0.01
+# A run whose pidfd says it ended (a zombie, or gone) has its status on its way from its
+# server, which relays it once it gets a CPU: this long at most is waited for it.
+RELAY_SECONDS = 10.0
 FILES = ("boot.py", "tracehooks.py", "forkserve.py")
 # The environment of the servers' interpreters. Of a run's environment, the interpreter reads
 # only the locale as it starts (with -I, PYTHON* is ignored): a run that asks for another
@@ -69,12 +72,34 @@ class ServedRun:
         self._status_fd = status_fd
         self._data = b""
         self._lock = threading.Lock()
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError:  # gone already (ESRCH), or a kernel without pidfds: the status tells
+            self._pidfd = -1
 
     def poll(self) -> int | None:
+        """As Popen's: None while the run lives. A run that has ended is not reaped by us but
+        by its server, which then says how it ended; on a starved machine that can come well
+        after the end, where Popen would have seen the end at once: once the run's pidfd says
+        it has ended, its status is waited for (RELAY_SECONDS at most)."""
         with self._lock:
-            if self.returncode is None:
+            if self.returncode is None and self._status_fd >= 0:
+                ready, _, _ = select.select([self._status_fd, *self._ended_fd()], [], [], 0)
+                if self._status_fd in ready:
+                    self._read(0)
+                elif ready:  # ended, its status not said yet
+                    self._read(RELAY_SECONDS)
+                    if self.returncode is None:  # a server that never says: as before, no wait
+                        os.close(self._pidfd)
+                        self._pidfd = -1
+            elif self.returncode is None:
                 self._read(0)
             return self.returncode
+
+    def _ended_fd(self) -> list[int]:
+        """The run's pidfd, readable once it has ended (a zombie, or gone); none if it could
+        not be opened."""
+        return [self._pidfd] if self._pidfd >= 0 else []
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -125,8 +150,9 @@ class ServedRun:
             time.sleep(ORPHAN_POLL)
 
     def __del__(self):
-        if self._status_fd >= 0:
-            os.close(self._status_fd)
+        for fd in (self._status_fd, self._pidfd):
+            if fd >= 0:
+                os.close(fd)
 
 
 class _Server:

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from grader.contract import Message, msg, verbatim
 from grader.harness import asstudent, stackdump
 from grader.harness.family import descendant_pids, own_children, processes
 from grader.harness.forkserver import SERVERS, ServedRun
+from grader.harness.watchdog import MemoryWatchdog
 from grader.proc import Limits, OutputTap, become_subreaper, freeze_and_kill  # noqa: F401
 
 BOOT = Path(__file__).with_name("boot.py")
@@ -74,12 +74,6 @@ def _copy_tracer_file(source: Path, target: Path) -> None:
         fh.write(source.read_bytes())
 
 
-# How often the memory watchdog looks at the student's processes. Between two looks a
-# program can allocate past the limit; in Docker the container's cgroup still bounds it.
-MEMORY_POLL_SECONDS = 0.2
-# How long stop() waits for the watchdog's thread: at most one poll plus one reading of the
-# tree's memory, which a loaded machine can stretch well past MEMORY_POLL_SECONDS.
-WATCHDOG_JOIN_SECONDS = 2.0
 # kill(): each round freezes and kills what is alive, then waits this long for it to go.
 # Short, because a fork bomb's survivors are found and frozen again in the next round;
 # after KILL_ROUNDS rounds (10 s at most) kill() stops trying rather than hang the harness.
@@ -88,78 +82,6 @@ KILL_ROUNDS = 50
 # How long kill() then waits for Popen to reap the run's own process. It was sent SIGKILL,
 # so it is gone at once; the wait only covers a loaded machine.
 REAP_WAIT_SECONDS = 5.0
-
-
-def resident_bytes(procs: list[psutil.Process], limit: int | None = None) -> int:
-    """Resident memory of these processes together. RSS counts a page that forked processes
-    share once in each of them, so a fork bomb of small processes would look huge: past
-    `limit`, the proportional share (PSS, which counts a shared page once in all) decides.
-    It is read only then, since reading it costs far more than RSS."""
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    if limit is None or total <= limit:
-        return total
-    shared = 0
-    for p in procs:
-        try:
-            # smaps_rollup, like /proc/PID/fd, is read as the process's own uid.
-            with asstudent.as_student():
-                shared += p.memory_full_info().pss
-        except psutil.Error:
-            try:
-                shared += p.memory_info().rss
-            except psutil.Error:
-                pass
-    return shared
-
-
-class MemoryWatchdog:
-    """Polls the resident memory of a run's whole process tree and kills the tree when it
-    goes past the limit, recording why on the run (`StudentProcess.killed_for`)."""
-
-    def __init__(self, run: StudentProcess, limit: int, interval: float = MEMORY_POLL_SECONDS):
-        self.run = run
-        self.limit = limit
-        self.interval = interval
-        self._stop = threading.Event()
-        self._launched = threading.Event()
-        self._thread = threading.Thread(
-            target=self._watch, daemon=True, name="socketgrade-memory-watchdog"
-        )
-
-    def start(self) -> None:
-        """Started before the run (see StudentProcess.start); it watches once `launched()`."""
-        self._thread.start()
-
-    def launched(self) -> None:
-        self._launched.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._launched.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=WATCHDOG_JOIN_SECONDS)
-
-    def _watch(self) -> None:
-        self._launched.wait()
-        while not self._stop.is_set() and self.run.alive():
-            procs = [p for p in self.run.descendants() if p.pid != os.getpid()]
-            used = resident_bytes(procs, self.limit)
-            if used > self.limit:
-                # Recorded before the kill, so whoever sees the death also sees why.
-                self.run.killed_for = (
-                    f"memory: {used / 2**20:.0f} MiB resident, limit {self.limit / 2**20:.0f} MiB"
-                )
-                # Signals only, never a wait: reaping here would take the exit status from
-                # the run's Popen (it would then read 0). Reaping and closing the pipes stay
-                # with kill(), which the run's owner calls as for any other run.
-                freeze_and_kill(procs, timeout=None)
-                return
-            self._stop.wait(self.interval)
 
 
 @dataclass
