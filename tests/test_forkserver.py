@@ -220,7 +220,7 @@ def test_a_run_that_ended_is_not_alive_while_its_server_is_slow_to_say(monkeypat
 
     pid = _ended_child()
     status_r, status_w = os.pipe()
-    run = ServedRun(pid, None, None, status_r)
+    run = ServedRun(pid, status_r)
     relay = threading.Timer(0.3, lambda: os.write(status_w, b"%d\n" % (3 << 8)))
     relay.start()
     try:
@@ -235,7 +235,7 @@ def test_a_server_that_never_says_costs_one_wait_only(monkeypatch):
     monkeypatch.setattr("grader.harness.forkserver.RELAY_SECONDS", 0.2)
     pid = _ended_child()
     status_r, status_w = os.pipe()
-    run = ServedRun(pid, None, None, status_r)
+    run = ServedRun(pid, status_r)
     try:
         started = time.monotonic()
         assert run.poll() is None  # as before: nobody said how it ended

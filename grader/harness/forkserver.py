@@ -62,12 +62,10 @@ def _started_alike(env: dict[str, str]) -> bool:
 class ServedRun:
     """What launch.py uses of a run's Popen, for a run forked by a server: the pid and its
     exit status as the server relays it (returncode as Popen gives it). Its output goes to
-    pipes of launch.py's own (stdout and stderr are None, as Popen's given descriptors)."""
+    pipes of launch.py's own."""
 
-    def __init__(self, pid: int, stdout, stderr, status_fd: int):
+    def __init__(self, pid: int, status_fd: int):
         self.pid = pid
-        self.stdout = stdout
-        self.stderr = stderr
         self.returncode: int | None = None
         self._status_fd = status_fd
         self._data = b""
@@ -298,7 +296,7 @@ class Servers:
             _say(f"socketgrade: a run starts by Popen: {answer.get('error')}")
             os.close(status_r)
             return None
-        return ServedRun(int(answer["pid"]), None, None, status_r)
+        return ServedRun(int(answer["pid"]), status_r)
 
     def stop(self) -> None:
         """Close every socket: each server then exits by itself. Not waited for: the harness
