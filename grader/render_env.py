@@ -297,6 +297,9 @@ def environment(speaker: Speaker) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         extensions=["jinja2.ext.i18n"],
+        # The kit's templates do not change while it runs: no stat() of each template file
+        # at every include (a report includes a few dozen).
+        auto_reload=False,
     )
     words = Words(speaker)
     env.install_gettext_callables(  # type: ignore[attr-defined]

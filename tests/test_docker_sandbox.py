@@ -443,8 +443,10 @@ def test_containers_started_ahead_are_as_hardened_and_never_one_too_many(
     )
     assert len(ahead) == 1, "one container ahead, for the one hand-in still to come"
     waiting = ahead[0]
-    assert waiting.attrs["Config"]["Cmd"] == WAIT_COMMAND
     cold = sandbox.create_kwargs(request(tmp_path), "x", tmp_path, tmp_path)
+    # It is told the checks file, to load what the checks import of the kit ahead too.
+    checks = cold["command"][cold["command"].index("--checks-file") + 1]
+    assert waiting.attrs["Config"]["Cmd"] == [*WAIT_COMMAND, checks]
     host = waiting.attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == sorted(cold["cap_add"])

@@ -16,6 +16,7 @@ import pytest
 
 from grader.harness import procobs
 from grader.harness.launch import BOOT, TRACER_FILES, OutputTap, StudentProcess
+from tests.conftest import ROOT
 
 
 def test_descriptor_flags_and_epoll_interest_list_from_the_kernel():
@@ -675,6 +676,49 @@ def test_a_warm_harness_waits_for_its_request_and_gives_up_in_time(tmp_path):
     writer.join()
     path.write_text(json.dumps({"argv": "not a list"}))
     assert wait_for_request(path, limit=10) is None
+
+
+def test_a_warm_harness_loads_what_the_checks_import_of_the_kit_and_no_more(tmp_path):
+    """The warm harness's preload: the kit's modules named at the top of the checks file
+    (an epoll grading has no use for the client checks, nor the client's for the servers'),
+    and a checks file it cannot read or parse is left for the collection to report."""
+    from grader.harness.run import kit_imports
+
+    weird = tmp_path / "checks.py"
+    weird.write_text(
+        "import os\nimport grader.harness.clientlib as c\n"
+        "from grader.harness.checklib import fail, settle\nfrom . import x\n"
+        "def f():\n    import grader.harness.procobs\n"
+    )
+    assert kit_imports(str(weird)) == [
+        "grader.harness.clientlib",
+        "grader.harness.checklib.fail",
+        "grader.harness.checklib.settle",
+    ]
+    (tmp_path / "broken.py").write_text("def (:\n")
+    assert kit_imports(str(tmp_path / "broken.py")) == []
+    assert kit_imports(str(tmp_path / "missing.py")) == []
+    probe = (
+        "import sys; from grader.harness.run import preload; preload(sys.argv[1]); "
+        "print(*(m in sys.modules for m in ('grader.harness.checklib', "
+        "'grader.harness.clientlib', 'grader.harness.plugin')))"
+    )
+    loaded = {}
+    for name in ("epoll", "client", "broken"):
+        checks = ROOT / "assignments" / name / "checks.py"
+        if name == "broken":
+            checks = tmp_path / "broken.py"
+        done = subprocess.run(
+            [sys.executable, "-P", "-c", probe, str(checks)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        loaded[name] = done.stdout.split()
+    assert loaded["epoll"][0::2] == ["True", "True"] and loaded["epoll"][1] == "False"
+    assert loaded["client"][1:] == ["True", "True"]
+    assert loaded["broken"][2] == "True"
 
 
 def test_the_harness_writes_its_report_in_one_go(tmp_path):

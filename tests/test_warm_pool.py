@@ -107,3 +107,13 @@ def test_a_closed_pool_starts_nothing_more(tmp_path):
     pool.close()  # the batch ended (Ctrl-C) before the cold start said it was done
     assert not engine.created.acquire(timeout=WINDOW)
     assert engine.count == 0
+
+
+def test_a_warm_harness_is_told_the_checks_file_of_the_command_it_stands_in_for():
+    from grader.sandbox.docker.warm import _checks_file
+
+    assert _checks_file(["-m", "grader.harness.run", "--checks-file", "/k/c.py", "--x"]) == [
+        "/k/c.py"
+    ]
+    assert _checks_file(["-m", "grader.harness.run"]) == []
+    assert _checks_file(["--checks-file"]) == []

@@ -7,6 +7,8 @@ Usage: python -m grader.harness.run --checks-file F --submission DIR --entry ser
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import os
 import sys
@@ -67,21 +69,54 @@ def pytest_args(args: HarnessArgs) -> list[str]:
     ]
 
 
-# A warm harness (`--wait-request FILE`): started in its container ahead of need, it loads
-# the kit and waits for its request, the JSON {"argv": [...]} of a harness command line,
-# written at FILE by the host (grader/sandbox/docker/warm.py). Past WAIT_LIMIT without one,
-# it ends: a host that went away leaves nothing running.
+# A warm harness (`--wait-request FILE [CHECKS]`): started in its container ahead of need, it
+# loads the kit and waits for its request, the JSON {"argv": [...]} of a harness command
+# line, written at FILE by the host (grader/sandbox/docker/warm.py). Past WAIT_LIMIT without
+# one, it ends: a host that went away leaves nothing running.
 WAIT_FLAG = "--wait-request"
 WAIT_LIMIT = 600.0
 WAIT_POLL = (0.002, 0.01)  # first and longest pause between two looks
 
 
-def wait_for_request(path: Path, limit: float = WAIT_LIMIT) -> list[str] | None:
-    # What a grading imports, loaded while the host is still busy with the one before.
-    import grader.harness.checklib
-    import grader.harness.clientlib
+def kit_imports(checks_file: str) -> list[str]:
+    """The kit's modules a checks file imports at its top (`from grader.harness import
+    checklib`, `import grader.harness.clientlib`): [] if it cannot be read or parsed, which
+    its collection will then say."""
+    try:
+        tree = ast.parse(Path(checks_file).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    found: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "grader"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] == "grader":
+                found += [f"{node.module}.{a.name}" for a in node.names]
+    return found
+
+
+def preload(checks_file: str | None) -> None:
+    """What a grading imports, loaded while the host is still busy with the one before: the
+    kit's plugin, and what the assignment's checks import of the kit (no more: an epoll
+    grading has no use for the client checks)."""
     import grader.harness.plugin  # noqa: F401
 
+    for name in kit_imports(checks_file) if checks_file else []:
+        # `from grader.x import a_name`: the module itself, then. Whatever fails here is the
+        # collection's to report, where the student's report can say it.
+        for candidate in (name, name.rpartition(".")[0]):
+            try:
+                importlib.import_module(candidate)
+                break
+            except Exception:
+                continue
+
+
+def wait_for_request(
+    path: Path, limit: float = WAIT_LIMIT, checks_file: str | None = None
+) -> list[str] | None:
+    preload(checks_file)
     deadline = time.monotonic() + limit
     pause = WAIT_POLL[0]
     while time.monotonic() < deadline:
@@ -129,7 +164,7 @@ class _SayBegun:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [WAIT_FLAG]:
-        request = wait_for_request(Path(argv[1]))
+        request = wait_for_request(Path(argv[1]), checks_file=argv[2] if argv[2:] else None)
         if request is None:
             print("socketgrade: no request came for this warm harness", file=sys.stderr)
             return 0

@@ -42,6 +42,15 @@ HAND_IN = "hand-in"
 WAIT_COMMAND = ["-m", "grader.harness.run", "--wait-request", f"{OUT_IN}/{REQUEST}"]
 
 
+def _checks_file(command: list[str]) -> list[str]:
+    """[the checks file] of a harness command line, for the warm harness to load what those
+    checks import of the kit; [] if it names none."""
+    try:
+        return [command[command.index("--checks-file") + 1]]
+    except (ValueError, IndexError):
+        return []
+
+
 def _begun(path: Path) -> bool:
     """Whether that harness said its checks began; a file that cannot be looked at is taken
     as said (this only orders starts)."""
@@ -179,7 +188,7 @@ class WarmPool:
             out.chmod(0o777)  # as a cold run's (see runner.py)
             sandbox.register(name)
             kwargs = sandbox.create_kwargs(req, name, scratch / "in", out)
-            kwargs["command"] = WAIT_COMMAND
+            kwargs["command"] = [*WAIT_COMMAND, *_checks_file(kwargs["command"])]
             kwargs["labels"]["org.socketgrade.submission"] = "(warm: none yet)"
             container = sandbox.client.containers.create(**kwargs)
             container.start()
