@@ -868,6 +868,111 @@ def test_a_netlink_way_that_answers_empty_is_not_trusted(monkeypatch):
         listener.close()
 
 
+def _connections(family: int, host: str, count: int) -> list[socket.socket]:
+    """[listener, client, accepted, client, accepted, ...]: `count` connections, the first
+    with bytes its server has not read."""
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen()
+    held = [listener]
+    for i in range(count):
+        client = socket.create_connection(listener.getsockname()[:2])
+        conn, _ = listener.accept()
+        if i == 0:
+            client.sendall(b"unread")
+        held += [client, conn]
+    return held
+
+
+def test_the_kits_own_connections_are_looked_up_without_walking_the_table(monkeypatch):
+    """sockdiag: a program's listening socket comes from the table of listeners, and the
+    connections of the kit's clients (remembered as they connect) from exact requests: the
+    same rows as a walk of the whole table, without one. A connection the kit did not make,
+    or one of a check before (forgotten), is found by the walk, as before."""
+    from grader.harness import sockdiag
+
+    asked: list[int] = []  # the states of each dump
+
+    def spy(wanted=None, states=sockdiag.OWNED_STATES):
+        asked.append(states)
+        return sockdiag._dump_both(wanted, states)
+
+    assert sockdiag._exact_finds_a_connection(), "this kernel answers exact requests"
+    monkeypatch.setattr(sockdiag, "_netlink_ways", [spy])
+    monkeypatch.setattr(sockdiag, "_ways_checked", True)
+    monkeypatch.setattr(sockdiag, "_exact_checked", True)
+    monkeypatch.setattr(sockdiag, "_exact_trusted", True)
+    monkeypatch.setattr(sockdiag, "_known", [])
+    groups = [_connections(socket.AF_INET, "127.0.0.1", 3)]
+    if socket.has_ipv6:
+        try:
+            groups.append(_connections(socket.AF_INET6, "::1", 1))
+        except OSError:  # no IPv6 loopback here
+            pass
+
+    def inode(sock: socket.socket) -> int:
+        return os.fstat(sock.fileno()).st_ino
+
+    try:
+        servers_side, unknown = [], None
+        for held in groups:
+            servers_side.append(held[0])
+            for client, accepted in zip(held[1::2], held[2::2], strict=True):
+                if unknown is None and len(held) > 5 and client is held[5]:
+                    unknown = accepted  # the kit did not make this one (as it sees)
+                    continue
+                sockdiag.remember(client)
+                servers_side.append(accepted)
+        assert unknown is not None
+        inodes = {inode(s) for s in servers_side}
+        first = groups[0][2]
+        assert _eventually(lambda: sockdiag._dump_both({inode(first)})[inode(first)][4] == 6)
+        walked = sockdiag._dump_both(inodes)
+        assert len(walked) == len(inodes)
+        asked.clear()
+        assert sockdiag.tcp_table(os.getpid(), inodes) == walked
+        assert sockdiag.OWNED_STATES not in asked, "no walk of the whole table"
+        assert {row[0] for row in walked.values()} == {"LISTEN", "ESTABLISHED"}
+        assert walked[inode(first)][4] == 6  # the unread bytes, seen alike
+        with_unknown = inodes | {inode(unknown)}
+        asked.clear()
+        assert sockdiag.tcp_table(os.getpid(), with_unknown) == sockdiag._dump_both(with_unknown)
+        assert sockdiag.OWNED_STATES in asked, "the connection it did not make: a walk"
+        sockdiag.forget()
+        asked.clear()
+        assert sockdiag.tcp_table(os.getpid(), inodes) == walked
+        assert sockdiag.OWNED_STATES in asked, "forgotten: a walk again"
+    finally:
+        for held in groups:
+            for s in held:
+                s.close()
+
+
+def test_exact_requests_a_kernel_does_not_carry_out_are_not_trusted(monkeypatch):
+    """An emulating runtime may answer an exact request with nothing (or not at all): tried
+    once on a connection of the harness's own, it is then never asked, and a walk is."""
+    from grader.harness import sockdiag
+
+    held = _connections(socket.AF_INET, "127.0.0.1", 1)
+    try:
+        for pretend in (
+            lambda wanted: {},
+            lambda wanted: (_ for _ in ()).throw(sockdiag.Unavailable("no")),
+        ):
+            monkeypatch.setattr(sockdiag, "_exact", pretend)
+            monkeypatch.setattr(sockdiag, "_exact_checked", False)
+            monkeypatch.setattr(sockdiag, "_known", [])
+            sockdiag.check_ways()
+            assert sockdiag._exact_checked and not sockdiag._exact_trusted
+            sockdiag.remember(held[1])
+            inodes = {os.fstat(held[0].fileno()).st_ino, os.fstat(held[2].fileno()).st_ino}
+            rows = sockdiag.tcp_table(os.getpid(), inodes)
+            assert {row[0] for row in rows.values()} == {"LISTEN", "ESTABLISHED"}
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_a_wait_keeps_the_spacing_its_caller_asks_for():
     """Looks that must span a moment (selector's consecutive looks, POLL apart) stay that far
     apart; a plain wait looks soon at first."""

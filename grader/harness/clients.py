@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from grader.contract import Message, StoryLine, as_message, msg
+from grader.harness import sockdiag
 from grader.harness.timing import CLIENT_IO_TIMEOUT
 
 
@@ -77,6 +78,7 @@ class Client:
                 )
             )
             return False
+        sockdiag.remember(self.sock)
         if not quiet:
             self.story.did(msg("client {name} connected", name=self.name))
         return True

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from grader.contract import Message, msg
+from grader.harness import sockdiag
 from grader.harness.timing import (
     EVENT_GRACE,
     FILLER_CONNECT_TIMEOUT,
@@ -181,6 +182,7 @@ class KitServer:
                 return False
             except OSError:
                 return False
+            sockdiag.remember(sock)
             self._dispatch(sock, peer)
             return True
 

@@ -21,7 +21,7 @@ from grader.contract import (
     join,
     msg,
 )
-from grader.harness import procobs
+from grader.harness import procobs, sockdiag
 from grader.harness.clients import Story
 from grader.harness.forkserver import SERVERS
 from grader.harness.lanes import runtestloop as lanes_runtestloop
@@ -110,7 +110,13 @@ def pytest_runtestloop(session):
         return None  # pytest's own loop, one check after another
     if session.testsfailed and not config.option.continue_on_collection_errors:
         raise session.Interrupted(f"{session.testsfailed} errors during collection")
+    sockdiag.check_ways()  # once, here: not again in each lane
     return lanes_runtestloop(session, lanes, "_sg_lane", Submission(config).work, _rank)
+
+
+def pytest_runtest_setup(item):
+    """A check looks up its own clients' connections, not those of the checks before it."""
+    sockdiag.forget()
 
 
 # Checks that hold long observation windows or several runs, started first in the lanes (in
