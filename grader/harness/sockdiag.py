@@ -155,15 +155,20 @@ EXACT_MOST = 64  # more connections than this in one check: a dump is as cheap
 _known: list[tuple[int, tuple, tuple]] = []
 
 
-def remember(sock: socket.socket, kit_connected: bool = True) -> None:
+def _ends(sock: socket.socket) -> tuple[int, tuple, tuple] | None:
+    """(family, the far end, `sock`'s end) of a connected socket; None once it is closed."""
+    try:
+        return sock.family, sock.getpeername()[:2], sock.getsockname()[:2]
+    except OSError:
+        return None
+
+
+def remember(sock: socket.socket) -> None:
     """A connection between the kit (`sock`) and the program graded: looked up by its
     addresses from now on (a client of the kit's that connected, or one it accepted)."""
-    try:
-        ours, theirs = sock.getsockname()[:2], sock.getpeername()[:2]
-    except OSError:
-        return
-    if len(_known) < EXACT_MOST:
-        _known.append((sock.family, theirs, ours))
+    ends = _ends(sock)
+    if ends is not None and len(_known) < EXACT_MOST:
+        _known.append(ends)
 
 
 def forget() -> None:
@@ -171,11 +176,12 @@ def forget() -> None:
     _known.clear()
 
 
-def _exact(wanted: Collection[int]) -> dict[int, Row]:
-    """Rows of the `wanted` inodes among the kit's known connections, one exact request
-    each, all in one message; every answer is acknowledged, so the last is known."""
+def _exact(wanted: Collection[int], known: list | None = None) -> dict[int, Row]:
+    """Rows of the `wanted` inodes among the kit's known connections (or `known`), one
+    exact request each, all in one message; every answer is acknowledged, so the last is
+    known."""
     out: dict[int, Row] = {}
-    known = list(_known)  # the kit server's thread may add one meanwhile
+    known = list(_known if known is None else known)  # the kit server's thread may add one
     if not known:
         return out
     parts = []
@@ -347,25 +353,21 @@ def _exact_finds_a_connection() -> bool:
     not carry it out): its state, ends and inode."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     client = accepted = None
-    saved = list(_known)
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         client = socket.create_connection(listener.getsockname(), timeout=1.0)
         accepted = listener.accept()[0]
         inode = os.fstat(accepted.fileno()).st_ino
-        _known[:] = []
-        remember(client)
-        row = _exact({inode}).get(inode)
+        row = _exact({inode}, [_ends(client)]).get(inode)
         return row is not None and row[:3] == (
             "ESTABLISHED",
             accepted.getsockname()[:2],
             accepted.getpeername()[:2],
         )
-    except (OSError, Unavailable):
+    except (OSError, Unavailable, TypeError):
         return False
     finally:
-        _known[:] = saved
         for sock in (listener, client, accepted):
             if sock is not None:
                 sock.close()
