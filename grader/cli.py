@@ -268,7 +268,7 @@ def cmd_check(ns) -> int:
             count=len(only),
             sandbox=sandbox.name,
         )
-        with console.status(Text(sp.render(status))):
+        with console.status(Text(sp.render(status))), render.compiling_templates(sp):
             result = grade_one(sandbox, assignment, sub, only, ns.wall_clock)
         report = write_submission(result, out, self_check=True, speaker=sp)
     finally:

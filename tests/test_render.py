@@ -558,3 +558,23 @@ def test_html_format_is_markup_format(template, args, kwargs):
         got = html_format(template, *args, **kwargs)
         assert isinstance(got, Markup)
         assert str(got) == str(expected)
+
+
+def test_the_report_templates_compile_in_the_background_while_a_self_check_runs():
+    """grade check renders one report once its run is over: the templates are compiled while
+    the run goes on (render.compiling_templates), not after it."""
+    import threading
+
+    from grader import i18n, render
+    from grader.render_env import environment
+
+    sp = i18n.speaker("en")
+    env = environment(sp)
+    env.cache.clear()
+    names = env.list_templates()
+    with render.compiling_templates(sp):
+        worker = next(t for t in threading.enumerate() if t.name == "socketgrade-templates")
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    compiled = {key[1] for key in env.cache.keys()}
+    assert compiled == set(names), set(names) - compiled
