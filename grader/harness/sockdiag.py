@@ -356,7 +356,11 @@ def _exact_finds_a_connection() -> bool:
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        client = socket.create_connection(listener.getsockname(), timeout=1.0)
+        # Not create_connection: its getaddrinfo loads the idna codec, which a harness
+        # reading as the student (the in-place sandbox) may not be allowed to read.
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(1.0)
+        client.connect(listener.getsockname())
         accepted = listener.accept()[0]
         inode = os.fstat(accepted.fileno()).st_ino
         row = _exact({inode}, [_ends(client)]).get(inode)
@@ -365,7 +369,7 @@ def _exact_finds_a_connection() -> bool:
             accepted.getsockname()[:2],
             accepted.getpeername()[:2],
         )
-    except (OSError, Unavailable, TypeError):
+    except Exception:  # whatever keeps it from answering: it is not trusted
         return False
     finally:
         for sock in (listener, client, accepted):
