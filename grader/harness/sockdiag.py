@@ -79,15 +79,18 @@ def _endpoint(family: int, raw_ip: bytes, raw_port: bytes) -> tuple:
     return (_ip(family, raw_ip), port) if port else ()
 
 
+def _netlink() -> socket.socket:
+    try:
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
+    except OSError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
 def _dump(kind: int, request: bytes, wanted: Collection[int] | None = None) -> dict[int, Row]:
     """The rows of a dump, only those of the `wanted` inodes if given (the others are not
     decoded)."""
     out: dict[int, Row] = {}
-    try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-    except OSError as exc:
-        raise Unavailable(str(exc)) from exc
-    with sock:
+    with _netlink() as sock:
         header = NLMSG_HEADER.pack(
             NLMSG_HEADER.size + len(request), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
         )
@@ -204,11 +207,7 @@ def _exact(wanted: Collection[int], known: list | None = None) -> dict[int, Row]
             NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, flags, seq, 0)
         )
         parts.append(body)
-    try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-    except OSError as exc:
-        raise Unavailable(str(exc)) from exc
-    with sock:
+    with _netlink() as sock:
         sock.settimeout(1.0)  # the kernel answers as the request is sent: never waited for
         try:
             sock.send(b"".join(parts))
@@ -258,12 +257,10 @@ def _row(data: bytes, at: int) -> tuple[int, Row]:
 def _known_first(wanted: Collection[int] | None, states: int) -> dict[int, Row] | None:
     """Every wanted row from the table of listeners and the known connections, or None:
     then a dump is needed."""
-    if wanted is None or states != OWNED_STATES or not _exact_checked or not _exact_trusted:
+    if wanted is None or states != OWNED_STATES or not _exact_trusted or not _netlink_ways:
         return None
     try:
-        rows = _netlink_ways[0](wanted, LISTEN_STATES) if _netlink_ways else None
-        if rows is None:
-            return None
+        rows = _netlink_ways[0](wanted, LISTEN_STATES)
         if len(rows) < len(wanted):
             rows.update(_exact(wanted))
     except Unavailable:
@@ -404,9 +401,8 @@ def tcp_table(
     that namespace with the programs it grades (in every sandbox), so netlink's view is
     theirs; the /proc table of `pid` is the fallback (every state)."""
     if _same_namespace(pid):
-        ways = _trusted()
-        if not _exact_checked:
-            check_ways()
+        check_ways()
+        ways = _netlink_ways
         known = _known_first(wanted, states)
         if known is not None:
             return known
